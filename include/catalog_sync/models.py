@@ -1,0 +1,130 @@
+"""Payloads that cross a task boundary: references and counts only, never record content."""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RecordFormat = Literal["iso2709", "marcxml", "bibframe"]
+
+
+class Payload(BaseModel):
+    """Base for task payloads: immutable, strict about unknown keys, JSON-serialisable for XCom."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LandingFile(Payload):
+    """A vendor delivery copied into the landing area under its content hash."""
+
+    vendor: str
+    name: str = Field(description="File name as the vendor delivered it")
+    path: str = Field(description="Absolute path of the immutable landing copy")
+    sha256: str
+    size: int
+    format: RecordFormat
+
+
+class ChunkRef(Payload):
+    """A deterministic byte range of one landing file; the unit of dynamic task mapping.
+
+    The id depends only on the file's content hash and the byte range, never on a map index,
+    so a re-run of the same file produces the same chunks with the same ids.
+    """
+
+    chunk_id: str
+    vendor: str
+    file_name: str
+    file_path: str
+    file_sha256: str
+    format: RecordFormat
+    start: int = Field(ge=0, description="Byte offset of the chunk's first record")
+    end: int = Field(ge=0, description="Byte offset just past the chunk's last record")
+    first_record: int = Field(ge=0, description="0-based ordinal of the first record in the file")
+    record_count: int = Field(ge=0)
+
+    @property
+    def label(self) -> str:
+        """What an operator reads in the Airflow UI: file and 1-based record range."""
+        first = self.first_record + 1
+        last = self.first_record + self.record_count
+        return f"{self.file_name} records {first:,}\u2013{last:,}"
+
+
+def chunk_id_for(file_sha256: str, start: int, end: int) -> str:
+    """Chunk id from content hash and byte range (stable across runs, workers and retries)."""
+    return hashlib.sha256(f"{file_sha256}:{start}:{end}".encode()).hexdigest()[:20]
+
+
+class ChangeAction(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    UNCHANGED = "unchanged"
+
+
+class StagedChange(Payload):
+    """One record's decided change, as written to the staging store (JSON lines per chunk).
+
+    It holds no record content: commit_chunk re-reads the record from the landing file at
+    `offset`, so values the ILS needs never rest in staging.
+    """
+
+    record_key: str
+    action: ChangeAction
+    fingerprint: str
+    offset: int
+    length: int
+    correlation_id: str
+    ils_id: str | None = None
+
+
+class ChunkReport(Payload):
+    """What process_chunk did with one chunk (counts; goes through XCom)."""
+
+    chunk_id: str
+    label: str
+    records_total: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = Field(default_factory=dict)
+    warnings: dict[str, int] = Field(default_factory=dict)
+    creates: int = 0
+    updates: int = 0
+    deletes: int = 0
+    unchanged: int = 0
+    staging_path: str = ""
+    rejects_path: str = ""
+
+
+class CommitReport(Payload):
+    """What commit_chunk wrote to the ILS for one chunk (counts; goes through XCom)."""
+
+    chunk_id: str
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    already_applied: int = 0
+    failed: int = 0
+    failures: dict[str, int] = Field(default_factory=dict)
+
+
+class RunSummary(Payload):
+    """The totals of one run; rendered as the `run summary:` line of design.md."""
+
+    records: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+    def line(self) -> str:
+        pairs = " ".join(f"{k}={v}" for k, v in self.model_dump().items())
+        return f"run summary: {pairs}"

@@ -1,0 +1,59 @@
+"""Where a run's files live: one runtime folder (CATALOG_SYNC_HOME), laid out the same everywhere."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repo checkout (include/catalog_sync/paths.py -> repo root); used for defaults only.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = Path(os.environ.get("CATALOG_SYNC_CONFIG_DIR", REPO_ROOT / "include" / "config"))
+
+
+@dataclass(frozen=True)
+class RuntimeLayout:
+    """Every folder a run writes to, under one root so `make clean` can remove it whole."""
+
+    root: Path
+
+    @property
+    def inbox_root(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def rejects(self) -> Path:
+        return self.root / "rejects"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files, sockets and logs of the services the project starts itself."""
+        return self.root / "run"
+
+    @property
+    def state_url(self) -> str:
+        return os.environ.get("CATALOG_SYNC_STATE_URL", f"sqlite:///{self.root / 'state.db'}")
+
+    def inbox(self, vendor: str) -> Path:
+        return self.inbox_root / vendor
+
+
+def runtime_home() -> Path:
+    """The runtime root: $CATALOG_SYNC_HOME, else var/ in the checkout."""
+    return Path(os.environ.get("CATALOG_SYNC_HOME", REPO_ROOT / "var")).resolve()
+
+
+def layout(root: Path | str | None = None) -> RuntimeLayout:
+    return RuntimeLayout(Path(root).resolve() if root is not None else runtime_home())
