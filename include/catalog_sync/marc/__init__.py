@@ -1,0 +1,1 @@
+"""MARC ingestion: format sniffing, chunk splitting, streaming readers, record preparation."""
