@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -48,9 +48,34 @@ class VendorConfig(BaseModel):
         return p if p.is_absolute() else home / p
 
 
-def load_vendors(path: Path | None = None) -> dict[str, VendorConfig]:
-    """Read vendors.yaml; a malformed file raises with the vendor and field named."""
+class ILSConnectionConfig(BaseModel):
+    """Per ILS connection: the Airflow pool that bounds concurrent commit tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    pool_slots: int = Field(default=4, ge=1)
+    description: str = ""
+
+
+def _read(path: Path | None) -> dict[str, Any]:
     path = path or CONFIG_DIR / "vendors.yaml"
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    vendors = raw.get("vendors") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping with a 'vendors' key")
+    return raw
+
+
+def load_vendors(path: Path | None = None) -> dict[str, VendorConfig]:
+    """Read vendors.yaml; a malformed file raises with the vendor and field named."""
+    vendors = _read(path).get("vendors") or {}
     return {name: VendorConfig(name=name, **(body or {})) for name, body in vendors.items()}
+
+
+def load_ils_connections(path: Path | None = None) -> dict[str, ILSConnectionConfig]:
+    """ILS connections named by vendors, with their pool sizes (default pool for unlisted ones)."""
+    listed = _read(path).get("ils_connections") or {}
+    conns = {n: ILSConnectionConfig(name=n, **(b or {})) for n, b in listed.items()}
+    for vendor in load_vendors(path).values():
+        conns.setdefault(vendor.ils_conn_id, ILSConnectionConfig(name=vendor.ils_conn_id))
+    return conns

@@ -83,10 +83,9 @@ class StagedChange(Payload):
 
 
 class ChunkReport(Payload):
-    """What process_chunk did with one chunk (counts; goes through XCom)."""
+    """What process_chunk did with one chunk (counts and paths; goes through XCom)."""
 
-    chunk_id: str
-    label: str
+    chunk: ChunkRef
     records_total: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -98,6 +97,14 @@ class ChunkReport(Payload):
     unchanged: int = 0
     staging_path: str = ""
     rejects_path: str = ""
+
+    @property
+    def chunk_id(self) -> str:
+        return self.chunk.chunk_id
+
+    @property
+    def label(self) -> str:
+        return self.chunk.label
 
 
 class CommitReport(Payload):

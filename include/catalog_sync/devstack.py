@@ -1,0 +1,238 @@
+"""The embedded mode on one machine: local services, Airflow home, provisioning and the demo run.
+
+Airflow is driven through its own command line (`airflow ...`), so this module imports none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+
+from catalog_sync.config import load_ils_connections
+from catalog_sync.paths import REPO_ROOT, RuntimeLayout
+from catalog_sync.services import ServiceError, pid_alive, start_emulator, start_redis
+
+SAMPLE_FILE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
+DEMO_VENDOR = "demo"
+DEMO_DAG = f"catalog_sync_{DEMO_VENDOR}"
+# Demo-only credentials of the emulator (its documented defaults); a real ILS's live in Airflow.
+EMULATOR_USER, EMULATOR_PASSWORD = "catalog", "catalog-demo"
+
+
+@dataclass(frozen=True)
+class LocalServices:
+    redis_url: str
+    emulator_url: str
+
+
+def airflow_env(layout: RuntimeLayout) -> dict[str, str]:
+    """Environment for `airflow` commands: an Airflow home inside the runtime folder, SQLite."""
+    home = layout.root / "airflow"
+    env = dict(os.environ)
+    env.update(
+        {
+            "CATALOG_SYNC_HOME": str(layout.root),
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO_ROOT / "include"), str(REPO_ROOT / "plugins"), str(REPO_ROOT / "dags")]
+                + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+            ),
+        }
+    )
+    env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    return env
+
+
+def airflow_bin() -> str:
+    candidate = Path(sys.executable).parent / "airflow"
+    return str(candidate) if candidate.exists() else (shutil.which("airflow") or "airflow")
+
+
+def airflow(layout: RuntimeLayout, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - fixed argv
+        [airflow_bin(), *args],
+        env=airflow_env(layout),
+        check=check,
+        text=True,
+        capture_output=True,
+    )
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def ensure_services(layout: RuntimeLayout) -> LocalServices:
+    """Redis (REDIS_URL, else a redis-server we start) and the ILS emulator, reused if running."""
+    run = layout.run_dir
+    run.mkdir(parents=True, exist_ok=True)
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not redis_url:
+        info = run / "redis.pid"
+        if _read_pid(info) is not None:
+            redis_url = info.read_text().split()[1]
+        else:
+            server = start_redis(run, port=int(os.environ.get("CATALOG_SYNC_REDIS_PORT", "0")) or None, detach=True)
+            info.write_text(f"{server.process.pid} {server.url}\n")
+            redis_url = server.url
+    info = run / "emulator.pid"
+    emulator_url = ""
+    if _read_pid(info) is not None:
+        emulator_url = info.read_text().split()[1]
+        if not _healthy(emulator_url):
+            raise ServiceError(f"emulator pid in {info} is alive but does not answer at {emulator_url}")
+    else:
+        port = int(os.environ.get("CATALOG_SYNC_EMULATOR_PORT", "8765"))
+        emulator = start_emulator(run, port=port, db=layout.root / "emulator.db", detach=True)
+        info.write_text(f"{emulator.process.pid} {emulator.url}\n")
+        emulator_url = emulator.url
+    return LocalServices(redis_url, emulator_url)
+
+
+def stop_services(layout: RuntimeLayout) -> list[str]:
+    stopped = []
+    for name in ("emulator", "redis"):
+        info = layout.run_dir / f"{name}.pid"
+        pid = _read_pid(info)
+        if pid is not None:
+            os.kill(pid, 15)
+            stopped.append(name)
+        info.unlink(missing_ok=True)
+    return stopped
+
+
+def prepare_airflow(layout: RuntimeLayout) -> None:
+    """Create or upgrade the Airflow metadata DB once per Airflow version."""
+    home = layout.root / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    stamp = home / f".migrated-{version('apache-airflow-core')}"
+    if not stamp.exists():
+        airflow(layout, "db", "migrate")
+        stamp.touch()
+
+
+def provision(layout: RuntimeLayout, services: LocalServices) -> None:
+    """The ils_default Connection, one pool per ILS connection, and the DAG's variables."""
+    emulator = httpx.URL(services.emulator_url)
+    out = layout.root / "airflow" / "provision"
+    out.mkdir(parents=True, exist_ok=True)
+    connections = {
+        name: {
+            "conn_type": "http",
+            "description": "ILS emulator started by make demo (Koha REST API)",
+            "host": emulator.host,
+            "port": emulator.port,
+            "schema": emulator.scheme,
+            "login": EMULATOR_USER,
+            "password": EMULATOR_PASSWORD,
+            "extra": json.dumps({"flavour": "koha", "rate_limit": 200, "max_concurrency": 8}),
+        }
+        for name in load_ils_connections()
+    }
+    pools = {
+        c.name: {"slots": c.pool_slots, "description": c.description, "include_deferred": False}
+        for c in load_ils_connections().values()
+    }
+    variables = {
+        "catalog_sync_home": str(layout.root),
+        "catalog_sync_redis_url": services.redis_url,
+    }
+    for name, body in (("connections", connections), ("pools", pools), ("variables", variables)):
+        (out / f"{name}.json").write_text(json.dumps(body, indent=2))
+    airflow(layout, "connections", "import", "--overwrite", str(out / "connections.json"))
+    airflow(layout, "pools", "import", str(out / "pools.json"))
+    airflow(layout, "variables", "import", "--action-on-existing-key", "overwrite", str(out / "variables.json"))
+
+
+def lay_demo_file(layout: RuntimeLayout, source: Path) -> Path:
+    """Put exactly this file in the demo vendor's inbox (earlier demo files are removed)."""
+    inbox = layout.inbox(DEMO_VENDOR)
+    inbox.mkdir(parents=True, exist_ok=True)
+    for old in inbox.iterdir():
+        if old.is_file():
+            old.unlink()
+    dest = inbox / source.name
+    shutil.copyfile(source, dest)
+    return dest
+
+
+def run_demo(layout: RuntimeLayout, file: Path | None = None) -> int:
+    """`make demo`: services up, Airflow ready, one forced run of catalog_sync_demo, its report."""
+    source = (file or SAMPLE_FILE).resolve()
+    if not source.is_file():
+        print(f"catalog-sync demo: cannot read {source}: no such file", file=sys.stderr)
+        return 2
+    layout.root.mkdir(parents=True, exist_ok=True)
+    print(f"runtime folder: {layout.root}")
+    services = ensure_services(layout)
+    print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
+    print("preparing the Airflow home (SQLite) and provisioning ils_default ...")
+    prepare_airflow(layout)
+    provision(layout, services)
+    laid = lay_demo_file(layout, source)
+    print(f"vendor file: {laid} ({laid.stat().st_size:,} bytes)")
+    log_path = layout.root / "airflow" / "demo-last.log"
+    print(f"running {DEMO_DAG} with `airflow dags test` (log: {log_path}) ...")
+    with log_path.open("w") as log:
+        proc = subprocess.run(  # noqa: S603 - fixed argv
+            [airflow_bin(), "dags", "test", DEMO_DAG, "-c", json.dumps({"force": True})],
+            env=airflow_env(layout),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    report = layout.reports / DEMO_VENDOR / "latest" / "report.txt"
+    failed = proc.returncode != 0 or _run_failed(log_path)
+    if failed:
+        print(f"\nthe demo run FAILED; what the failing task said:\n{_failure_excerpt(log_path)}")
+        print(f"full log: {log_path}", file=sys.stderr)
+        return 1
+    print()
+    print(report.read_text(encoding="utf-8"), end="")
+    return 0
+
+
+def _run_failed(log_path: Path) -> bool:
+    text = log_path.read_text(errors="replace")
+    return "state=failed" in text.replace(" ", "").lower() or "DagRun Finished" in text and "failed" in text.split("DagRun Finished")[-1][:200]
+
+
+def _failure_excerpt(log_path: Path, lines: int = 25) -> str:
+    text = log_path.read_text(errors="replace").splitlines()
+    keep = [ln for ln in text if "Error" in ln or "Exception" in ln or "FAILED" in ln or "failed" in ln]
+    return "\n".join((keep or text)[-lines:])
+
+
+def run_airflow_ui(layout: RuntimeLayout) -> int:
+    """`make airflow`: the same services, DAGs, Connection, pool and variables, in `airflow standalone`."""
+    services = ensure_services(layout)
+    prepare_airflow(layout)
+    provision(layout, services)
+    layout.inbox(DEMO_VENDOR).mkdir(parents=True, exist_ok=True)
+    print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
+    print("starting airflow standalone; the admin password is printed by Airflow below")
+    return subprocess.call([airflow_bin(), "standalone"], env=airflow_env(layout))  # noqa: S603

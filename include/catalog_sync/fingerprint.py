@@ -1,0 +1,48 @@
+"""Content fingerprints and record keys: what decides create / update / unchanged without an ILS call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+from pymarc import Record
+
+# Leader positions that depend on serialisation, not content: record length and base address.
+_LEADER_VOLATILE = (slice(0, 5), slice(12, 17))
+
+
+def canonical_leader(leader: str) -> str:
+    chars = list(str(leader).ljust(24))
+    for part in _LEADER_VOLATILE:
+        for i in range(part.start, part.stop):
+            chars[i] = "0"
+    return "".join(chars)
+
+
+def record_fingerprint(record: Record) -> str:
+    """sha256 of the record's content in field order, independent of ISO 2709 vs MARCXML."""
+    fields: list[object] = []
+    for f in record.fields:
+        if f.is_control_field():
+            fields.append([f.tag, f.data])
+        else:
+            fields.append([f.tag, f.indicator1, f.indicator2, [[s.code, s.value] for s in f.subfields]])
+    body = json.dumps([canonical_leader(record.leader), fields], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def record_key(record: Record, key_fields: Sequence[str]) -> str | None:
+    """The vendor's record key from control fields (e.g. 003 + 001 -> 'DLC:12345'); None if 001 missing.
+
+    The last configured field is the identifier proper; the ones before it qualify it
+    (an agency code), and are left out when absent.
+    """
+    values: list[str] = []
+    for tag in key_fields:
+        found = record.get(tag)
+        value = (found.data if found is not None and found.is_control_field() else "") or ""
+        values.append(value.strip())
+    if not values or not values[-1]:
+        return None
+    return ":".join(v for v in values if v)

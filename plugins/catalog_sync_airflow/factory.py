@@ -1,0 +1,86 @@
+"""Build one DAG per vendor of include/config/vendors.yaml (config is read, no Airflow state)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+from catalog_sync_airflow import tasks
+
+from catalog_sync.config import VendorConfig, load_vendors
+
+DOC_MD = """
+### Catalog Sync - vendor `{name}`
+
+{description}
+
+**fetch** finds new files in the vendor's delivery (skipping files already loaded unless the
+`force` param is set) -> **split** cuts each file into deterministic chunks ->
+**process_chunk** (one per chunk) parses, validates and stages each record's change ->
+**commit_chunk** (one per chunk, pool `{pool}`) writes only real changes to the ILS ->
+**report** writes the run report (`run summary:` line last).
+
+Re-run a failed chunk by clearing that one mapped `commit_chunk` task: its ledger skips what
+was already written. Owner: {owner}.
+"""
+
+
+def build_vendor_dag(vendor: VendorConfig) -> DAG:
+    schedule = (
+        CronTriggerTimetable(vendor.schedule, timezone=vendor.timezone) if vendor.schedule else None
+    )
+    with DAG(
+        dag_id=f"catalog_sync_{vendor.name}",
+        description=f"Load {vendor.name} vendor deliveries into the ILS ({vendor.ils_conn_id})",
+        schedule=schedule,
+        start_date=pendulum.datetime(2026, 1, 1, tz=vendor.timezone),
+        catchup=False,
+        max_active_runs=1,
+        tags=["catalog-sync", f"vendor:{vendor.name}", f"ils:{vendor.ils_conn_id}"],
+        doc_md=DOC_MD.format(
+            name=vendor.name,
+            description=vendor.description.strip(),
+            pool=vendor.ils_conn_id,
+            owner=vendor.owner,
+        ),
+        default_args={
+            "owner": vendor.owner,
+            "retries": 2,
+            "retry_delay": timedelta(minutes=1),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=15),
+        },
+        params={
+            "force": Param(
+                False,
+                type="boolean",
+                description="Reload files even if they were loaded before",
+            ),
+        },
+    ) as dag:
+        name = vendor.name
+        files = task(task_id="fetch")(tasks.fetch)(vendor_name=name)
+        chunks = task(task_id="split")(tasks.split)(vendor_name=name, files=files)
+        staged = (
+            task(task_id="process_chunk", map_index_template="{{ chunk_label }}")(tasks.process)
+            .partial(vendor_name=name)
+            .expand(chunk=chunks)
+        )
+        committed = (
+            task(
+                task_id="commit_chunk",
+                pool=vendor.ils_conn_id,
+                map_index_template="{{ chunk_label }}",
+            )(tasks.commit)
+            .partial(vendor_name=name)
+            .expand(report=staged)
+        )
+        task(task_id="report", trigger_rule="none_failed")(tasks.report)(
+            vendor_name=name, files=files, chunk_reports=staged, commit_reports=committed
+        )
+    return dag
+
+
+def build_vendor_dags() -> dict[str, DAG]:
+    return {f"catalog_sync_{v.name}": build_vendor_dag(v) for v in load_vendors().values()}

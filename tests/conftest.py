@@ -1,0 +1,65 @@
+"""Shared fixtures: a real Redis, the real ILS emulator over HTTP, and the shared corpus."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from catalog_sync.services import ServiceProcess, start_emulator, start_redis
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+
+
+def shared_dir() -> Path:
+    """../shared beside the checkout (CI lays a copy there), or $CATALOG_SYNC_SHARED."""
+    return Path(os.environ.get("CATALOG_SYNC_SHARED", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    path = shared_dir() / "corpus"
+    if not path.is_dir():
+        pytest.skip(f"shared corpus not present at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The machine's Redis when REDIS_URL is set, else a private redis-server we start."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+EmulatorFactory = Callable[..., ServiceProcess]
+
+
+@pytest.fixture
+def emulator_factory(tmp_path: Path) -> Iterator[EmulatorFactory]:
+    """Start ILS emulators (own process, real HTTP) with any command-line options."""
+    started: list[ServiceProcess] = []
+
+    def start(*extra_args: str, db: Path | None = None, port: int | None = None) -> ServiceProcess:
+        proc = start_emulator(
+            tmp_path, port=port, db=db or tmp_path / "emulator.db", extra_args=list(extra_args)
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory: EmulatorFactory) -> ServiceProcess:
+    return emulator_factory()
