@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from catalog_sync.services import ServiceProcess, start_emulator, start_redis
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
+
+# Airflow reads its settings when first imported: give the test session its own Airflow home
+# (SQLite), whatever the calling shell exported, so tests never touch var/ of `make demo`.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="catalog-sync-test-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(_AIRFLOW_HOME / "logs"),
+    }
+)
+
+from catalog_sync.services import ServiceProcess, start_emulator, start_redis  # noqa: E402
 
 
 def shared_dir() -> Path:
@@ -38,6 +55,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The test session's Airflow metadata DB, migrated once (about 7 s)."""
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    return _AIRFLOW_HOME
 
 
 EmulatorFactory = Callable[..., ServiceProcess]

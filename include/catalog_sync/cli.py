@@ -11,8 +11,9 @@ USAGE = """catalog-sync COMMAND [ARGS]
 
 commands:
   validate PATH [--report FILE.json] [--rejects FILE]   check a vendor file, record by record
-  normalize IN OUT                                      write accepted records as UTF-8 NFC (.mrc or .xml)
-  emulator --port N [--db PATH] [--rate-limit R] [--faults PROFILE]   run the ILS emulator
+  normalize IN OUT                                      write accepted records, UTF-8 NFC
+  emulator --port N [--db PATH] [--rate-limit R] [--faults PROFILE]
+                                                        run the ILS emulator
   demo [--file PATH]                                    the `make demo` run
   airflow-ui                                            the `make airflow` Airflow UI
   devstack up|down                                      start/stop the local Redis and ILS emulator

@@ -1,4 +1,4 @@
-"""Content fingerprints and record keys: what decides create / update / unchanged without an ILS call."""
+"""Content fingerprints and record keys: they decide create / update / unchanged without the ILS."""
 
 from __future__ import annotations
 
@@ -27,13 +27,17 @@ def record_fingerprint(record: Record) -> str:
         if f.is_control_field():
             fields.append([f.tag, f.data])
         else:
-            fields.append([f.tag, f.indicator1, f.indicator2, [[s.code, s.value] for s in f.subfields]])
-    body = json.dumps([canonical_leader(record.leader), fields], ensure_ascii=False, separators=(",", ":"))
+            fields.append(
+                [f.tag, f.indicator1, f.indicator2, [[s.code, s.value] for s in f.subfields]]
+            )
+    body = json.dumps(
+        [canonical_leader(str(record.leader)), fields], ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def record_key(record: Record, key_fields: Sequence[str]) -> str | None:
-    """The vendor's record key from control fields (e.g. 003 + 001 -> 'DLC:12345'); None if 001 missing.
+    """The vendor's record key from control fields (003 + 001 -> 'DLC:12345'); None without 001.
 
     The last configured field is the identifier proper; the ones before it qualify it
     (an agency code), and are left out when absent.

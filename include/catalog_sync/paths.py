@@ -1,4 +1,4 @@
-"""Where a run's files live: one runtime folder (CATALOG_SYNC_HOME), laid out the same everywhere."""
+"""Where a run's files live: one runtime folder (CATALOG_SYNC_HOME), laid out the same way."""
 
 from __future__ import annotations
 

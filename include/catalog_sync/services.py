@@ -1,4 +1,4 @@
-"""Start and stop the local services the embedded mode needs: a real redis-server and the ILS emulator."""
+"""Start and stop the local services of the embedded mode: a real redis-server and the emulator."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class ServiceProcess:
 def _spawn(name: str, argv: list[str], log_path: Path, detach: bool) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        return subprocess.Popen(  # noqa: S603 - argv is built here, not from user input
+        return subprocess.Popen(
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -91,9 +91,19 @@ def start_redis(workdir: Path, port: int | None = None, detach: bool = False) ->
     log = workdir / f"redis-{port}.log"
     argv = [
         redis_server_binary(),
-        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--dir", str(workdir), "--protected-mode", "yes",
-    ]  # fmt: skip
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--protected-mode",
+        "yes",
+    ]
     proc = _spawn("redis", argv, log, detach)
 
     def ready() -> bool:

@@ -1,4 +1,4 @@
-"""The state store: which files were loaded, what we last applied per record, and the commit ledger."""
+"""The state store: files loaded, what was last applied per record, and the commit ledger."""
 
 from __future__ import annotations
 
@@ -67,7 +67,9 @@ commit_ledger = Table(
 
 
 def idempotency_key(ils: str, record_key: str, fingerprint: str, action: str) -> str:
-    return hashlib.sha256(f"{ils}\x1f{record_key}\x1f{fingerprint}\x1f{action}".encode()).hexdigest()
+    return hashlib.sha256(
+        f"{ils}\x1f{record_key}\x1f{fingerprint}\x1f{action}".encode()
+    ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,13 @@ class StateStore:
     def mark_loaded(self, vendor: str, sha256: str, name: str, run_id: str) -> None:
         self._upsert(
             loaded_files,
-            {"vendor": vendor, "sha256": sha256, "name": name, "run_id": run_id, "loaded_at": _now()},
+            {
+                "vendor": vendor,
+                "sha256": sha256,
+                "name": name,
+                "run_id": run_id,
+                "loaded_at": _now(),
+            },
             ["vendor", "sha256"],
         )
 
@@ -162,31 +170,58 @@ class StateStore:
         return LedgerEntry(row[0], row[1]) if row else None
 
     def record_pending(
-        self, key: str, *, ils: str, record_key: str, fingerprint: str, action: str,
-        run_id: str, chunk_id: str, ils_id: str | None,
-    ) -> None:  # fmt: skip
+        self,
+        key: str,
+        *,
+        ils: str,
+        record_key: str,
+        fingerprint: str,
+        action: str,
+        run_id: str,
+        chunk_id: str,
+        ils_id: str | None,
+    ) -> None:
         self._upsert(
             commit_ledger,
             {
-                "idempotency_key": key, "ils": ils, "record_key": record_key,
-                "fingerprint": fingerprint, "action": action, "status": "pending",
-                "ils_id": ils_id, "run_id": run_id, "chunk_id": chunk_id, "detail": None,
+                "idempotency_key": key,
+                "ils": ils,
+                "record_key": record_key,
+                "fingerprint": fingerprint,
+                "action": action,
+                "status": "pending",
+                "ils_id": ils_id,
+                "run_id": run_id,
+                "chunk_id": chunk_id,
+                "detail": None,
                 "updated_at": _now(),
-            },  # fmt: skip
+            },
             ["idempotency_key"],
         )
 
     def record_applied(
-        self, key: str, *, ils: str, record_key: str, fingerprint: str, action: str,
-        ils_id: str | None, run_id: str,
-    ) -> None:  # fmt: skip
+        self,
+        key: str,
+        *,
+        ils: str,
+        record_key: str,
+        fingerprint: str,
+        action: str,
+        ils_id: str | None,
+        run_id: str,
+    ) -> None:
         """Acknowledge a write: ledger and per-record state change in one transaction."""
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         now = _now()
         rec_values = {
-            "ils": ils, "record_key": record_key, "ils_id": ils_id, "fingerprint": fingerprint,
-            "deleted": "y" if action == "delete" else "n", "run_id": run_id, "applied_at": now,
-        }  # fmt: skip
+            "ils": ils,
+            "record_key": record_key,
+            "ils_id": ils_id,
+            "fingerprint": fingerprint,
+            "deleted": "y" if action == "delete" else "n",
+            "run_id": run_id,
+            "applied_at": now,
+        }
         rec = insert(catalog_records).values(**rec_values)
         rec = rec.on_conflict_do_update(
             index_elements=["ils", "record_key"],

@@ -23,7 +23,7 @@ class TaskRuntime:
     redis_url: str | None
 
     def state(self) -> StateStore:
-        return StateStore(_variable(STATE_URL_VARIABLE, self.layout.state_url))
+        return StateStore(_variable(STATE_URL_VARIABLE, None) or self.layout.state_url)
 
 
 def _variable(key: str, default: str | None) -> str | None:

@@ -8,17 +8,15 @@ from typing import Any
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
-from catalog_sync_airflow.runtime import task_runtime
-from ils.hooks import ILSHook
 
 from catalog_sync.errors import RunInputError
 from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.marc.split import split_file
 from catalog_sync.models import ChunkRef, ChunkReport, CommitReport, LandingFile
-from catalog_sync.pipeline.commit import commit_changes
 from catalog_sync.pipeline.fetch import fetch_deliveries
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import write_report
+from catalog_sync_airflow.runtime import task_runtime
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +66,37 @@ def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
     report = process_chunk(ref, rt.vendor, rt.layout, rt.state(), _run_id())
     log.info(
         "chunk %s: %d records, %d rejected, %d create, %d update, %d delete, %d unchanged",
-        ref.label, report.records_total, report.rejected, report.creates, report.updates,
-        report.deletes, report.unchanged,
-    )  # fmt: skip
+        ref.label,
+        report.records_total,
+        report.rejected,
+        report.creates,
+        report.updates,
+        report.deletes,
+        report.unchanged,
+    )
     return report.model_dump()
 
 
 def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     chunk_report = ChunkReport.model_validate(report)
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
+    # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
+    from catalog_sync.pipeline.commit import commit_changes
+    from ils.hooks import ILSHook
+
     rt = task_runtime(vendor_name)
     hook = ILSHook(ils_conn_id=rt.vendor.ils_conn_id)
 
     async def run() -> CommitReport:
         async with hook.client(rt.redis_url) as client:
             return await commit_changes(
-                chunk_report.chunk, chunk_report.staging_path, rt.vendor, client, rt.state(),
+                chunk_report.chunk,
+                chunk_report.staging_path,
+                rt.vendor,
+                client,
+                rt.state(),
                 _run_id(),
-            )  # fmt: skip
+            )
 
     result = asyncio.run(run())
     log.info("chunk %s committed: %s", chunk_report.label, result.model_dump())

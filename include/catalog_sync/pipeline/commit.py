@@ -10,7 +10,7 @@ from pathlib import Path
 from pymarc import record_to_xml
 
 from catalog_sync.config import VendorConfig
-from catalog_sync.ils.base import ILSClient
+from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSConflict, ILSNotFound, ILSRejected
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
@@ -35,7 +35,8 @@ def _payload(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -> bytes
     prepared = prepare_record(raw, ref.format, vendor)
     if isinstance(prepared, Rejection):
         raise StagedRecordChanged(
-            f"record at byte {change.offset} of {ref.file_name} no longer prepares: {prepared.reason}"
+            f"record at byte {change.offset} of {ref.file_name} no longer prepares: "
+            f"{prepared.reason}"
         )
     xml: bytes = record_to_xml(prepared.record, namespace=True)
     return xml
@@ -59,9 +60,11 @@ async def _apply(
     cid = change.correlation_id
     ils_id = change.ils_id
     ledger = {
-        "ils": ils, "record_key": change.record_key, "fingerprint": change.fingerprint,
+        "ils": ils,
+        "record_key": change.record_key,
+        "fingerprint": change.fingerprint,
         "action": change.action.value,
-    }  # fmt: skip
+    }
     state.record_pending(key, run_id=run_id, chunk_id=ref.chunk_id, ils_id=ils_id, **ledger)
     try:
         if change.action is ChangeAction.CREATE:
@@ -73,7 +76,9 @@ async def _apply(
             )
             if existing:
                 ils_id = existing[0]
-                await client.update_biblio(ils_id, _payload(ref, change, vendor), correlation_id=cid)
+                await client.update_biblio(
+                    ils_id, _payload(ref, change, vendor), correlation_id=cid
+                )
             else:
                 ils_id = await client.create_biblio(
                     _payload(ref, change, vendor), correlation_id=cid

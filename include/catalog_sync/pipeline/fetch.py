@@ -37,9 +37,10 @@ def list_inbox(vendor: VendorConfig, layout: RuntimeLayout) -> list[Path]:
             f"delivery there, or correct source.inbox for {vendor.name!r} in vendors.yaml."
         )
     names = sorted(
-        p for p in inbox.iterdir()
+        p
+        for p in inbox.iterdir()
         if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in vendor.source.patterns)
-    )  # fmt: skip
+    )
     return names
 
 
@@ -77,9 +78,13 @@ def fetch_deliveries(
         dest = land(path, sha, layout)
         landed.append(
             LandingFile(
-                vendor=vendor.name, name=path.name, path=str(dest), sha256=sha,
-                size=dest.stat().st_size, format=fmt,
-            )  # fmt: skip
+                vendor=vendor.name,
+                name=path.name,
+                path=str(dest),
+                sha256=sha,
+                size=dest.stat().st_size,
+                format=fmt,
+            )
         )
         log.info("landed %s (%s, %d bytes, sha256 %s)", path.name, fmt, dest.stat().st_size, sha)
     return landed

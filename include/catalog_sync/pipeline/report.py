@@ -45,8 +45,11 @@ def render_text(
     for f in files:
         lines.append(f"file {f.name}: {f.format}, {f.size:,} bytes, sha256 {f.sha256}")
     if chunks:
-        lines += ["", f"{'chunk':<48} {'records':>8} {'rejected':>8} {'create':>7} "
-                  f"{'update':>7} {'delete':>7} {'same':>7}"]  # fmt: skip
+        lines += [
+            "",
+            f"{'chunk':<48} {'records':>8} {'rejected':>8} {'create':>7} "
+            f"{'update':>7} {'delete':>7} {'same':>7}",
+        ]
         for c in chunks:
             lines.append(
                 f"{c.label:<48} {c.records_total:>8} {c.rejected:>8} {c.creates:>7} "
@@ -67,7 +70,10 @@ def render_text(
         lines += [f"  {code}: {n}" for code, n in failures.most_common()]
     already = sum(c.already_applied for c in commits)
     if already:
-        lines += ["", f"{already} change(s) had been applied by an earlier attempt and were skipped."]
+        lines += [
+            "",
+            f"{already} change(s) had been applied by an earlier attempt and were skipped.",
+        ]
     lines += ["", summary.line()]
     return "\n".join(lines) + "\n"
 
@@ -80,7 +86,7 @@ def write_report(
     chunks: Sequence[ChunkReport],
     commits: Sequence[CommitReport],
 ) -> tuple[RunSummary, Path]:
-    """Write report.json and report.txt for the run (and point `latest` at it); returns the totals."""
+    """Write report.json and report.txt (and point `latest` at them); returns the totals."""
     summary = summarize(chunks, commits)
     out = report_dir(layout, vendor, run_id)
     out.mkdir(parents=True, exist_ok=True)
