@@ -1,0 +1,1 @@
+"""A Koha-compatible ILS emulator with fault injection and a write log, for tests and the demo."""

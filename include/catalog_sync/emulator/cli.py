@@ -1,0 +1,116 @@
+"""`catalog-sync emulator`: serve the Koha-compatible ILS emulator on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from catalog_sync.emulator.faults import FaultProfileError, parse_fault_profile
+from catalog_sync.emulator.state import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_PASSWORD,
+    DEFAULT_TOKEN_TTL,
+    DEFAULT_USER,
+    EmulatorConfig,
+)
+
+_FAULTS_HELP = (
+    "fault profile: a name (none, flaky, unstable, slow, down) and/or key=value pairs, comma "
+    "separated: error_rate=0.2, error_statuses=500/502/503, drop_rate=0.05, drop_after_share=0.5, "
+    "slow_rate=0.1, slow_seconds=0.5, down_for=30, down_mode=503|drop, seed=1 "
+    "(default: none). Change it at run time with POST /_emulator/faults."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="catalog-sync emulator",
+        description="A Koha-compatible ILS emulator (REST API subset) with a write log at "
+        "/_emulator/writes and fault injection for tests and demos.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, required=True, help="TCP port to listen on")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="SQLite file that keeps the catalog across restarts (default: in memory)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        help="requests/s before answering 429 with Retry-After (default: no limit)",
+    )
+    parser.add_argument(
+        "--burst",
+        type=float,
+        default=None,
+        help="token bucket size (default: one second's worth of --rate-limit)",
+    )
+    parser.add_argument("--faults", default="none", help=_FAULTS_HELP)
+    parser.add_argument("--user", default=DEFAULT_USER, help="Basic auth user")
+    parser.add_argument("--password", default=DEFAULT_PASSWORD, help="Basic auth password")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="OAuth2 client id")
+    parser.add_argument(
+        "--client-secret", default=DEFAULT_CLIENT_SECRET, help="OAuth2 client secret"
+    )
+    parser.add_argument(
+        "--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="OAuth2 token lifetime, seconds"
+    )
+    parser.add_argument("--page-size", type=int, default=20, help="default _per_page")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    return parser
+
+
+def emulator_main(argv: list[str]) -> int:
+    """Run the emulator until interrupted; 2 on bad arguments."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        faults = parse_fault_profile(args.faults)
+    except FaultProfileError as exc:
+        print(f"catalog-sync emulator: {exc}", file=sys.stderr)
+        return 2
+    if args.rate_limit is not None and args.rate_limit <= 0:
+        print("catalog-sync emulator: --rate-limit must be positive", file=sys.stderr)
+        return 2
+    config = EmulatorConfig(
+        db=args.db,
+        rate_limit=args.rate_limit,
+        burst=args.burst,
+        faults=faults,
+        user=args.user,
+        password=args.password,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        token_ttl=args.token_ttl,
+        page_size=args.page_size,
+    )
+    import uvicorn
+
+    from catalog_sync.emulator.app import build_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    uvicorn.run(
+        build_app(config),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        proxy_headers=False,
+        server_header=False,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(emulator_main(sys.argv[1:]))

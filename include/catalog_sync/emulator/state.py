@@ -1,0 +1,88 @@
+"""Everything one running emulator holds: settings, catalog, tokens, faults and counters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalog_sync.emulator.faults import FaultInjector, FaultProfile, TokenBucket
+from catalog_sync.emulator.store import CatalogStore
+
+DEFAULT_USER = "catalog"
+DEFAULT_PASSWORD = "catalog-demo"  # the documented demo credential
+DEFAULT_CLIENT_ID = "catalog-sync"
+DEFAULT_CLIENT_SECRET = "catalog-sync-demo"  # the documented demo credential
+DEFAULT_TOKEN_TTL = 3600
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the emulator was started (the command line, or a test)."""
+
+    db: Path | None = None
+    rate_limit: float | None = None
+    burst: float | None = None
+    faults: FaultProfile = field(default_factory=lambda: FaultProfile())
+    user: str = DEFAULT_USER
+    password: str = DEFAULT_PASSWORD
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    token_ttl: int = DEFAULT_TOKEN_TTL
+    page_size: int = 20
+
+
+class EmulatorState:
+    """Mutable state of one emulator; only touched from its event loop."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.store = CatalogStore(config.db)
+        self.faults = FaultInjector(config.faults)
+        self.bucket = TokenBucket(config.rate_limit, config.burst) if config.rate_limit else None
+        self.tokens: dict[str, float] = {}
+        self.counters: Counter[str] = Counter()
+
+    def set_rate_limit(self, rate: float | None, burst: float | None = None) -> None:
+        self.bucket = TokenBucket(rate, burst) if rate else None
+
+    def issue_token(self, client_id: str, client_secret: str) -> str | None:
+        ok_id = hmac.compare_digest(client_id.encode(), self.config.client_id.encode())
+        ok_secret = hmac.compare_digest(client_secret.encode(), self.config.client_secret.encode())
+        if not (ok_id and ok_secret):
+            return None
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = time.monotonic() + self.config.token_ttl
+        self.counters["tokens_issued"] += 1
+        return token
+
+    def expire_tokens(self) -> int:
+        """Make every issued token expired now (tests of refresh-on-401)."""
+        for token in self.tokens:
+            self.tokens[token] = 0.0
+        return len(self.tokens)
+
+    def check_authorization(self, header: str | None) -> str | None:
+        """None when the Authorization header is good, else Koha's 401 message."""
+        if not header:
+            return "Authentication failure."
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            expires = self.tokens.get(value.strip())
+            if expires is None or expires <= time.monotonic():
+                return "Authentication failure."
+            return None
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return "Authentication failure."
+            ok_user = hmac.compare_digest(user.encode(), self.config.user.encode())
+            ok_pass = hmac.compare_digest(password.encode(), self.config.password.encode())
+            return None if ok_user and ok_pass else "Authentication failure."
+        return "Authentication failure."

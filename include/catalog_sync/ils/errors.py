@@ -1,0 +1,43 @@
+"""ILS call failures with stable reason codes; the message always names the ILS."""
+
+from __future__ import annotations
+
+
+class ILSError(Exception):
+    """An ILS call failed; `status` is the HTTP status when there was one."""
+
+    reason = "ils_error"
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.status = status
+        if reason is not None:
+            self.reason = reason
+
+
+class ILSAuthError(ILSError):
+    """401/403, or a token request refused: wrong credentials or permissions; never retried."""
+
+    reason = "ils_auth"
+
+
+class ILSNotFound(ILSError):
+    reason = "ils_not_found"
+
+
+class ILSConflict(ILSError):
+    """409, e.g. a biblio that still has items attached."""
+
+    reason = "ils_conflict"
+
+
+class ILSRejected(ILSError):
+    """Any other 4xx: the ILS refused this request as sent; retrying will not help."""
+
+    reason = "ils_rejected"
+
+
+class ILSUnavailable(ILSError):
+    """Retries exhausted or the circuit is open: the ILS is down or overloaded; retry later."""
+
+    reason = "ils_unavailable"

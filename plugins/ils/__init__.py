@@ -1,0 +1,1 @@
+"""Airflow side of the ILS connection: ILSHook (plain module, imported as `ils.hooks`)."""
