@@ -24,3 +24,13 @@ class NotMarcError(CatalogSyncInputError):
     """The delivered file is readable but holds neither ISO 2709, MARCXML nor BIBFRAME."""
 
     reason = "not_marc"
+
+
+class RecordRejected(Exception):
+    """One record cannot be accepted; raised inside preparation, turned into a Rejection there."""
+
+    def __init__(self, reason: str, detail: str, control_number: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.control_number = control_number

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pymarc
-from pymarc import Field, Subfield
+from pymarc import Field, Indicators, Subfield
 
 from catalog_sync.config import VendorConfig
+from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
+from catalog_sync.marc.errors import RecordRejected
+from catalog_sync.marc.iso2709 import frame_fields
+from catalog_sync.marc.marcxml import parse_marcxml_record
 from catalog_sync.marc.reader import RawRecord
+from catalog_sync.marc.reasons import RecordWarning, RejectReason
+from catalog_sync.marc.rules import check_control_field, check_data_field, check_tag, format_kind
 from catalog_sync.models import RecordFormat
+
+_XML_001 = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?controlfield\s+tag=[\"']001[\"']\s*>([^<]{1,64})<")
+_LEADER_STATUS = frozenset("acdnp")
+_LEADER_TYPE = frozenset("acdefgijkmoprtuvxyz")
 
 
 @dataclass(frozen=True)
@@ -32,79 +44,206 @@ class Rejection:
     control_number: str | None = None
 
 
-class RecordRejected(Exception):
-    """Raised inside preparation to stop at the first fatal problem of one record."""
-
-    def __init__(self, reason: str, detail: str, control_number: str | None = None) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.control_number = control_number
+def allows_utf8_repair(vendor: VendorConfig) -> bool:
+    """The vendor's opt-in to replace invalid UTF-8 with U+FFFD instead of rejecting the record."""
+    return bool(getattr(vendor, "allow_utf8_repair", False))
 
 
 def prepare_record(
-    raw: RawRecord, fmt: RecordFormat, vendor: VendorConfig
+    raw: RawRecord, fmt: RecordFormat, vendor: VendorConfig, allow_utf8_repair: bool | None = None
 ) -> PreparedRecord | Rejection:
-    """Parse, validate and normalize one record; bad content is a Rejection, never an exception."""
+    """Parse, validate and normalize one record; bad content is a Rejection, never an exception.
+
+    `allow_utf8_repair` overrides the vendor setting (the CLI has no vendor of its own).
+    """
+    repair = allows_utf8_repair(vendor) if allow_utf8_repair is None else allow_utf8_repair
     try:
-        record = _parse(raw, fmt)
-        return _finish(record, vendor, ())
+        if raw.clipped:
+            raise RecordRejected(
+                RejectReason.RECORD_TOO_LONG, f"{raw.size} bytes without a record boundary"
+            )
+        if fmt == "iso2709":
+            record, warnings = _from_iso2709(raw.data, repair)
+        elif fmt == "marcxml":
+            record, warnings = _from_marcxml(raw.data, repair)
+        else:
+            raise RecordRejected(RejectReason.UNSUPPORTED_FORMAT, f"{fmt} records are not ingested")
+        return _finish(record, warnings, vendor)
     except RecordRejected as exc:
-        return Rejection(exc.reason, exc.detail, exc.control_number)
-    except Exception as exc:  # a parser bug on odd bytes must cost one record, not the chunk
-        return Rejection("unparseable", f"record could not be parsed ({type(exc).__name__})")
+        control = exc.control_number or control_number_of(raw.data, fmt)
+        return Rejection(str(exc.reason), exc.detail, control)
+    except Exception as exc:  # an unforeseen parser failure must cost one record, not the chunk
+        detail = f"record could not be parsed ({type(exc).__name__})"
+        return Rejection(RejectReason.UNPARSEABLE.value, detail, control_number_of(raw.data, fmt))
 
 
-def _parse(raw: RawRecord, fmt: RecordFormat) -> pymarc.Record:
-    if raw.clipped:
-        raise RecordRejected("record_too_long", f"{raw.size} bytes without a record terminator")
-    if fmt == "iso2709":
-        return _parse_iso2709(raw.data)
-    raise RecordRejected("unsupported_format", f"records in {fmt} cannot be prepared yet")
-
-
-def _parse_iso2709(data: bytes) -> pymarc.Record:
-    utf8 = data[9:10] == b"a"
-    if not utf8 and not data.isascii():
-        try:
-            data.decode("utf-8")
-            utf8 = True  # leader/09 says MARC-8 but the bytes are UTF-8
-        except UnicodeDecodeError:
-            pass
+def control_number_of(data: bytes, fmt: RecordFormat) -> str | None:
+    """Best-effort 001 of a record that may be broken (for the reject index); None if not found."""
     try:
-        return pymarc.Record(data, to_unicode=True, force_utf8=utf8, hide_utf8_warnings=True)
-    except UnicodeDecodeError as exc:
-        raise RecordRejected(
-            "invalid_utf8", f"invalid UTF-8 at byte {exc.start} of a field"
-        ) from exc
-    except pymarc.exceptions.PymarcException as exc:
-        raise RecordRejected("structure_invalid", str(exc)) from exc
+        if fmt == "marcxml":
+            m = _XML_001.search(data)
+            return m.group(1).decode("utf-8", "replace").strip() or None if m else None
+        pos = 24
+        base_text = data[12:17]
+        base = int(base_text) if base_text.isdigit() else len(data)
+        while pos + 12 <= base and data[pos : pos + 12].isdigit():
+            if data[pos : pos + 3] == b"001":
+                start = int(base_text) + int(data[pos + 7 : pos + 12])
+                end = data.index(b"\x1e", start)
+                return data[start:end].decode("ascii").strip() or None
+            pos += 12
+    except (ValueError, UnicodeDecodeError, IndexError):
+        pass
+    return None
+
+
+def _field_decoder(charset: Charset) -> Callable[[bytes], str] | None:
+    """Whole-field decoder for charsets that can be decoded before splitting on 0x1F."""
+    if charset is Charset.ASCII:
+        return _ascii_field
+    if charset is Charset.UTF8:
+        return _utf8_field
+    if charset is Charset.UTF8_REPAIRED:
+        return _utf8_repair_field
+    return None  # MARC-8 keeps escape state per value: decode subfield by subfield
+
+
+def _ascii_field(value: bytes) -> str:
+    return value.decode("ascii")
+
+
+def _utf8_field(value: bytes) -> str:
+    return value.decode("utf-8")
+
+
+def _utf8_repair_field(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
 
 
 def _nfc(value: str) -> str:
     return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
-def _finish(
-    record: pymarc.Record, vendor: VendorConfig, warnings: tuple[str, ...]
-) -> PreparedRecord:
-    control = record.get("001")
-    control_number = control.data.strip() if control is not None and control.data else None
-    for field in record.fields:
-        if field.control_field:
-            if field.data is not None:
-                field.data = _nfc(field.data)
+def _from_iso2709(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
+    layout = frame_fields(data)
+    leader = layout.leader
+    charset, charset_warnings = detect_charset(data, leader[9], repair)
+    warnings = [*layout.warnings, *charset_warnings]
+    if charset is Charset.MARC8:
+        warnings.append(RecordWarning.MARC8_CONVERTED)
+    kind = format_kind(leader)
+    field_decode = _field_decoder(charset)
+    value_decode = decoder_for(charset)
+    fields: list[Field] = []
+    normalized = False
+    for tag, raw_field in layout.fields:
+        if tag < "010" and tag.isdigit():
+            value = field_decode(raw_field) if field_decode else value_decode(raw_field)
+            if not value.isascii() and not unicodedata.is_normalized("NFC", value):
+                value, normalized = unicodedata.normalize("NFC", value), True
+            warnings.extend(check_control_field(kind, tag, value))
+            fields.append(Field(tag=tag, data=value))
+            continue
+        check_tag(tag)
+        if field_decode is not None:
+            text = field_decode(raw_field)
+            parts = text.split("\x1f")
+            if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+                # Normalize per value: NFC across a code/value seam could merge them.
+                parts = [parts[0], *(p[:1] + _nfc(p[1:]) for p in parts[1:])]
+                normalized = True
+            head = parts[0]
+            subfields = [Subfield(p[0], p[1:]) for p in parts[1:] if p]
         else:
-            field.subfields = [Subfield(s.code, _nfc(s.value)) for s in field.subfields]
+            byte_parts = raw_field.split(b"\x1f")
+            head = byte_parts[0].decode("ascii", "replace")
+            subfields = [
+                Subfield(chr(p[0]) if p[0] < 0x80 else "\ufffd", value_decode(p[1:]))
+                for p in byte_parts[1:]
+                if p
+            ]
+            parts = [head, *("" if not p else "x" for p in byte_parts[1:])]
+        if len(head) != 2:
+            _bad_indicators(tag, head, len(parts))
+        if len(parts) - 1 != len(subfields):
+            warnings.append(RecordWarning.SUBFIELD_EMPTY)
+        if not subfields:
+            warnings.append(RecordWarning.DATA_FIELD_WITHOUT_SUBFIELDS)
+        codes = "".join([s.code for s in subfields])
+        warnings.extend(check_data_field(kind, tag, head[0], head[1], codes))
+        fields.append(Field(tag=tag, indicators=Indicators(head[0], head[1]), subfields=subfields))
+    if normalized:
+        warnings.append(RecordWarning.NFC_NORMALIZED)
+    return _record(leader, fields, warnings), warnings
+
+
+def _bad_indicators(tag: str, head: str, parts: int) -> None:
+    if parts == 1 and len(head) > 2:
+        raise RecordRejected(
+            RejectReason.FIELD_STRUCTURE_INVALID, f"field {tag} holds data but no subfield codes"
+        )
+    raise RecordRejected(
+        RejectReason.INDICATOR_INVALID, f"field {tag} has {len(head)} indicator characters, not 2"
+    )
+
+
+def _from_marcxml(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
+    parsed, repaired = parse_marcxml_record(data, repair)
+    leader = parsed.leader
+    kind = format_kind(leader)
+    warnings: list[str] = [RecordWarning.UTF8_REPAIRED] if repaired else []
+    fields: list[Field] = []
+    normalized = False
+    for is_control, index in parsed.order:
+        if is_control:
+            tag, value = parsed.controlfields[index]
+            check_tag(tag)
+            nfc = _nfc(value)
+            normalized = normalized or nfc is not value
+            warnings.extend(check_control_field(kind, tag, nfc))
+            fields.append(Field(tag=tag, data=nfc))
+            continue
+        df = parsed.datafields[index]
+        codes = "".join(code for code, _ in df.subfields)
+        if any(len(code) != 1 for code, _ in df.subfields):
+            raise RecordRejected(
+                RejectReason.SUBFIELD_CODE_INVALID,
+                f"field {df.tag}: a subfield code is not 1 character",
+            )
+        warnings.extend(check_data_field(kind, df.tag, df.ind1, df.ind2, codes))
+        subfields = []
+        for code, value in df.subfields:
+            nfc = _nfc(value)
+            normalized = normalized or nfc is not value
+            subfields.append(Subfield(code, nfc))
+        if not subfields:
+            warnings.append(RecordWarning.DATA_FIELD_WITHOUT_SUBFIELDS)
+        fields.append(
+            Field(tag=df.tag, indicators=Indicators(df.ind1, df.ind2), subfields=subfields)
+        )
+    if not fields:
+        raise RecordRejected(RejectReason.NO_FIELDS, "record has no fields")
+    if normalized:
+        warnings.append(RecordWarning.NFC_NORMALIZED)
+    return _record(leader, fields, warnings), warnings
+
+
+def _record(leader: str, fields: list[Field], warnings: list[str]) -> pymarc.Record:
+    if leader[5] not in _LEADER_STATUS or leader[6] not in _LEADER_TYPE:
+        warnings.append(RecordWarning.LEADER_VALUE)
+    # Length and base address are recomputed on output; 09 'a' because values are now Unicode.
+    return pymarc.Record(fields=fields, leader=leader[:9] + "a" + leader[10:], force_utf8=True)
+
+
+def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) -> PreparedRecord:
+    control = record.get("001")
+    control_number = (control.data or "").strip() or None if control is not None else None
     missing = [tag for tag in vendor.required_fields if not record.get_fields(tag)]
     if missing:
         raise RecordRejected(
-            "missing_required_field",
+            RejectReason.MISSING_REQUIRED_FIELD,
             f"required field(s) {', '.join(missing)} missing",
             control_number,
         )
-    record.leader = pymarc.Leader(str(record.leader)[:9] + "a" + str(record.leader)[10:])
-    return PreparedRecord(record, control_number, record.leader[5] == "d", warnings)
-
-
-__all__ = ["Field", "PreparedRecord", "RecordRejected", "Rejection", "prepare_record"]
+    deleted = str(record.leader)[5] == "d"
+    return PreparedRecord(record, control_number, deleted, tuple(dict.fromkeys(warnings)))

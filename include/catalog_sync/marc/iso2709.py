@@ -1,0 +1,107 @@
+"""One ISO 2709 record's leader, directory and fields: checked, and recovered where possible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog_sync.marc.errors import RecordRejected
+from catalog_sync.marc.reasons import RecordWarning, RejectReason
+
+LEADER_LEN = 24
+ENTRY_LEN = 12
+FT = 0x1E
+RT = 0x1D
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLayout:
+    """A record's leader (as delivered) and its fields as (tag, bytes without terminator)."""
+
+    leader: str
+    fields: list[tuple[str, bytes]]
+    warnings: tuple[str, ...]
+
+
+def frame_fields(data: bytes) -> RecordLayout:
+    """Check leader and directory against the bytes and cut the fields out.
+
+    Raises RecordRejected when the record cannot be read. A directory whose entries do not land
+    on field terminators is replaced by the terminators themselves when the directory still
+    names one tag per field ("directory_recovered"), so the record is kept and flagged.
+    """
+    if len(data) < LEADER_LEN or not data[:LEADER_LEN].isascii():
+        raise RecordRejected(
+            RejectReason.LEADER_INVALID, "leader is shorter than 24 bytes or not ASCII"
+        )
+    leader = data[:LEADER_LEN].decode("ascii")
+    if data[-1] != RT:
+        raise RecordRejected(
+            RejectReason.RECORD_TERMINATOR_MISSING,
+            f"{len(data)} bytes without a record terminator (truncated record or trailing bytes)",
+        )
+    warnings: list[str] = []
+    declared = leader[:5]
+    if not declared.isdigit() or int(declared) != len(data):
+        warnings.append(RecordWarning.RECORD_LENGTH_MISMATCH)
+    if leader[20:24] != "4500":
+        warnings.append(RecordWarning.LEADER_ENTRY_MAP)
+    if leader[10:12] != "22":
+        warnings.append(RecordWarning.LEADER_VALUE)
+
+    base_text = leader[12:17]
+    base = int(base_text) if base_text.isdigit() else -1
+    if base <= LEADER_LEN or base >= len(data) or data[base - 1] != FT:
+        # The directory still ends at the first field terminator after the leader.
+        first_ft = data.find(b"\x1e", LEADER_LEN)
+        if first_ft == -1:
+            raise RecordRejected(
+                RejectReason.SEPARATORS_MISSING, "no field terminator in the record"
+            )
+        base = first_ft + 1
+        warnings.append(RecordWarning.BASE_ADDRESS_INVALID)
+
+    directory = data[LEADER_LEN : base - 1]
+    fields = _fields_from_directory(data, directory, base)
+    if fields is None:
+        fields = _fields_from_terminators(data, directory, base)
+        warnings.append(RecordWarning.DIRECTORY_RECOVERED)
+    if not fields:
+        raise RecordRejected(RejectReason.NO_FIELDS, "record has no fields")
+    return RecordLayout(leader, fields, tuple(warnings))
+
+
+def _fields_from_directory(
+    data: bytes, directory: bytes, base: int
+) -> list[tuple[str, bytes]] | None:
+    """Fields as the directory places them, or None when any entry is unusable."""
+    if len(directory) % ENTRY_LEN or not directory.isascii():
+        return None
+    text = directory.decode("ascii")
+    limit = len(data) - 1
+    fields: list[tuple[str, bytes]] = []
+    for i in range(0, len(text), ENTRY_LEN):
+        length_text = text[i + 3 : i + 7]
+        start_text = text[i + 7 : i + 12]
+        if not (length_text.isdigit() and start_text.isdigit()):
+            return None
+        start = base + int(start_text)
+        end = start + int(length_text) - 1  # index of the field terminator
+        if end < start or end >= limit or data[end] != FT:
+            return None
+        fields.append((text[i : i + 3], data[start:end]))
+    return fields
+
+
+def _fields_from_terminators(data: bytes, directory: bytes, base: int) -> list[tuple[str, bytes]]:
+    """Fields cut at the field terminators, tagged in directory order; rejects if they disagree."""
+    pieces = data[base:-1].split(b"\x1e")
+    if pieces and not pieces[-1]:
+        pieces.pop()  # the last field's terminator sits just before the record terminator
+    usable = len(directory) - len(directory) % ENTRY_LEN
+    tags = [directory[i : i + 3] for i in range(0, usable, ENTRY_LEN)]
+    if len(tags) != len(pieces) or not all(t.isascii() and t.isalnum() for t in tags):
+        raise RecordRejected(
+            RejectReason.DIRECTORY_INVALID,
+            f"directory names {len(tags)} fields but the record holds {len(pieces)}",
+        )
+    return [(t.decode("ascii"), piece) for t, piece in zip(tags, pieces, strict=True)]
