@@ -35,6 +35,12 @@ def frame_fields(data: bytes) -> RecordLayout:
         )
     leader = data[:LEADER_LEN].decode("ascii")
     if data[-1] != RT:
+        declared_len = data[:5]
+        if declared_len.isdigit() and int(declared_len) > len(data):
+            raise RecordRejected(
+                RejectReason.RECORD_TERMINATOR_MISSING,
+                f"truncated record: leader says {int(declared_len)} bytes, {len(data)} present",
+            )
         raise RecordRejected(
             RejectReason.RECORD_TERMINATOR_MISSING,
             f"{len(data)} bytes without a record terminator (truncated record or trailing bytes)",

@@ -17,11 +17,22 @@ from catalog_sync.marc.iso2709 import frame_fields
 from catalog_sync.marc.marcxml import parse_marcxml_record
 from catalog_sync.marc.reader import RawRecord
 from catalog_sync.marc.reasons import RecordWarning, RejectReason
-from catalog_sync.marc.rules import check_control_field, check_data_field, check_tag, format_kind
+from catalog_sync.marc.rules import (
+    check_control_field,
+    check_data_field,
+    check_tag,
+    format_kind,
+    missing_required,
+)
 from catalog_sync.models import RecordFormat
 
 _XML_001 = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?controlfield\s+tag=[\"']001[\"']\s*>([^<]{1,64})<")
 _LEADER_STATUS = frozenset("acdnp")
+# C0 controls other than the ISO 2709 separators, tab/LF/CR and (for MARC-8) ESC: they are not
+# text, XML cannot carry them, and ILS APIs choke on them. Found with one scan of the raw bytes.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c]")
+_CONTROL_BYTES_OR_ESC = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1c]")
+_DROP_CONTROLS = {c: None for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x1D)]}
 _LEADER_TYPE = frozenset("acdefgijkmoprtuvxyz")
 
 
@@ -174,7 +185,21 @@ def _from_iso2709(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
         fields.append(Field(tag=tag, indicators=Indicators(head[0], head[1]), subfields=subfields))
     if normalized:
         warnings.append(RecordWarning.NFC_NORMALIZED)
+    controls = _CONTROL_BYTES if charset is Charset.MARC8 else _CONTROL_BYTES_OR_ESC
+    if controls.search(data):
+        _drop_control_characters(fields)
+        warnings.append(RecordWarning.CONTROL_CHARACTER_REMOVED)
     return _record(leader, fields, warnings), warnings
+
+
+def _drop_control_characters(fields: list[Field]) -> None:
+    for field in fields:
+        if field.control_field:
+            field.data = (field.data or "").translate(_DROP_CONTROLS)
+        else:
+            field.subfields = [
+                Subfield(s.code, s.value.translate(_DROP_CONTROLS)) for s in field.subfields
+            ]
 
 
 def _bad_indicators(tag: str, head: str, parts: int) -> None:
@@ -228,6 +253,32 @@ def _from_marcxml(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
     return _record(leader, fields, warnings), warnings
 
 
+def prepare_converted(record: pymarc.Record, vendor: VendorConfig) -> PreparedRecord | Rejection:
+    """Validate and normalize a record built by a converter (BIBFRAME -> MARC) like a parsed one."""
+    try:
+        leader = str(record.leader)
+        kind = format_kind(leader)
+        warnings: list[str] = []
+        fields: list[Field] = []
+        for field in record.fields:
+            check_tag(field.tag)
+            if field.control_field:
+                value = _nfc(field.data or "")
+                warnings.extend(check_control_field(kind, field.tag, value))
+                fields.append(Field(tag=field.tag, data=value))
+                continue
+            ind1, ind2 = field.indicator1 or " ", field.indicator2 or " "
+            codes = "".join(s.code for s in field.subfields)
+            warnings.extend(check_data_field(kind, field.tag, ind1, ind2, codes))
+            subfields = [Subfield(s.code, _nfc(s.value)) for s in field.subfields]
+            fields.append(
+                Field(tag=field.tag, indicators=Indicators(ind1, ind2), subfields=subfields)
+            )
+        return _finish(_record(leader, fields, warnings), warnings, vendor)
+    except RecordRejected as exc:
+        return Rejection(str(exc.reason), exc.detail, exc.control_number)
+
+
 def _record(leader: str, fields: list[Field], warnings: list[str]) -> pymarc.Record:
     if leader[5] not in _LEADER_STATUS or leader[6] not in _LEADER_TYPE:
         warnings.append(RecordWarning.LEADER_VALUE)
@@ -238,7 +289,8 @@ def _record(leader: str, fields: list[Field], warnings: list[str]) -> pymarc.Rec
 def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) -> PreparedRecord:
     control = record.get("001")
     control_number = (control.data or "").strip() or None if control is not None else None
-    missing = [tag for tag in vendor.required_fields if not record.get_fields(tag)]
+    kind = format_kind(str(record.leader))
+    missing = missing_required(kind, vendor.required_fields, {f.tag for f in record.fields})
     if missing:
         raise RecordRejected(
             RejectReason.MISSING_REQUIRED_FIELD,

@@ -18,7 +18,6 @@ class RejectReason(StrEnum):
     INDICATOR_INVALID = "indicator_invalid"
     SUBFIELD_CODE_INVALID = "subfield_code_invalid"
     FIELD_STRUCTURE_INVALID = "field_structure_invalid"  # data before the first subfield code
-    CONTROL_FIELD_LENGTH = "control_field_length"
     INVALID_UTF8 = "invalid_utf8"
     UNKNOWN_CHARSET = "unknown_charset"  # high-bit bytes that are neither UTF-8 nor MARC-8
     MARC8_INVALID = "marc8_invalid"
@@ -26,6 +25,9 @@ class RejectReason(StrEnum):
     NOT_A_MARC_RECORD = "not_a_marc_record"  # an XML <record> holding no MARC content
     MISSING_REQUIRED_FIELD = "missing_required_field"
     UNSUPPORTED_FORMAT = "unsupported_format"
+    TOO_LONG_FOR_ISO2709 = (
+        "too_long_for_iso2709"  # normalize: over 99,999 bytes or a field over 9,999
+    )
     UNPARSEABLE = "unparseable"  # last resort: an unexpected parser failure on odd bytes
 
 
@@ -51,3 +53,4 @@ class RecordWarning(StrEnum):
     SUBFIELD_EMPTY = "subfield_empty"
     DATA_FIELD_WITHOUT_SUBFIELDS = "data_field_without_subfields"
     CONTROL_FIELD_LENGTH = "control_field_length"
+    CONTROL_CHARACTER_REMOVED = "control_character_removed"

@@ -134,3 +134,23 @@ def _check_data_field(kind: str, tag: str, ind1: str, ind2: str, codes: str) -> 
                 else RecordWarning.SUBFIELD_UNDEFINED
             )
     return tuple(dict.fromkeys(found))
+
+
+def defines(kind: str, tag: str) -> bool:
+    """Whether the MARC 21 format `kind` defines `tag` at all (245 exists only for bib records)."""
+    return tag in _rulebook()[kind]
+
+
+def missing_required(kind: str, required: list[str], present: set[str]) -> list[str]:
+    """Entries of `required` the record lacks. "020/022" means either will do.
+
+    A tag that the record's own format does not define is not required of it, so one vendor
+    setting (e.g. 001 and 245) serves files that mix bibliographic and authority records.
+    """
+    missing = []
+    for entry in required:
+        choices = [t for t in entry.split("/") if t]
+        applicable = [t for t in choices if defines(kind, t) or is_local(t)]
+        if applicable and not any(t in present for t in applicable):
+            missing.append(entry)
+    return missing
