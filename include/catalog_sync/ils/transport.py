@@ -125,7 +125,7 @@ class ILSTransport:
         self.breaker = CircuitBreaker(
             self.label, settings.breaker_threshold, settings.breaker_reset
         )
-        self._backoff = wait_exponential_jitter(initial=0.1, max=10.0, jitter=0.1)
+        self._backoff = wait_exponential_jitter(multiplier=0.1, max=10.0, jitter=0.1)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -235,13 +235,14 @@ class ILSTransport:
         headers: Mapping[str, str] | None,
         credential: str | None,
     ) -> httpx.Response:
-        self.breaker.before_request()
         request_headers = {"X-Request-ID": correlation_id, **(headers or {})}
         if credential:
             request_headers["Authorization"] = credential
         event = RequestEvent(self.settings.name, correlation_id, method, path, attempt)
         async with self.concurrency.slot():
             event.rate_wait_ms = round(await self._gate.acquire() * 1000, 2)
+            # Checked after waiting for a slot: the breaker may have opened meanwhile.
+            self.breaker.before_request()
             started = time.perf_counter()
             try:
                 response = await self._http.request(
