@@ -13,7 +13,7 @@ from catalog_sync.delivery.errors import (
     DeliveryUnavailableError,
     DeliveryUnpackError,
 )
-from catalog_sync.delivery.fetch import FetchPolicy, RemoteEntry, fetch_from
+from catalog_sync.delivery.fetch import FetchPolicy, RemoteEntry, fetch_from, fetch_options
 from catalog_sync.delivery.https import HttpsFolder, fetch_https
 from catalog_sync.delivery.models import DeliveryReport, DeliverySource, FetchedFile
 from catalog_sync.delivery.sftp import SftpFolder, SftpLogin, fetch_sftp
@@ -38,6 +38,7 @@ __all__ = [
     "archive_delivery",
     "fetch_from",
     "fetch_https",
+    "fetch_options",
     "fetch_sftp",
     "purge_archive",
 ]

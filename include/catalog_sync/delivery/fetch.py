@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
@@ -68,6 +68,32 @@ class FetchPolicy:
             attempts=source.attempts,
             retry_wait_seconds=source.retry_wait_seconds,
         )
+
+
+class FetchOptions(TypedDict):
+    """The keyword arguments of fetch_sftp / fetch_https that a DeliverySource configures."""
+
+    patterns: list[str]
+    lookback_seconds: float | None
+    stable_seconds: float
+    max_looks: int
+    done_marker_suffix: str | None
+    attempts: int
+    retry_wait_seconds: float
+
+
+def fetch_options(source: DeliverySource) -> FetchOptions:
+    """`fetch_sftp(login, dir, ..., **fetch_options(source))`: the vendor's hygiene rules."""
+    policy = FetchPolicy.from_source(source)
+    return FetchOptions(
+        patterns=list(policy.patterns),
+        lookback_seconds=policy.lookback_seconds,
+        stable_seconds=policy.stable_seconds,
+        max_looks=policy.max_looks,
+        done_marker_suffix=policy.done_marker_suffix,
+        attempts=policy.attempts,
+        retry_wait_seconds=policy.retry_wait_seconds,
+    )
 
 
 def retrying(policy: FetchPolicy, sleep: Callable[[float], None]) -> Retrying:

@@ -234,9 +234,10 @@ def fetch_sftp(
 
         conn = BaseHook.get_connection(source.conn_id)
         login = SftpLogin(host=conn.host, port=conn.port or 22, username=conn.login,
-                          password=conn.password, known_hosts=Path(known_hosts_file))
+                          password=conn.password, known_hosts=Path(known_hosts_file),
+                          timeout=source.timeout_seconds)
         report = fetch_sftp(login, source.remote_dir, landing_dir=..., archive_dir=...,
-                            **sftp_options(source), already_loaded=state.is_loaded_by_name)
+                            already_loaded=..., **fetch_options(source))
     """
     policy = FetchPolicy(
         patterns=tuple(patterns),
