@@ -418,24 +418,22 @@ class _Mapper:
             family, ind1 = _name_family(agent_classes)
             subs = [Subfield("a", name)]
         term_code = "j" if family == "11" else "e"
-        subs = [s for s in subs if s.code not in ("e", "4", "j", "0", "1")]
+        terms, relators = [], []
         for role in nodes(contrib, "role"):
             term = label(role.element)
             if term:
-                subs.append(Subfield(term_code, term))
+                terms.append(Subfield(term_code, term))
             relator = code(role)
             if relator and role.uri and "/relators/" in role.uri:
-                subs.append(Subfield("4", relator))
-        subs += _authority_links(agents[0].uri)
+                relators.append(Subfield("4", relator))
+        # The bf:role nodes are authoritative; a marcKey's own $e/$4 is kept only without them.
+        dropped = {"0", "1"} | ({"e", "j"} if terms else set()) | ({"4"} if relators else set())
+        subs = [s for s in subs if s.code not in dropped]
+        subs += terms + relators + _authority_links(agents[0].uri)
         if family == "":
             self._add("720", " ", " ", subs)
             return False
-        self._add(
-            ("1" if as_main else "7") + family,
-            ind1,
-            key.indicators[1] if key and family == "30" and not as_main else " ",
-            subs,
-        )
+        self._add(("1" if as_main else "7") + family, ind1, " ", subs)
         return as_main
 
     def _titles(self, owner: Element, wanted: str) -> list[Element]:
@@ -516,7 +514,9 @@ class _Mapper:
             agents = preferred_literals(pa, "simpleAgent", BFLC) or [
                 label(a.element) or "" for a in nodes(pa, "agent") if a.element is not None
             ]
-            dates = preferred_literals(pa, "simpleDate", BFLC) or preferred_literals(pa, "date")
+            dates = preferred_literals(pa, "simpleDate", BFLC) or [
+                _edtf_display(d) for d in preferred_literals(pa, "date")
+            ]
             subs = [Subfield("a", p) for p in places] + [Subfield("b", a) for a in agents]
             subs += [Subfield("c", d) for d in dates[:1]]
             before = len(self.fields)
@@ -771,6 +771,14 @@ def _dates_008(edtf: str) -> tuple[str, str, str]:
     return "s", years[0], "    "
 
 
+def _edtf_display(edtf: str) -> str:
+    """An EDTF interval as a reader writes it: `2009/..` -> `2009-`, `1861/1863` -> `1861-1863`."""
+    start, sep, end = edtf.partition("/")
+    if not sep:
+        return edtf
+    return f"{start}-{'' if end in ('', '..') else end}"
+
+
 def _org_code(node: Node) -> str | None:
     """An organisation's code (bf:code, else the organizations URI tail), else its name."""
     if node.element is not None:
@@ -842,6 +850,10 @@ def _subject_source(el: Element, uri: str | None, tag: str) -> tuple[str, str]:
         candidates.insert(0, "lcgft" if scheme == "genreForms" else scheme)
     elif uri and "id.loc.gov/rwo/agents/" in uri:
         candidates.insert(0, "names")  # LC's real-world-object URIs mirror the LC/NAF
+    elif uri and "id.worldcat.org/fast/" in uri:
+        candidates.insert(0, "fast")
+    elif uri and "id.nlm.nih.gov/mesh/" in uri:
+        candidates.insert(0, "mesh")
     elif uri and "id.loc.gov/vocabulary/" in uri:
         scheme = uri.split("id.loc.gov/vocabulary/", 1)[1].split("/", 1)[0]
         candidates.insert(0, _VOCABULARY_SOURCE.get(scheme, scheme))
