@@ -300,7 +300,7 @@ class CatalogStore:
 
     def reset(self) -> None:
         with self._tx():
-            for table in ("items", "biblios", "writes"):
+            for table in ("items", "biblios", "writes", "sqlite_sequence"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed table names
 
     def _tx(self) -> _Transaction:
