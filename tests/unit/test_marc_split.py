@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,33 @@ def test_the_reader_reads_only_its_own_byte_range(tmp_path: Path) -> None:
     records = list(iter_chunk(middle))
     assert len(records) == 3
     assert all(b"X" not in r.data and b"Y" not in r.data[-1:] for r in records)
+
+
+def _peak_bytes_to_split_and_read(path: Path) -> tuple[int, int]:
+    """(records read, peak traced allocation) for splitting and reading every chunk of `path`."""
+    landing = describe_landing(path, "demo")
+    tracemalloc.start()
+    try:
+        count = sum(
+            1 for ref in split_file(landing, records_per_chunk=500) for _ in iter_chunk(ref)
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return count, peak
+
+
+def test_memory_stays_flat_as_the_file_grows(tmp_path: Path) -> None:
+    record_bytes = (FIXTURES / "test_data.utf8.mrc").read_bytes()
+    peaks = {}
+    for copies in (100, 400):  # ~4 MB and ~16 MB: both well past the 1 MiB read block
+        path = tmp_path / f"x{copies}.mrc"
+        with path.open("wb") as out:
+            for _ in range(copies):
+                out.write(record_bytes)
+        count, peaks[copies] = _peak_bytes_to_split_and_read(path)
+        assert count == 30 * copies
+        path.unlink()
+    # Four times the data, the same peak: it is set by the read block, not by the file.
+    assert peaks[400] < peaks[100] * 1.25
+    assert peaks[400] < 3 * (1 << 20)

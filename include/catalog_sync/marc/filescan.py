@@ -82,7 +82,7 @@ def scan_file(
     writer = RejectWriter(rejects_path) if rejects_path is not None else None
     file_error: FileError | None = None
     try:
-        for raw, chunk_id, outcome in _outcomes(landing, vendor, allow_utf8_repair, limit):
+        for raw, chunk_id, outcome in iter_outcomes(landing, vendor, allow_utf8_repair, limit):
             total += 1
             if isinstance(outcome, PreparedRecord) and accept is not None:
                 refused = accept(outcome, raw)
@@ -130,10 +130,13 @@ def scan_file(
 Outcome = tuple[RawRecord, str, PreparedRecord | Rejection]
 
 
-def _outcomes(
-    landing: LandingFile, vendor: VendorConfig, repair: bool | None, limit: int | None
+def iter_outcomes(
+    landing: LandingFile,
+    vendor: VendorConfig,
+    allow_utf8_repair: bool | None = None,
+    limit: int | None = None,
 ) -> Iterator[Outcome]:
-    """(raw record, chunk id, outcome) for each record in file order."""
+    """(raw record, chunk id, PreparedRecord or Rejection) for each record, in file order."""
     if landing.format == "bibframe":
         yield from _bibframe_outcomes(landing, vendor, limit)
         return
@@ -143,7 +146,7 @@ def _outcomes(
             if limit is not None and seen >= limit:
                 return
             seen += 1
-            yield raw, ref.chunk_id, prepare_record(raw, landing.format, vendor, repair)
+            yield raw, ref.chunk_id, prepare_record(raw, landing.format, vendor, allow_utf8_repair)
 
 
 def _bibframe_outcomes(
