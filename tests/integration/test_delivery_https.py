@@ -85,6 +85,11 @@ def _handler(feed: FeedServer) -> type[BaseHTTPRequestHandler]:
                 ]
                 self._send(json.dumps(listing).encode(), "application/json")
                 return
+            if self.path == "/index/":  # an Apache-style HTML index of the same files
+                links = "".join(f'<a href="/feed/{n}">{n}</a>' for n in sorted(feed.files))
+                html = f'<html><body><a href="../">Parent</a>{links}</body></html>'
+                self._send(html.encode(), "text/html")
+                return
             name = self.path.removeprefix("/feed/")
             if name not in feed.files:
                 self.send_error(404)
@@ -228,3 +233,15 @@ def test_a_zip_delivery_is_unpacked_into_its_member_files(feed: FeedServer, tmp_
     assert report.empty == ["acme_weekly.zip:acme_empty.mrc"]
     assert {f.delivered_as for f in report.fetched} == {"acme_weekly.zip"}
     assert _files(tmp_path / "landing") == sorted(f.path for f in report.fetched)
+
+
+def test_an_html_index_listing_is_followed_to_its_files(feed: FeedServer, tmp_path: Path) -> None:
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    feed.publish("acme_b.xml", b"<not wanted/>")
+    report = fetch_https(
+        feed.url.replace("/feed/", "/index/"), landing_dir=tmp_path / "landing",
+        archive_dir=tmp_path / "archive", username=USER, password=PASSWORD,
+        patterns=["*.mrc"], sleep=_no_sleep,
+    )  # fmt: skip
+    assert [(f.name, f.size) for f in report.fetched] == [("acme_a.mrc", len(_fixture("one.mrc")))]
+    assert "GET /feed/acme_b.xml" not in feed.requests

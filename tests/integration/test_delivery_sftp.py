@@ -18,6 +18,7 @@ import pytest
 from catalog_sync.delivery import (
     DeliveryAuthError,
     DeliveryHostKeyError,
+    DeliveryNotFoundError,
     DeliveryUnavailableError,
     SftpLogin,
     fetch_sftp,
@@ -383,3 +384,15 @@ def test_purge_archive_removes_deliveries_past_their_retention(
     os.utime(old, (long_ago, long_ago))
     assert purge_archive(archive, older_than_days=90) == [old]
     assert _files(archive) == sorted([recent, recent.with_name(recent.name + ".sha256")])
+
+
+def test_a_missing_remote_folder_is_reported_at_once(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    sleeps = Sleeps()
+    with pytest.raises(DeliveryNotFoundError, match="no such remote folder"):
+        fetch_sftp(
+            sftp_server.login(), "/outgoing/acme", landing_dir=tmp_path / "landing",
+            archive_dir=tmp_path / "archive", attempts=3, sleep=sleeps,
+        )  # fmt: skip
+    assert sleeps.calls == []  # not a transient error: no retry
