@@ -77,6 +77,14 @@ def test_a_leader_05_d_record_is_recognised_as_a_delete() -> None:
     assert xml_delete.control_number == "99122238836006421"
 
 
+def test_a_delete_needs_only_its_control_fields_not_the_descriptive_ones() -> None:
+    delete = only("incremental_01_record_delete.xml", required_fields=["001", "100"])
+    assert isinstance(delete, PreparedRecord) and delete.deleted
+    assert delete.record.get("100") is None
+    no_key = only("incremental_01_record_delete.xml", required_fields=["003"])
+    assert isinstance(no_key, Rejection) and no_key.reason == "missing_required_field"
+
+
 def test_a_missing_required_field_rejects_the_record_and_names_the_field() -> None:
     results = outcomes("test.dat", required_fields=["001", "245", "999"])
     assert len(results) == 10

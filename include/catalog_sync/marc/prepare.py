@@ -289,13 +289,17 @@ def _record(leader: str, fields: list[Field], warnings: list[str]) -> pymarc.Rec
 def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) -> PreparedRecord:
     control = record.get("001")
     control_number = (control.data or "").strip() or None if control is not None else None
-    kind = format_kind(str(record.leader))
-    missing = missing_required(kind, vendor.required_fields, {f.tag for f in record.fields})
+    leader = str(record.leader)
+    deleted = leader[5] == "d"
+    required = vendor.required_fields
+    if deleted:
+        # A delete only has to say which record goes: vendors often send stubs without a title.
+        required = [entry for entry in required if all(t < "010" for t in entry.split("/"))]
+    missing = missing_required(format_kind(leader), required, {f.tag for f in record.fields})
     if missing:
         raise RecordRejected(
             RejectReason.MISSING_REQUIRED_FIELD,
             f"required field(s) {', '.join(missing)} missing",
             control_number,
         )
-    deleted = str(record.leader)[5] == "d"
     return PreparedRecord(record, control_number, deleted, tuple(dict.fromkeys(warnings)))

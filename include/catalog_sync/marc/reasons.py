@@ -28,6 +28,7 @@ class RejectReason(StrEnum):
     TOO_LONG_FOR_ISO2709 = (
         "too_long_for_iso2709"  # normalize: over 99,999 bytes or a field over 9,999
     )
+    PAYLOAD_INVALID = "payload_invalid"  # the NormalizedRecord model refused the record
     UNPARSEABLE = "unparseable"  # last resort: an unexpected parser failure on odd bytes
 
 
