@@ -233,8 +233,10 @@ class Masker:
         """Mask raw ISO 2709 bytes (one or more records) without needing pymarc to parse them.
 
         Records are split on the record terminator and each is masked by structure:
-        - directory offsets valid: policy subfields masked, all values scrubbed, the record
-          rebuilt with correct lengths (pymarc reads it);
+        - directory offsets valid: policy subfields masked, every value scrubbed (all tags,
+          not only `scrub_record_tags`: reject files are few), and the record rebuilt with
+          correct lengths (pymarc reads it); a record with nothing to mask is returned byte for
+          byte, bad leader lengths included;
         - directory readable but offsets wrong: fields are taken in directory order from the
           field terminators and masked the same way; leader and directory are kept as received
           so the structural fault that got the record rejected is still visible;
@@ -279,23 +281,20 @@ class Masker:
         fields = _fields_by_offset(entries, area)
         if fields is not None:
             masked = [(tag, self._mask_raw_field(tag, content)) for tag, content in fields]
+            if all(new == old for (_, new), (_, old) in zip(masked, fields, strict=True)):
+                return body  # nothing to mask: keep the record exactly as received
             return _build_record(leader, [(t, c) for t, c in masked if c is not None])
+        # Offsets are wrong: take the fields in directory order between field terminators,
+        # and keep every terminator (or its absence, in a truncated record) as received.
         segments = area.split(FIELD_TERMINATOR)
-        if segments and segments[-1] == b"":
-            segments.pop()
-        if len(segments) != len(entries):
+        complete = segments[:-1] if segments[-1] == b"" else segments
+        if len(complete) != len(entries):
             return leader + directory + FIELD_TERMINATOR + self._redact_unknown(area)
-        masked_segments = []
-        for (tag, _, _), content in zip(entries, segments, strict=True):
-            # The directory stays as received, so a fully dropped field keeps its indicators.
+        for i, ((tag, _, _), content) in enumerate(zip(entries, complete, strict=True)):
             masked_content = self._mask_raw_field(tag, content)
-            masked_segments.append(masked_content if masked_content is not None else content[:2])
-        return (
-            leader
-            + directory
-            + FIELD_TERMINATOR
-            + b"".join(s + FIELD_TERMINATOR for s in masked_segments)
-        )
+            # The directory stays as received, so a fully dropped field keeps its indicators.
+            segments[i] = masked_content if masked_content is not None else content[:2]
+        return leader + directory + FIELD_TERMINATOR + FIELD_TERMINATOR.join(segments)
 
     def _mask_raw_field(self, tag: bytes, content: bytes) -> bytes | None:
         """One field's bytes masked; None when every subfield was dropped."""

@@ -1,0 +1,162 @@
+"""Canary helpers for privacy tests: plant unique values in PII fields, then hunt for them.
+
+    records, canaries = plant_canaries(records_read_from_a_real_file)
+    ... run the pipeline on the planted records ...
+    assert find_canaries([logs_dir, staging_dir, reports_dir], canaries.all) == []
+    # and the ILS (emulator) must still have received canaries.ils_values
+
+Every canary is printable ASCII with fixed width and a closing letter, so no canary is a prefix
+of another and each survives UTF-8, MARC-8, JSON and NFC unchanged: a byte search finds it in
+any text or binary file (gzip files are searched decompressed too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import gzip
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from pymarc import Field, Record
+from pymarc.field import Indicators, Subfield
+
+from catalog_sync.privacy import PiiPolicy, load_policy
+
+
+class Canaries(list[str]):
+    """All planted values (it is a list of them) plus which of them the ILS must receive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ils_values: list[str] = []
+        self.by_rule: dict[str, list[str]] = {}
+
+    @property
+    def all(self) -> list[str]:
+        return list(self)
+
+
+class _Minter:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.n = 0
+
+    def token(self) -> str:
+        self.n += 1
+        return f"{self.prefix}{self.n:05d}Q"
+
+    def barcode(self) -> str:
+        # Codabar patron card shape (14 digits, leading 2) as the default scrubber expects.
+        self.n += 1
+        return f"2999{self.n:09d}7"
+
+    def email(self) -> str:
+        self.n += 1
+        return f"canary.{self.n:05d}@example.org"
+
+
+def _first_field_with_ind1(record: Record, tag: str, allowed: frozenset[str]) -> Field | None:
+    for field in record.get_fields(tag):
+        indicators = field.indicators
+        if indicators is not None and indicators[0] not in allowed:
+            return field
+    return None
+
+
+def plant_canaries(
+    records: Sequence[Record],
+    policy: PiiPolicy | None = None,
+    prefix: str = "QZCANARY",
+) -> tuple[list[Record], Canaries]:
+    """Copies of `records` with a unique canary in every policy subfield, and notes with PII.
+
+    Per record and per policy (tag, subfield): an existing field of that tag (one the policy
+    masks, i.e. not marked "not private" where the rule honours that) gets the canary as the
+    subfield's value, or appended; a record without such a field gets a new one (first
+    indicator 0, "private"). Each record also gets a 500 and a 590 note carrying a patron
+    barcode and an e-mail address, and an 880 alternate-script copy of a 541 $a.
+    The input records are not modified.
+    """
+    policy = policy or load_policy()
+    mint = _Minter(prefix)
+    canaries = Canaries()
+
+    def remember(rule: str, value: str) -> str:
+        canaries.append(value)
+        canaries.by_rule.setdefault(rule, []).append(value)
+        # Every canary sits in a record the ILS receives in full, so it must arrive there.
+        canaries.ils_values.append(value)
+        return value
+
+    planted: list[Record] = []
+    for original in records:
+        record = copy.deepcopy(original)
+        for rule in policy.fields:
+            for tag in rule.tags:
+                field = _first_field_with_ind1(record, tag, rule.keep_when_ind1)
+                if field is None:
+                    field = Field(tag, Indicators("0", " "), [])
+                    record.add_ordered_field(field)
+                for code in sorted(rule.subfields):
+                    value = remember(rule.rule, mint.token())
+                    for i, sub in enumerate(field.subfields):
+                        if sub.code == code:
+                            field.subfields[i] = Subfield(code, value)
+                            break
+                    else:
+                        field.add_subfield(code, value)
+        barcode, email = mint.barcode(), mint.email()
+        remember("scrub:patron-barcode", barcode)
+        remember("scrub:email", email)
+        record.add_ordered_field(
+            Field(
+                "500",
+                Indicators(" ", " "),
+                [Subfield("a", f"Returned by patron {barcode}; questions to {email}.")],
+            )
+        )
+        barcode, email = mint.barcode(), mint.email()
+        remember("scrub:patron-barcode", barcode)
+        remember("scrub:email", email)
+        record.add_ordered_field(
+            Field(
+                "590",
+                Indicators(" ", " "),
+                [Subfield("a", f"Hold for card {barcode} ({email})")],
+            )
+        )
+        linked = remember("acq-source", mint.token())
+        record.add_ordered_field(
+            Field("880", Indicators("0", " "), [Subfield("6", "541-00"), Subfield("a", linked)])
+        )
+        planted.append(record)
+    return planted, canaries
+
+
+def _files(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        elif path.is_file():
+            yield path
+
+
+def find_canaries(paths: Iterable[Path], canaries: Iterable[str]) -> list[tuple[Path, str]]:
+    """Every (file, canary) where a canary occurs in any file under `paths` (text or binary)."""
+    values = sorted(set(canaries), key=len, reverse=True)
+    if not values:
+        return []
+    pattern = re.compile(b"|".join(re.escape(v.encode("utf-8")) for v in values))
+    hits: set[tuple[Path, str]] = set()
+    for path in _files(paths):
+        data = path.read_bytes()
+        blobs = [data]
+        if data[:2] == b"\x1f\x8b":
+            with contextlib.suppress(OSError, EOFError):
+                blobs.append(gzip.decompress(data))
+        for blob in blobs:
+            for match in pattern.finditer(blob):
+                hits.add((path, match.group().decode("utf-8")))
+    return sorted(hits)
