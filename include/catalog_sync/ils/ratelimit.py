@@ -14,7 +14,8 @@ from catalog_sync.ils.errors import ILSUnavailable
 
 # GCRA with reservation: each caller books the next slot atomically and sleeps until it; the
 # bucket is one key holding the "theoretical arrival time" in microseconds of Redis' own clock,
-# so every process shares one clock and one queue. Returns the microseconds to wait.
+# so every process shares one clock and one queue. Returns the microseconds to wait and the
+# booked slot (Redis time, microseconds).
 _RESERVE_LUA = """
 redis.replicate_commands()
 local t = redis.call('TIME')
@@ -28,7 +29,7 @@ if wait < 0 then wait = 0 end
 local new_tat = tat + interval
 local ttl_ms = math.ceil((new_tat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
-return string.format('%.0f', wait)
+return {string.format('%.0f', wait), string.format('%.0f', tat)}
 """
 
 
@@ -89,15 +90,21 @@ class RedisRateGate:
         digest = hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:16]
         return f"catalog_sync:ils_rate:{digest}"
 
-    async def acquire(self) -> float:
+    async def reserve(self) -> tuple[float, int]:
+        """Book the next slot: (seconds to wait for it, slot time in Redis microseconds)."""
         try:
-            raw = await self._script(keys=[self._key], args=[self._interval_us, self._tolerance_us])
+            wait_us, slot_us = await self._script(
+                keys=[self._key], args=[self._interval_us, self._tolerance_us]
+            )
         except RedisError as exc:
             raise ILSUnavailable(
                 f"{self._label}: the shared rate limiter (Redis) is unreachable: {exc}",
                 reason="rate_limiter_unavailable",
             ) from exc
-        wait = int(raw) / 1_000_000
+        return int(wait_us) / 1_000_000, int(slot_us)
+
+    async def acquire(self) -> float:
+        wait, _slot = await self.reserve()
         if wait:
             await asyncio.sleep(wait)
         return wait
