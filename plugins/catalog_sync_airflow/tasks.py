@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import get_current_context
@@ -103,11 +104,18 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     return result.model_dump()
 
 
+def _collected(values: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Outputs of a mapped task, fetched by index (iterating probes past the end and logs a 404)."""
+    if values is None:
+        return []
+    return [values[i] for i in range(len(values))]
+
+
 def report(
     vendor_name: str,
     files: list[dict[str, Any]],
-    chunk_reports: list[dict[str, Any]] | None,
-    commit_reports: list[dict[str, Any]] | None,
+    chunk_reports: Sequence[dict[str, Any]] | None,
+    commit_reports: Sequence[dict[str, Any]] | None,
 ) -> str:
     rt = task_runtime(vendor_name)
     run_id = _run_id()
@@ -117,8 +125,8 @@ def report(
         vendor_name,
         run_id,
         landed,
-        [ChunkReport.model_validate(c) for c in list(chunk_reports or [])],
-        [CommitReport.model_validate(c) for c in list(commit_reports or [])],
+        [ChunkReport.model_validate(c) for c in _collected(chunk_reports)],
+        [CommitReport.model_validate(c) for c in _collected(commit_reports)],
     )
     state = rt.state()
     for f in landed:

@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
 import os
 import shutil
 from pathlib import Path
 
 from catalog_sync.config import VendorConfig
-from catalog_sync.errors import InboxMissingError
+from catalog_sync.errors import DeliveryFormatError, InboxMissingError
+from catalog_sync.marc.landing import sha256_of
 from catalog_sync.marc.sniff import detect_format
-from catalog_sync.models import LandingFile
+from catalog_sync.models import LandingFile, RecordFormat
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.state import StateStore
 
 log = logging.getLogger(__name__)
-
-_BLOCK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def list_inbox(vendor: VendorConfig, layout: RuntimeLayout) -> list[Path]:
@@ -57,6 +47,17 @@ def land(path: Path, sha256: str, layout: RuntimeLayout) -> Path:
     return dest
 
 
+def _format_of(path: Path, vendor: VendorConfig) -> RecordFormat:
+    """The delivery's format from its content; a vendor's declared format must agree with it."""
+    found = detect_format(path)
+    if vendor.declared_format and vendor.declared_format != found:
+        raise DeliveryFormatError(
+            f"vendor {vendor.name!r} declares {vendor.declared_format} deliveries, but "
+            f"{path.name} contains {found}; fix the file or declared_format in vendors.yaml"
+        )
+    return found
+
+
 def fetch_deliveries(
     vendor: VendorConfig, layout: RuntimeLayout, state: StateStore, *, force: bool = False
 ) -> list[LandingFile]:
@@ -67,12 +68,12 @@ def fetch_deliveries(
     """
     found: list[tuple[Path, str]] = []
     for path in list_inbox(vendor, layout):
-        sha = file_sha256(path)
+        sha = sha256_of(path)
         if not force and state.is_loaded(vendor.name, sha):
             log.info("skipping %s: already loaded (sha256 %s)", path.name, sha)
             continue
         found.append((path, sha))
-    checked = [(path, sha, detect_format(path)) for path, sha in found]
+    checked = [(path, sha, _format_of(path, vendor)) for path, sha in found]
     landed = []
     for path, sha, fmt in checked:
         dest = land(path, sha, layout)

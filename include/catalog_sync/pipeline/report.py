@@ -47,12 +47,12 @@ def render_text(
     if chunks:
         lines += [
             "",
-            f"{'chunk':<48} {'records':>8} {'rejected':>8} {'create':>7} "
+            f"{'chunk':<52} {'records':>8} {'rejected':>8} {'create':>7} "
             f"{'update':>7} {'delete':>7} {'same':>7}",
         ]
         for c in chunks:
             lines.append(
-                f"{c.label:<48} {c.records_total:>8} {c.rejected:>8} {c.creates:>7} "
+                f"{c.label:<52} {c.records_total:>8} {c.rejected:>8} {c.creates:>7} "
                 f"{c.updates:>7} {c.deletes:>7} {c.unchanged:>7}"
             )
     reasons: Counter[str] = Counter()

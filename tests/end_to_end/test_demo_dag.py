@@ -1,0 +1,155 @@
+"""The demo vendor's DAG, run with dag.test() against the real emulator and a real Redis."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pymarc
+import pytest
+
+from catalog_sync.config import load_vendors
+from catalog_sync.paths import REPO_ROOT
+from catalog_sync.services import ServiceProcess
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
+
+
+@dataclass
+class DemoRun:
+    home: Path
+    inbox: Path
+    emulator: ServiceProcess
+
+    def run(self, force: bool = True) -> Any:
+        from catalog_sync_airflow.factory import build_vendor_dag
+
+        dag = build_vendor_dag(load_vendors()["demo"])
+        return dag.test(run_conf={"force": force})
+
+    def stored(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.emulator.url}/_emulator/biblios", timeout=10)
+        response.raise_for_status()
+        body = response.json()
+        return list(body["biblios"] if isinstance(body, dict) else body)
+
+    def writes(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.emulator.url}/_emulator/writes", timeout=10)
+        response.raise_for_status()
+        body = response.json()
+        return list(body["writes"] if isinstance(body, dict) else body)
+
+    def summary(self) -> dict[str, int]:
+        report = self.home / "reports" / "demo" / "latest" / "report.json"
+        return dict(json.loads(report.read_text())["summary"])
+
+
+@pytest.fixture
+def demo(
+    tmp_path: Path,
+    redis_url: str,
+    emulator: ServiceProcess,
+    airflow_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> DemoRun:
+    home = tmp_path / "home"
+    url = httpx.URL(emulator.url)
+    connection = {
+        "conn_type": "http",
+        "host": url.host,
+        "port": url.port,
+        "schema": "http",
+        "login": "catalog",
+        "password": "catalog-demo",
+        "extra": {"flavour": "koha", "max_concurrency": 8},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ILS_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_VAR_CATALOG_SYNC_HOME", str(home))
+    monkeypatch.setenv("AIRFLOW_VAR_CATALOG_SYNC_REDIS_URL", redis_url)
+    inbox = home / "inbox" / "demo"
+    inbox.mkdir(parents=True)
+    return DemoRun(home, inbox, emulator)
+
+
+def control_numbers(path: Path) -> list[str]:
+    with path.open("rb") as fh:
+        return [
+            r["001"].data.strip() for r in pymarc.MARCReader(fh, to_unicode=True) if r is not None
+        ]
+
+
+def test_demo_dag_loads_every_record_of_the_vendor_file_into_the_ils(demo: DemoRun) -> None:
+    shutil.copy(SAMPLE, demo.inbox / SAMPLE.name)
+    expected = control_numbers(SAMPLE)
+
+    run = demo.run()
+
+    assert run.state == "success"
+    stored = demo.stored()
+    assert sorted(b["control_number"] for b in stored) == sorted(expected)
+    assert len({b["biblio_id"] for b in stored}) == len(expected)
+    writes = demo.writes()
+    assert [w["method"] for w in writes].count("POST") == len(expected)
+    assert len(writes) == len(expected)
+    assert demo.summary() == {
+        "records": 1000, "accepted": 1000, "rejected": 0, "created": 1000,
+        "updated": 0, "deleted": 0, "unchanged": 0, "failed": 0,
+    }  # fmt: skip
+
+
+def test_second_run_of_the_same_file_writes_nothing(demo: DemoRun) -> None:
+    shutil.copy(SAMPLE, demo.inbox / SAMPLE.name)
+    assert demo.run().state == "success"
+    writes_after_first = len(demo.writes())
+
+    assert demo.run(force=True).state == "success"
+
+    assert len(demo.writes()) == writes_after_first
+    summary = demo.summary()
+    assert summary["unchanged"] == 1000
+    assert summary["created"] == summary["updated"] == summary["deleted"] == 0
+
+
+def test_a_loaded_file_is_skipped_unless_forced(demo: DemoRun) -> None:
+    shutil.copy(SAMPLE, demo.inbox / SAMPLE.name)
+    assert demo.run().state == "success"
+
+    assert demo.run(force=False).state == "success"
+
+    assert demo.summary()["records"] == 0
+    report = (demo.home / "reports" / "demo" / "latest" / "report.txt").read_text()
+    assert "No new vendor files" in report
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_message"),
+    [
+        ("missing_inbox", "inbox folder"),
+        ("empty_file", "empty"),
+        ("not_marc", "not MARC"),
+    ],
+)
+def test_bad_delivery_fails_the_run_with_an_operator_message_and_writes_nothing(
+    demo: DemoRun, case: str, expected_message: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    if case == "missing_inbox":
+        shutil.rmtree(demo.inbox)
+    elif case == "empty_file":
+        (demo.inbox / "delivery.mrc").write_bytes(b"")
+    else:
+        # A vendor portal's HTML error page saved under a .mrc name: a real-world mistake.
+        (demo.inbox / "delivery.mrc").write_text("<!DOCTYPE html><html><body>Session expired")
+
+    run = demo.run()
+
+    assert run.state == "failed"
+    out, err = capfd.readouterr()
+    assert expected_message in out + err
+    assert demo.writes() == []
+    assert not (demo.home / "landing").exists() or not any((demo.home / "landing").iterdir())
