@@ -9,6 +9,19 @@ from airflow.sdk import BaseHook, Connection
 
 from catalog_sync.ils import ILSClient, ILSError, ILSSettings, open_client
 
+_KNOWN_EXTRAS = (
+    "flavour",
+    "rate_limit",
+    "burst",
+    "max_concurrency",
+    "timeout",
+    "verify",
+    "client_id",
+    "client_secret",
+    "max_attempts",
+    "retry_deadline",
+)
+
 
 class ILSHook(BaseHook):
     """Reads an ILS Connection (default `ils_default`) and opens rate-limited ILS clients.
@@ -17,7 +30,8 @@ class ILSHook(BaseHook):
     port, login/password (Basic auth). Extras: `flavour` (`koha`), `rate_limit` (requests/s,
     shared by all workers through Redis), `burst`, `max_concurrency`, `timeout` (seconds),
     `verify` (TLS verification), `client_id`/`client_secret` (OAuth2 client credentials,
-    preferred over Basic when given), `max_attempts`, `retry_deadline`.
+    preferred over Basic when given), `max_attempts`, `retry_deadline`. Unknown extras are
+    refused (unlike HttpHook, which sends them as headers): a typo must not drop a limit.
 
     Create the hook inside the task, never at DAG parse time::
 
@@ -103,12 +117,18 @@ class ILSHook(BaseHook):
             raw = extra.pop("verify", extra.pop("verify_ssl", True))
             settings["verify_tls"] = raw if isinstance(raw, bool) else str(raw).lower() != "false"
         for key in ("rate_limit", "burst", "timeout", "retry_deadline"):
-            if extra.get(key) not in (None, ""):
-                settings[key] = float(extra.pop(key))
+            value = extra.pop(key, None)
+            if value not in (None, ""):
+                settings[key] = float(value)
         for key in ("max_concurrency", "max_attempts"):
-            if extra.get(key) not in (None, ""):
-                settings[key] = int(extra.pop(key))
+            value = extra.pop(key, None)
+            if value not in (None, ""):
+                settings[key] = int(value)
         for key in ("client_id", "client_secret"):
-            if extra.get(key):
-                settings[key] = str(extra.pop(key))
+            value = extra.pop(key, None)
+            if value:
+                settings[key] = str(value)
+        if extra:
+            # A misspelt "rate_limit" silently ignored would mean no rate limit at all.
+            raise ValueError(f"unknown extras {sorted(extra)}; known: {', '.join(_KNOWN_EXTRAS)}")
         return settings

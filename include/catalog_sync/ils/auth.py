@@ -90,6 +90,7 @@ def issued_token(body: object, label: str) -> IssuedToken:
     """Read a token response ({access_token, token_type, expires_in})."""
     if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
         raise ILSAuthError(f"{label}: token endpoint answered without an access_token")
-    lifetime = float(body.get("expires_in") or 3600)
+    raw_lifetime = body.get("expires_in")
+    lifetime = 3600.0 if raw_lifetime is None else float(raw_lifetime)
     margin = min(_REFRESH_MARGIN, lifetime / 10)
     return IssuedToken(body["access_token"], time.monotonic() + lifetime - margin)

@@ -1,0 +1,72 @@
+"""ILSHook against the running emulator: test_connection and a client from the Connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from catalog_sync.services import ServiceProcess
+from ils.hooks import ILSHook
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def point_connection_at(
+    monkeypatch: pytest.MonkeyPatch, emulator: ServiceProcess, password: str, **extra: object
+) -> None:
+    where = urlsplit(emulator.url)
+    conn = {
+        "conn_type": "http",
+        "host": where.hostname,
+        "port": where.port,
+        "login": "catalog",
+        "password": password,
+        "extra": extra,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ILS_DEFAULT", json.dumps(conn))
+
+
+def test_test_connection_reports_the_ils_and_its_size(
+    monkeypatch: pytest.MonkeyPatch, emulator: ServiceProcess
+) -> None:
+    point_connection_at(monkeypatch, emulator, "catalog-demo", rate_limit=20)
+
+    ok, message = ILSHook().test_connection()
+
+    assert ok, message
+    assert "ils_default" in message and "0 biblios" in message
+
+
+def test_test_connection_with_a_wrong_password_says_so(
+    monkeypatch: pytest.MonkeyPatch, emulator: ServiceProcess
+) -> None:
+    point_connection_at(monkeypatch, emulator, "wrong")
+
+    ok, message = ILSHook().test_connection()
+
+    assert not ok and "401" in message and "'ils_default'" in message
+
+
+def test_the_hooks_client_reaches_the_ils_with_oauth2_credentials(
+    monkeypatch: pytest.MonkeyPatch, emulator: ServiceProcess, redis_url: str
+) -> None:
+    point_connection_at(
+        monkeypatch,
+        emulator,
+        "",
+        client_id="catalog-sync",
+        client_secret="catalog-sync-demo",
+        rate_limit=50,
+    )
+
+    async def run() -> list[str]:
+        async with ILSHook().client(redis_url) as ils:
+            return await ils.find_biblio_ids("00000002", correlation_id="hook-check")
+
+    assert asyncio.run(run()) == []
+    counters = httpx.get(f"{emulator.url}/_emulator/writes", timeout=10).json()["counters"]
+    assert counters["tokens_issued"] == 1 and counters["status_200"] == 2
