@@ -246,3 +246,16 @@ def test_odd_bytes_never_raise(data: bytes) -> None:
         result = prepare_record(RawRecord(offset=0, data=data, ordinal=0), fmt, vendor())
         assert isinstance(result, Rejection)
         assert result.reason
+
+
+def test_the_fast_data_field_constructor_builds_what_pymarc_builds() -> None:
+    from catalog_sync.marc.prepare import _data_field
+
+    subfields = [pymarc.Subfield("a", "Ten years at NIH :"), pymarc.Subfield("b", "advancing")]
+    ours = _data_field("245", pymarc.Indicators("1", "0"), subfields)
+    theirs = pymarc.Field(tag="245", indicators=pymarc.Indicators("1", "0"), subfields=subfields)
+    for attribute in ("tag", "data", "indicators", "subfields", "control_field", "indicator1"):
+        assert getattr(ours, attribute) == getattr(theirs, attribute)
+    assert ours.as_marc("utf-8") == theirs.as_marc("utf-8")
+    assert str(ours) == str(theirs)
+    assert ours.value() == theirs.value()

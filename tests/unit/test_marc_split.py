@@ -180,3 +180,14 @@ def test_memory_stays_flat_as_the_file_grows(tmp_path: Path) -> None:
     # Four times the data, the same peak: it is set by the read block, not by the file.
     assert peaks[400] < peaks[100] * 1.25
     assert peaks[400] < 3 * (1 << 20)
+
+
+def test_newlines_between_records_and_a_leading_bom_are_padding_not_records(tmp_path: Path) -> None:
+    original = (FIXTURES / "test.dat").read_bytes()
+    padded = tmp_path / "padded.mrc"
+    padded.write_bytes(b"\xef\xbb\xbf" + original.replace(b"\x1d", b"\x1d\r\n"))
+    refs = split_file(describe_landing(padded, "demo"), records_per_chunk=4)
+    records = [rec for ref in refs for rec in iter_chunk(ref)]
+    assert len(records) == 10
+    assert b"".join(r.data for r in records) == original
+    assert all(r.data[:5].isdigit() for r in records)

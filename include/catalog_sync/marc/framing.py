@@ -29,6 +29,7 @@ BLOCK_SIZE = 1 << 20
 MAX_SPAN_BYTES = 4 << 20
 
 _PADDING = b" \t\r\n\x00\x1a"
+_UTF8_BOM = b"\xef\xbb\xbf"
 _XML_TAG = re.compile(rb"<(/?)(?:[A-Za-z_][\w.-]*:)?record(?:(\s*>)|[\s>/])")
 # Longest possible partial tag left at a block edge (a prefix name is short in practice).
 _XML_CARRY = 256
@@ -123,8 +124,11 @@ def _iso_spans(fh: BinaryIO, start: int, end: int) -> Iterator[Span]:
 
 
 def _iso_span(offset: int, data: bytes, length: int) -> Span | None:
-    """Drop padding before a record (some exports put a newline after each terminator)."""
+    """Drop padding before a record (some exports put a newline after each terminator, some
+    editors a UTF-8 byte order mark before the first record)."""
     body = data.lstrip(_PADDING)
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :].lstrip(_PADDING)
     if not body or body == RECORD_TERMINATOR:
         return None
     skipped = len(data) - len(body)

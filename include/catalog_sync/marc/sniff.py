@@ -82,12 +82,8 @@ def detect_format(path: Path) -> RecordFormat:
             return "bibframe"
         if _RECORD_ELEMENT.search(head) and (_MARCXML_NS in head or _MARCXML_ELEMENT.search(head)):
             return "marcxml"
-        roots = [
-            m.group(1).decode("ascii", "replace")
-            for m in _ROOT_ELEMENT.finditer(body)
-            if not m.group(1).startswith((b"?", b"!"))
-        ]
-        root = roots[0] if roots else "?"
+        first = _ROOT_ELEMENT.search(body)
+        root = first.group(1).decode("ascii", "replace") if first else "?"
         raise NotMarcError(
             f"vendor file {path.name} is not MARC: XML with root element <{root}> "
             "holds no MARCXML records or BIBFRAME description"
