@@ -22,7 +22,9 @@ from operator import itemgetter
 from pymarc import Field, Record
 from pymarc.field import Subfield
 
+from catalog_sync.models import RecordFormat
 from catalog_sync.privacy.errors import MaskingKeyError
+from catalog_sync.privacy.marcxml import mask_marcxml
 from catalog_sync.privacy.policy import MaskAction, PiiPolicy
 from catalog_sync.privacy.scrub import Scrubber
 
@@ -227,7 +229,40 @@ class Masker:
         masked.to_unicode = record.to_unicode
         return masked
 
-    # -- raw ISO 2709 ----------------------------------------------------------------------
+    def mask_value(self, tag: str, ind1: str, code: str, value: str) -> str | None:
+        """One subfield value as masked output shows it; None when the policy drops it.
+
+        For an 880, pass the tag its $6 links to. Values no rule names are scrubbed.
+        """
+        rules = self._by_tag.get(tag)
+        rule = rules.get(code) if rules else None
+        if rule is None or ind1 in rule.keep_when_ind1:
+            return self._scrubber.scrub(value)
+        self._rule_counts[rule.rule] += 1
+        if rule.action is MaskAction.HASH:
+            return self.hash_value(value)
+        if rule.action is MaskAction.REDACT:
+            return self._marker
+        return None
+
+    # -- raw records (reject files) --------------------------------------------------------
+
+    def mask_raw(self, data: bytes, fmt: RecordFormat) -> bytes:
+        """Mask one or more raw records of a delivery format, as a reject file keeps them.
+
+        iso2709 -> mask_raw_iso2709; marcxml -> mask_raw_marcxml; bibframe (no MARC fields to
+        go by) keeps its markup and loses every text node.
+        """
+        if fmt == "iso2709":
+            return self.mask_raw_iso2709(data)
+        return self.mask_raw_marcxml(data)
+
+    def mask_raw_marcxml(self, data: bytes) -> bytes:
+        """Mask MARCXML record bytes, well-formed or not (see catalog_sync.privacy.marcxml)."""
+        masked, structured = mask_marcxml(data, self.mask_value, self._scrubber.scrub, self._marker)
+        if not structured and data.strip():
+            self._rule_counts["raw-unknown-structure"] += 1
+        return masked
 
     def mask_raw_iso2709(self, data: bytes) -> bytes:
         """Mask raw ISO 2709 bytes (one or more records) without needing pymarc to parse them.
