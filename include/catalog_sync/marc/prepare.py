@@ -163,20 +163,21 @@ def _from_iso2709(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
                 # Normalize per value: NFC across a code/value seam could merge them.
                 parts = [parts[0], *(p[:1] + _nfc(p[1:]) for p in parts[1:])]
                 normalized = True
-            head = parts[0]
+            head, delimiters = parts[0], len(parts) - 1
             subfields = [Subfield(p[0], p[1:]) for p in parts[1:] if p]
         else:
-            byte_parts = raw_field.split(b"\x1f")
-            head = byte_parts[0].decode("ascii", "replace")
+            parts_bytes = raw_field.split(b"\x1f")
+            head = parts_bytes[0].decode("ascii", "replace")
+            # A non-ASCII code byte becomes U+FFFD, which check_data_field rejects.
             subfields = [
                 Subfield(chr(p[0]) if p[0] < 0x80 else "\ufffd", value_decode(p[1:]))
-                for p in byte_parts[1:]
+                for p in parts_bytes[1:]
                 if p
             ]
-            parts = [head, *("" if not p else "x" for p in byte_parts[1:])]
+            delimiters = len(parts_bytes) - 1
         if len(head) != 2:
-            _bad_indicators(tag, head, len(parts))
-        if len(parts) - 1 != len(subfields):
+            _bad_indicators(tag, head, delimiters)
+        if delimiters != len(subfields):
             warnings.append(RecordWarning.SUBFIELD_EMPTY)
         if not subfields:
             warnings.append(RecordWarning.DATA_FIELD_WITHOUT_SUBFIELDS)
@@ -215,8 +216,8 @@ def _data_field(tag: str, indicators: Indicators, subfields: list[Subfield]) -> 
     return field
 
 
-def _bad_indicators(tag: str, head: str, parts: int) -> None:
-    if parts == 1 and len(head) > 2:
+def _bad_indicators(tag: str, head: str, delimiters: int) -> None:
+    if delimiters == 0 and len(head) > 2:
         raise RecordRejected(
             RejectReason.FIELD_STRUCTURE_INVALID, f"field {tag} holds data but no subfield codes"
         )
