@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import gzip
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -137,8 +138,14 @@ def plant_canaries(
 
 def _files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
+        path = Path(path)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+            # Directory links are not followed (no cycles); file links are read through.
+            for dirpath, _, filenames in sorted(os.walk(path, followlinks=False)):
+                for name in sorted(filenames):
+                    candidate = Path(dirpath) / name
+                    if candidate.is_file():
+                        yield candidate
         elif path.is_file():
             yield path
 
