@@ -112,6 +112,13 @@ def _exit_code(report: FileScanReport) -> int:
     return EXIT_READ
 
 
+def _write_report(path: Path | None, report: FileScanReport) -> None:
+    if path is not None:
+        path.write_text(
+            json.dumps(report.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
+        )
+
+
 def _fail(command: str, message: str) -> int:
     print(f"catalog-sync {command}: {message}", file=sys.stderr)
     return EXIT_UNREADABLE
@@ -137,10 +144,7 @@ def validate_main(argv: list[str]) -> int:
             allow_utf8_repair=args.allow_utf8_repair,
             limit=args.limit,
         )
-        if args.report is not None:
-            args.report.write_text(
-                json.dumps(report.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
-            )
+        _write_report(args.report, report)
     except _UsageError as exc:
         return EXIT_UNREADABLE if not exc.args else _fail("validate", str(exc))
     except OSError as exc:
@@ -214,10 +218,7 @@ def normalize_main(argv: list[str]) -> int:
             print(_summary(report), file=sys.stderr)
             return EXIT_NOT_MARC
         partial.replace(args.target)
-        if args.report is not None:
-            args.report.write_text(
-                json.dumps(report.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
-            )
+        _write_report(args.report, report)
     except _UsageError as exc:
         return EXIT_UNREADABLE if not exc.args else _fail("normalize", str(exc))
     except OSError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pymarc
@@ -109,29 +108,6 @@ def control_number_of(data: bytes, fmt: RecordFormat) -> str | None:
     return None
 
 
-def _field_decoder(charset: Charset) -> Callable[[bytes], str] | None:
-    """Whole-field decoder for charsets that can be decoded before splitting on 0x1F."""
-    if charset is Charset.ASCII:
-        return _ascii_field
-    if charset is Charset.UTF8:
-        return _utf8_field
-    if charset is Charset.UTF8_REPAIRED:
-        return _utf8_repair_field
-    return None  # MARC-8 keeps escape state per value: decode subfield by subfield
-
-
-def _ascii_field(value: bytes) -> str:
-    return value.decode("ascii")
-
-
-def _utf8_field(value: bytes) -> str:
-    return value.decode("utf-8")
-
-
-def _utf8_repair_field(value: bytes) -> str:
-    return value.decode("utf-8", "replace")
-
-
 def _nfc(value: str) -> str:
     return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
@@ -144,8 +120,10 @@ def _from_iso2709(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
     if charset is Charset.MARC8:
         warnings.append(RecordWarning.MARC8_CONVERTED)
     kind = format_kind(leader)
-    field_decode = _field_decoder(charset)
     value_decode = decoder_for(charset)
+    # MARC-8 keeps escape state per value, so it is decoded subfield by subfield; the others
+    # decode a whole field at once and split the text.
+    field_decode = None if charset is Charset.MARC8 else value_decode
     fields: list[Field] = []
     normalized = False
     for tag, raw_field in layout.fields:
