@@ -20,7 +20,6 @@ otherwise): a last line of defence, not a licence to log record values.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -48,9 +47,12 @@ _scrubber: Scrubber | None = None
 
 
 def correlation_id(vendor: str, file_sha256: str, chunk_id: str, offset: int) -> str:
-    """The record's correlation id: the same record of the same file always gets the same id."""
-    key = f"{vendor}\x1f{file_sha256}\x1f{chunk_id}\x1f{offset}"
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    """The record's correlation id, `vendor:file-hash:chunk:offset`, readable and deterministic.
+
+    The same record of the same file always gets the same id, on any worker and any retry;
+    an operator can read from it which file and byte offset the record came from.
+    """
+    return f"{vendor}:{file_sha256[:12]}:{chunk_id[:8]}:{offset}"
 
 
 def set_audit_scrubber(scrubber: Scrubber) -> None:

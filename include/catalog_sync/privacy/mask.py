@@ -4,17 +4,18 @@
 ILS), raw ISO 2709 bytes (reject files, including records pymarc cannot parse) and telemetry
 strings, and counts what it masked per rule for the run manifest.
 
-    masker = Masker(load_policy(), key=conn.password)   # key: Airflow Connection catalog_sync_pii
-    safe = masker.mask_record(record)                    # for staging, diffs, reports
-    rejects.write(masker.mask_raw_iso2709(raw_bytes))    # reject file
-    log.info(masker.scrub(message))
-    manifest.masking = masker.counts
+    masker = Masker(load_policy(), key=conn.password)  # Airflow Connection catalog_sync_pii
+    safe = masker.mask_record(record)                   # staging, dry-run diffs, reports
+    RejectWriter(path, chunk_id, mask=lambda raw: masker.mask_raw(raw, ref.format))
+    log.info(masker.scrub(message))                     # any telemetry string
+    manifest.add_masking_counts(masker.counts)          # per rule id, for the run manifest
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections import Counter
 from dataclasses import dataclass
 from operator import itemgetter
@@ -31,7 +32,7 @@ from catalog_sync.privacy.scrub import Scrubber
 RECORD_TERMINATOR = b"\x1d"
 FIELD_TERMINATOR = b"\x1e"
 SUBFIELD_DELIMITER = b"\x1f"
-_DELIMITERS = frozenset(b"\x1d\x1e\x1f")
+_CONTENT_RUN = re.compile(rb"[^\x1d\x1e\x1f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,20 +289,12 @@ class Masker:
         return b"".join(out)
 
     def _redact_unknown(self, data: bytes) -> bytes:
+        """Every run of bytes between delimiters that is not blank becomes the marker."""
         marker = self._marker.encode("utf-8")
-        out = bytearray()
-        run = bytearray()
-        for byte in data:
-            if byte in _DELIMITERS:
-                out += marker if run.strip() else run
-                run.clear()
-                out.append(byte)
-            else:
-                run.append(byte)
-        out += marker if run.strip() else run
+        redacted = _CONTENT_RUN.sub(lambda m: marker if m.group().strip() else m.group(), data)
         if data.strip():
             self._rule_counts["raw-unknown-structure"] += 1
-        return bytes(out)
+        return redacted
 
     def _mask_raw_record(self, body: bytes) -> bytes:
         leader = body[:24]
