@@ -119,7 +119,7 @@ def test_bibframe_keeps_markup_and_loses_all_text(masker: Masker) -> None:
     texts = [t for t in re.split(rb"<[^<>]*>", masked) if t.strip()]
     assert texts and set(texts) == {b"[redacted]"}
     assert re.findall(rb"<[^<>]*>", masked) == re.findall(rb"<[^<>]*>", data)
-    assert masker.counts["raw-unknown-structure"] == 1
+    assert masker.counts["raw:unknown-structure"] == 1
 
 
 def test_mask_raw_dispatches_on_the_delivery_format(masker: Masker) -> None:

@@ -131,7 +131,7 @@ def test_pymarcs_own_broken_records_keep_their_faults_and_lose_an_email(
         if b"[redacted]" not in after and b"The pragmatic programmer" in before:
             assert b"The pragmatic programmer" in after
     assert masker.counts["scrub:email"] >= 1
-    assert masker.counts["raw-unknown-structure"] >= 1
+    assert masker.counts["raw:unknown-structure"] >= 1
 
 
 def test_records_with_nothing_to_mask_come_back_byte_for_byte(masker: Masker) -> None:

@@ -262,15 +262,16 @@ class Masker:
         """Mask MARCXML record bytes, well-formed or not (see catalog_sync.privacy.marcxml)."""
         masked, structured = mask_marcxml(data, self.mask_value, self._scrubber.scrub, self._marker)
         if not structured and data.strip():
-            self._rule_counts["raw-unknown-structure"] += 1
+            self._rule_counts["raw:unknown-structure"] += 1
         return masked
 
     def mask_raw_iso2709(self, data: bytes) -> bytes:
         """Mask raw ISO 2709 bytes (one or more records) without needing pymarc to parse them.
 
         Records are split on the record terminator and each is masked by structure:
-        - directory offsets valid: policy subfields masked, every value scrubbed (all tags,
-          not only `scrub_record_tags`: reject files are few), and the record rebuilt with
+        - directory offsets valid: policy subfields masked, every data field value scrubbed
+          (all tags, not only `scrub_record_tags`: reject files are few; control fields are
+          coded data and left alone, as in mask_record), and the record rebuilt with
           correct lengths (pymarc reads it); a record with nothing to mask is returned byte for
           byte, bad leader lengths included;
         - directory readable but offsets wrong: fields are taken in directory order from the
@@ -293,7 +294,7 @@ class Masker:
         marker = self._marker.encode("utf-8")
         redacted = _CONTENT_RUN.sub(lambda m: marker if m.group().strip() else m.group(), data)
         if data.strip():
-            self._rule_counts["raw-unknown-structure"] += 1
+            self._rule_counts["raw:unknown-structure"] += 1
         return redacted
 
     def _mask_raw_record(self, body: bytes) -> bytes:
@@ -328,7 +329,9 @@ class Masker:
         """One field's bytes masked; None when every subfield was dropped."""
         scrub = self._scrubber.scrub_bytes
         tag_text = tag.decode("latin-1")
-        if tag_text.startswith("00") or SUBFIELD_DELIMITER not in content:
+        if tag_text < "010" and tag_text.isdigit():
+            return content  # control field: coded data (as in mask_record), never scrubbed
+        if SUBFIELD_DELIMITER not in content:
             return scrub(content)
         parts = content.split(SUBFIELD_DELIMITER)
         indicators, subfields = parts[0], parts[1:]

@@ -126,7 +126,7 @@ class PiiPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = 1
-    redaction_marker: str = "[redacted]"
+    redaction_marker: str = Field(default="[redacted]", min_length=1)
     hash_prefix: str = "hmac:"
     hash_hex_chars: int = Field(default=16, ge=8, le=64)
     fields: tuple[FieldRule, ...] = ()
