@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -219,11 +218,3 @@ def test_non_numeric_local_tags_are_masked_without_error(masker: Masker) -> None
     assert masker.mask_record(record)["FMT"]["a"] == "BK a@b.example.com"
     strict = Masker(load_policy().model_copy(update={"scrub_record_tags": ("XXX",)}), b"k" * 32)
     assert strict.mask_record(record)["FMT"]["a"] == "BK [email]"
-
-
-def iter_raw(name: str) -> Iterator[bytes]:
-    with (FIXTURES / name).open("rb") as fh:
-        reader = MARCReader(fh, permissive=True)
-        for record in reader:
-            if record is not None:
-                yield reader.current_chunk
