@@ -19,11 +19,11 @@ from catalog_sync.emulator.records import (
     MARCXML,
     READ_TYPES,
     WRITE_TYPES,
+    BiblioFields,
     RecordPayloadError,
-    fields_of,
     media_type,
+    read_record,
     render,
-    to_marcxml,
 )
 from catalog_sync.emulator.state import EmulatorConfig, EmulatorState
 from catalog_sync.emulator.store import WriteContext
@@ -119,12 +119,14 @@ def create_api(state: EmulatorState) -> FastAPI:
             )
         return row
 
-    async def record_body(request: Request, accepted: tuple[str, ...]) -> bytes:
+    async def record_body(
+        request: Request, accepted: tuple[str, ...]
+    ) -> tuple[bytes, BiblioFields]:
         content_type = media_type(request.headers.get("content-type"))
         if content_type not in WRITE_TYPES:
             raise KohaError(406, list(accepted))
         try:
-            return to_marcxml(await request.body(), content_type)
+            return read_record(await request.body(), content_type)
         except RecordPayloadError as exc:
             raise KohaError(400, {"error": str(exc), "error_code": "invalid_record"}) from exc
 
@@ -196,8 +198,7 @@ def create_api(state: EmulatorState) -> FastAPI:
     async def add_biblio(request: Request) -> Response:
         authorize(request)
         raw = await request.body()
-        marcxml = await record_body(request, WRITE_TYPES)
-        fields = fields_of(marcxml)
+        marcxml, fields = await record_body(request, WRITE_TYPES)
         confirmed = request.headers.get("x-confirm-not-duplicate", "0").strip() not in ("", "0")
         if not confirmed:
             duplicate = store.find_duplicate(fields)
@@ -252,9 +253,9 @@ def create_api(state: EmulatorState) -> FastAPI:
         authorize(request)
         raw = await request.body()
         # The emulator takes MARC only; Koha's PUT also lists JSON among its accepted types.
-        marcxml = await record_body(request, (JSON, *WRITE_TYPES))
+        marcxml, fields = await record_body(request, (JSON, *WRITE_TYPES))
         biblio_or_404(biblio_id)
-        store.update_biblio(biblio_id, marcxml, fields_of(marcxml), write_context(request, raw))
+        store.update_biblio(biblio_id, marcxml, fields, write_context(request, raw))
         return JSONResponse({"id": biblio_id})
 
     @app.delete(f"{API}/biblios/{{biblio_id}}")

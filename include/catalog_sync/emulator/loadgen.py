@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import statistics
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 import pymarc
 
 from catalog_sync.ils import ILSError, ILSSettings, open_client
+from catalog_sync.ils.requestlog import LOGGER_NAME
 
 
 @dataclass
@@ -74,8 +76,9 @@ async def write_records(
 
 
 def _writer(
-    settings_json: str, redis_url: str | None, records: list[tuple[str, bytes]]
+    settings_json: str, redis_url: str | None, records: list[tuple[str, bytes]], log_level: int
 ) -> WriterResult:
+    logging.getLogger(LOGGER_NAME).setLevel(log_level)
     settings = ILSSettings.model_validate_json(settings_json)
     return asyncio.run(write_records(settings, redis_url, records))
 
@@ -86,14 +89,19 @@ def _slices(records: list[tuple[str, bytes]], parts: int) -> Iterator[list[tuple
 
 
 def run_writers(
-    settings: ILSSettings, redis_url: str | None, records: list[tuple[str, bytes]], processes: int
+    settings: ILSSettings,
+    redis_url: str | None,
+    records: list[tuple[str, bytes]],
+    processes: int,
+    log_level: int = logging.WARNING,
 ) -> list[WriterResult]:
     """Split the records over `processes` worker processes writing at the same time."""
     context = multiprocessing.get_context("spawn")
     payload = settings.model_dump_json()
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         futures = [
-            pool.submit(_writer, payload, redis_url, part) for part in _slices(records, processes)
+            pool.submit(_writer, payload, redis_url, part, log_level)
+            for part in _slices(records, processes)
         ]
         return [future.result(timeout=600) for future in futures]
 

@@ -40,11 +40,13 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-def to_marcxml(body: bytes, content_type: str) -> bytes:
-    """The record as MARCXML; MARCXML bodies are kept byte for byte, so reads return them."""
+def read_record(body: bytes, content_type: str) -> tuple[bytes, BiblioFields]:
+    """The record as MARCXML plus its indexed fields, parsed once.
+
+    MARCXML bodies are kept byte for byte, so reads return exactly what was sent.
+    """
     if content_type == MARCXML:
-        _parse_marcxml(body)
-        return body
+        return body, _fields(_parse_marcxml(body))
     if content_type == MARC_IN_JSON:
         try:
             records = list(pymarc.JSONReader(body.decode("utf-8")))
@@ -57,7 +59,7 @@ def to_marcxml(body: bytes, content_type: str) -> bytes:
             raise RecordPayloadError(f"not an ISO 2709 record: {exc}") from exc
     if len(records) != 1 or records[0] is None:
         raise RecordPayloadError("the body must hold exactly one record")
-    return bytes(pymarc.record_to_xml(records[0], namespace=True))
+    return bytes(pymarc.record_to_xml(records[0], namespace=True)), _fields(records[0])
 
 
 def _parse_marcxml(body: bytes) -> pymarc.Record:
@@ -90,9 +92,7 @@ def _norm(value: str | None) -> str | None:
     return " ".join(cleaned.split()) or None
 
 
-def fields_of(marcxml: bytes) -> BiblioFields:
-    """Indexed fields of a stored record."""
-    record = _parse_marcxml(marcxml)
+def _fields(record: pymarc.Record) -> BiblioFields:
 
     def control(tag: str) -> str | None:
         found = record.get_fields(tag)

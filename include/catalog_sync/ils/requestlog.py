@@ -50,7 +50,7 @@ class RequestEvent:
 
 
 def emit(event: RequestEvent) -> None:
-    payload = event.as_dict()
     level = logging.INFO if event.outcome == "ok" else logging.WARNING
     if log.isEnabledFor(level):
+        payload = event.as_dict()
         log.log(level, json.dumps(payload, sort_keys=True), extra={"ils_request": payload})
