@@ -90,7 +90,7 @@ def _check_readable(path: Path) -> None:
 
 
 def _summary(report: FileScanReport) -> str:
-    if report.file_error is not None:
+    if report.file_error is not None and report.records_total == 0:
         return f"{report.file}: {report.file_error.detail}"
     lines = [
         f"{report.file} ({report.format}): {report.records_total:,} records, "
@@ -103,6 +103,8 @@ def _summary(report: FileScanReport) -> str:
         lines.append("  flagged:  " + ", ".join(f"{k}={v}" for k, v in report.warnings.items()))
     if report.rejects_path:
         lines.append(f"  rejects:  {report.rejects_path} (index {report.rejects_index_path})")
+    if report.file_error is not None:
+        lines.append(f"  stopped:  {report.file_error.detail}")
     return "\n".join(lines)
 
 

@@ -183,3 +183,13 @@ def test_the_catalog_sync_command_dispatches_validate(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "one.dat (iso2709): 1 records, 1 accepted, 0 rejected" in done.stdout
+
+
+def test_a_bibframe_file_is_validated_instance_by_instance(tmp_path: Path) -> None:
+    bibframe = FIXTURES.parent / "bibframe" / "regression-bibframe.xml"
+    if not bibframe.is_file():
+        pytest.skip("BIBFRAME fixtures not present")
+    code, report = run_validate(tmp_path, bibframe)
+    assert code == 0
+    assert report["format"] == "bibframe"
+    assert (report["records_total"], report["accepted"], report["rejected"]) == (1, 1, 0)
