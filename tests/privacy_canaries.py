@@ -76,8 +76,9 @@ def plant_canaries(
     Per record and per policy (tag, subfield): an existing field of that tag (one the policy
     masks, i.e. not marked "not private" where the rule honours that) gets the canary as the
     subfield's value, or appended; a record without such a field gets a new one (first
-    indicator 0, "private"). Each record also gets a 500 and a 590 note carrying a patron
-    barcode and an e-mail address, and an 880 alternate-script copy of a 541 $a.
+    indicator 0, "private"). Each record also gets a 500 note and an 852 public note ($z)
+    carrying a patron barcode and an e-mail address, and an 880 alternate-script copy of a
+    541 $a.
     The input records are not modified.
     """
     policy = policy or load_policy()
@@ -123,9 +124,9 @@ def plant_canaries(
         remember("scrub:email", email)
         record.add_ordered_field(
             Field(
-                "590",
+                "852",
                 Indicators(" ", " "),
-                [Subfield("a", f"Hold for card {barcode} ({email})")],
+                [Subfield("a", "DLC"), Subfield("z", f"Hold for card {barcode} ({email})")],
             )
         )
         linked = remember("acq-source", mint.token())

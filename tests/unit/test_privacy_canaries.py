@@ -41,7 +41,7 @@ def test_every_policy_subfield_of_every_record_carries_a_canary() -> None:
                     for v in f.get_subfields(code)
                 ]
                 assert {c for c in canaries if c in values}, (tag, rule.rule)
-        notes = " ".join(f.value() for f in record.get_fields("500", "590"))
+        notes = " ".join(f.value() for f in record.get_fields("500", "852"))
         assert sum(c in notes for c in canaries.by_rule["scrub:email"]) == 2
         assert sum(c in notes for c in canaries.by_rule["scrub:patron-barcode"]) == 2
 
