@@ -67,7 +67,7 @@ def test_a_file_with_stripped_separators_is_one_clear_rejection(tmp_path: Path) 
     code, report = run_validate(tmp_path, FIXTURES / "202003131720.mrc")
     assert code == 0
     assert (report["records_total"], report["rejected"]) == (1, 1)
-    assert report["reasons"] == {"record_terminator_missing": 1}
+    assert report["reasons"] == {"separators_missing": 1}
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,13 @@ def frame_fields(data: bytes) -> RecordLayout:
             RejectReason.LEADER_INVALID, "leader is shorter than 24 bytes or not ASCII"
         )
     leader = data[:LEADER_LEN].decode("ascii")
+    if b"\x1e" not in data and b"\x1f" not in data:
+        # Typical of a transfer that dropped control characters: the whole file runs together.
+        raise RecordRejected(
+            RejectReason.SEPARATORS_MISSING,
+            f"{len(data)} bytes without any field, subfield or record separator "
+            "(stripped in transfer?)",
+        )
     if data[-1] != RT:
         declared_len = data[:5]
         if declared_len.isdigit() and int(declared_len) > len(data):
