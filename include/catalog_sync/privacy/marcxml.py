@@ -3,7 +3,8 @@
 A record span from a vendor file may lack the namespace declaration of its wrapper, or be cut
 off, so it is not parsed as XML: it is split into markup and text, and the text of each
 `subfield` is masked by its `datafield`'s tag and first indicator (880s by their $6 link).
-Markup is kept byte for byte; text outside subfields is scrubbed. Bytes with no MARCXML element
+Markup is kept byte for byte; leader and control fields are coded data and kept as they are;
+any other text outside subfields is scrubbed. Bytes with no MARCXML element
 in them at all (BIBFRAME, garbage) keep their markup and lose every text node.
 """
 
@@ -88,6 +89,7 @@ def mask_marcxml(
     out: list[str] = []
     datafield: _Datafield | None = None
     subfield: _Subfield | None = None
+    in_control = False  # inside <leader> or <controlfield>: coded data, kept as in mask_record
     for token in tokens:
         if not token.startswith("<"):
             if subfield is not None:
@@ -95,9 +97,11 @@ def mask_marcxml(
             elif datafield is not None:
                 datafield.parts.append(scrub_text(token))
             else:
-                out.append(scrub_text(token))
+                out.append(token if in_control else scrub_text(token))
             continue
         closing, name, attrs, empty = _tag(token)
+        if name in ("leader", "controlfield") and datafield is None:
+            in_control = not closing and not empty
         if name == "datafield" and not closing:
             if datafield is not None:  # the previous datafield lost its end tag
                 out.append(_render(datafield, subfield, mask_value))
