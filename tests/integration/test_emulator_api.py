@@ -299,3 +299,19 @@ def test_expired_tokens_are_refused_until_a_new_one_is_issued(emulator: ServiceP
         expired = raw.get("/api/v1/biblios", headers={"Authorization": f"Bearer {token}"})
 
     assert (expired.status_code, expired.json()) == (401, {"error": "Authentication failure."})
+
+
+def test_a_user_without_edit_permission_reads_but_gets_koha_403_on_writes(
+    emulator_factory: EmulatorFactory, records: list[bytes]
+) -> None:
+    emulator = emulator_factory("--readonly-user", "opac", "--readonly-password", "opac-pass")
+    with httpx.Client(base_url=emulator.url, auth=("opac", "opac-pass"), timeout=10) as reader:
+        listed = reader.get("/api/v1/biblios")
+        refused = post(reader, records[0])
+
+    assert listed.status_code == 200
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": "Authorization failure. Missing required permission(s).",
+        "required_permissions": {"editcatalogue": "edit_catalogue"},
+    }

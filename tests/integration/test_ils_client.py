@@ -320,3 +320,19 @@ def test_every_request_is_one_json_log_event_without_bodies_or_credentials(
     text = caplog.text
     assert "Basic " not in text and PASSWORD not in text
     assert "<record" not in text and "controlfield" not in text
+
+
+def test_missing_write_permission_is_an_auth_error_sent_once(
+    emulator_factory: EmulatorFactory, loc_records: list[bytes]
+) -> None:
+    emulator = emulator_factory("--readonly-user", "opac", "--readonly-password", "opac-pass")
+    settings = settings_for(emulator.url, username="opac", password="opac-pass")
+
+    async def run() -> None:
+        async with open_client(settings) as ils:
+            await ils.create_biblio(loc_records[0], correlation_id="reader-write")
+
+    with pytest.raises(ILSAuthError) as caught:
+        asyncio.run(run())
+    assert caught.value.status == 403 and "Missing required permission" in str(caught.value)
+    assert emulator_json(emulator.url, "/_emulator/writes")["counters"]["requests"] == 1

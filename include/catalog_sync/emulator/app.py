@@ -100,11 +100,18 @@ def create_api(state: EmulatorState) -> FastAPI:
         }
         return JSONResponse(body, status_code=500)
 
-    def authorize(request: Request) -> None:
-        problem = state.check_authorization(request.headers.get("authorization"))
-        if problem:
+    def authorize(request: Request, edit: bool = False) -> None:
+        principal = state.authenticate(request.headers.get("authorization"))
+        if principal is None:
             state.counters["auth_failures"] += 1
-            raise KohaError(401, {"error": problem})
+            raise KohaError(401, {"error": "Authentication failure."})
+        if edit and not principal.can_edit:
+            state.counters["auth_failures"] += 1
+            body = {
+                "error": "Authorization failure. Missing required permission(s).",
+                "required_permissions": {"editcatalogue": "edit_catalogue"},
+            }
+            raise KohaError(403, body)
 
     def write_context(request: Request, payload: bytes | None) -> WriteContext:
         return WriteContext(
@@ -196,7 +203,7 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     @app.post(f"{API}/biblios")
     async def add_biblio(request: Request) -> Response:
-        authorize(request)
+        authorize(request, edit=True)
         raw = await request.body()
         marcxml, fields = await record_body(request, WRITE_TYPES)
         confirmed = request.headers.get("x-confirm-not-duplicate", "0").strip() not in ("", "0")
@@ -250,7 +257,7 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     @app.put(f"{API}/biblios/{{biblio_id}}")
     async def update_biblio(request: Request, biblio_id: int) -> Response:
-        authorize(request)
+        authorize(request, edit=True)
         raw = await request.body()
         # The emulator takes MARC only; Koha's PUT also lists JSON among its accepted types.
         marcxml, fields = await record_body(request, (JSON, *WRITE_TYPES))
@@ -260,7 +267,7 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     @app.delete(f"{API}/biblios/{{biblio_id}}")
     async def delete_biblio(request: Request, biblio_id: int) -> Response:
-        authorize(request)
+        authorize(request, edit=True)
         biblio_or_404(biblio_id)
         if store.item_count(biblio_id):
             raise KohaError(409, {"error": ITEMS_ATTACHED})
@@ -301,7 +308,7 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     @app.post(f"{API}/biblios/{{biblio_id}}/items")
     async def add_item(request: Request, biblio_id: int) -> Response:
-        authorize(request)
+        authorize(request, edit=True)
         raw = await request.body()
         body = await item_body(request)
         biblio_or_404(biblio_id)
@@ -314,7 +321,7 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     @app.put(f"{API}/biblios/{{biblio_id}}/items/{{item_id}}")
     async def update_item(request: Request, biblio_id: int, item_id: int) -> Response:
-        authorize(request)
+        authorize(request, edit=True)
         raw = await request.body()
         body = await item_body(request)
         biblio_or_404(biblio_id)
@@ -344,7 +351,7 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     @app.delete(f"{API}/items/{{item_id}}")
     async def delete_item(request: Request, item_id: int) -> Response:
-        authorize(request)
+        authorize(request, edit=True)
         item_or_404(item_id)
         store.delete_item(item_id, write_context(request, None))
         return Response(status_code=204)

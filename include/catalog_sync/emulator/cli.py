@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-secret", default=DEFAULT_CLIENT_SECRET, help="OAuth2 client secret"
     )
     parser.add_argument(
+        "--readonly-user", default=None, help="a Basic auth user without write permission (403)"
+    )
+    parser.add_argument("--readonly-password", default="", help="its password")
+    parser.add_argument(
         "--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="OAuth2 token lifetime, seconds"
     )
     parser.add_argument("--page-size", type=int, default=20, help="default _per_page")
@@ -91,6 +95,8 @@ def emulator_main(argv: list[str]) -> int:
         password=args.password,
         client_id=args.client_id,
         client_secret=args.client_secret,
+        readonly_user=args.readonly_user,
+        readonly_password=args.readonly_password,
         token_ttl=args.token_ttl,
         page_size=args.page_size,
     )

@@ -22,6 +22,17 @@ DEFAULT_TOKEN_TTL = 3600
 
 
 @dataclass(frozen=True)
+class Principal:
+    """An authenticated caller; only staff may write (Koha: editcatalogue permission)."""
+
+    can_edit: bool
+
+
+STAFF = Principal(can_edit=True)
+READER = Principal(can_edit=False)
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     """How the emulator was started (the command line, or a test)."""
 
@@ -33,6 +44,8 @@ class EmulatorConfig:
     password: str = DEFAULT_PASSWORD
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
+    readonly_user: str | None = None
+    readonly_password: str = ""
     token_ttl: int = DEFAULT_TOKEN_TTL
     page_size: int = 20
 
@@ -67,22 +80,26 @@ class EmulatorState:
             self.tokens[token] = 0.0
         return len(self.tokens)
 
-    def check_authorization(self, header: str | None) -> str | None:
-        """None when the Authorization header is good, else Koha's 401 message."""
+    def authenticate(self, header: str | None) -> Principal | None:
+        """Who sent the Authorization header; None means Koha's 401 "Authentication failure."."""
         if not header:
-            return "Authentication failure."
+            return None
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
             expires = self.tokens.get(value.strip())
-            if expires is None or expires <= time.monotonic():
-                return "Authentication failure."
+            return STAFF if expires is not None and expires > time.monotonic() else None
+        if scheme.lower() != "basic":
             return None
-        if scheme.lower() == "basic":
-            try:
-                user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return "Authentication failure."
-            ok_user = hmac.compare_digest(user.encode(), self.config.user.encode())
-            ok_pass = hmac.compare_digest(password.encode(), self.config.password.encode())
-            return None if ok_user and ok_pass else "Authentication failure."
-        return "Authentication failure."
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        accounts = [(self.config.user, self.config.password, STAFF)]
+        if self.config.readonly_user:
+            accounts.append((self.config.readonly_user, self.config.readonly_password, READER))
+        for known_user, known_password, principal in accounts:
+            ok_user = hmac.compare_digest(user.encode(), known_user.encode())
+            ok_pass = hmac.compare_digest(password.encode(), known_password.encode())
+            if ok_user and ok_pass:
+                return principal
+        return None
