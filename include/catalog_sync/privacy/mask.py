@@ -174,7 +174,7 @@ class Masker:
 
         By default every field of the copy is a new object, so editing the copy can never
         reach the original (the ILS payload). `share_unchanged=True` reuses the original's
-        Field objects for fields that masking leaves alone, which halves the cost: use it only
+        Field objects for fields that masking leaves alone (a fifth cheaper): use it only
         for a copy that is serialised and dropped (reject file, report, diff), never edited.
         """
         plan_for = self._plan.__getitem__
