@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -222,7 +223,7 @@ def run_demo(layout: RuntimeLayout, file: Path | None = None) -> int:
         )
     report = layout.reports / DEMO_VENDOR / "latest" / "report.txt"
     if proc.returncode != 0 or not report.is_file() or report.stat().st_mtime < started:
-        print(f"\nthe demo run FAILED; what the failing task said:\n{_failure_excerpt(log_path)}")
+        print(f"\nthe demo run FAILED:\n{_failure_excerpt(log_path)}")
         print(f"full log: {log_path}", file=sys.stderr)
         return 1
     print()
@@ -230,12 +231,19 @@ def run_demo(layout: RuntimeLayout, file: Path | None = None) -> int:
     return 0
 
 
+# The last line of a Python traceback: "package.module.SomeError: what went wrong".
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Unavailable)): (.+)$")
+
+
 def _failure_excerpt(log_path: Path, lines: int = 25) -> str:
+    """The failing tasks' own error messages (deduplicated), else the end of the log."""
     text = log_path.read_text(errors="replace").splitlines()
-    keep = [
-        ln for ln in text if "Error" in ln or "Exception" in ln or "FAILED" in ln or "failed" in ln
-    ]
-    return "\n".join((keep or text)[-lines:])
+    messages: list[str] = []
+    for line in text:
+        match = _EXCEPTION_LINE.match(line.strip())
+        if match and match.group(2) not in messages:
+            messages.append(match.group(2))
+    return "\n".join(f"  {m}" for m in messages) if messages else "\n".join(text[-lines:])
 
 
 def run_airflow_ui(layout: RuntimeLayout) -> int:
