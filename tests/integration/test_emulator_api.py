@@ -315,3 +315,13 @@ def test_a_user_without_edit_permission_reads_but_gets_koha_403_on_writes(
         "error": "Authorization failure. Missing required permission(s).",
         "required_permissions": {"editcatalogue": "edit_catalogue"},
     }
+
+
+def test_slow_answers_still_answer_and_are_counted(emulator: ServiceProcess) -> None:
+    with httpx.Client(base_url=emulator.url, auth=AUTH, timeout=10) as koha:
+        koha.post("/_emulator/faults", json={"slow_rate": 1, "slow_seconds": 0.05})
+        answers = [koha.get("/api/v1/biblios").status_code for _ in range(3)]
+        counters = koha.get("/_emulator/writes").json()["counters"]
+
+    assert answers == [200, 200, 200]
+    assert counters["slowed"] == 3

@@ -336,3 +336,27 @@ def test_missing_write_permission_is_an_auth_error_sent_once(
         asyncio.run(run())
     assert caught.value.status == 403 and "Missing required permission" in str(caught.value)
     assert emulator_json(emulator.url, "/_emulator/writes")["counters"]["requests"] == 1
+
+
+def test_after_the_ils_comes_back_the_breaker_lets_a_probe_through_and_closes(
+    emulator_factory: EmulatorFactory, loc_records: list[bytes]
+) -> None:
+    emulator = emulator_factory("--faults", "down")
+    settings = settings_for(emulator.url, breaker_threshold=3, breaker_reset=0.5, max_attempts=4)
+
+    async def run() -> str:
+        async with open_client(settings) as ils:
+            with pytest.raises(ILSUnavailable):
+                await ils.create_biblio(loc_records[0], correlation_id="while-down")
+            httpx.delete(f"{emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+            # Still open right after recovery: fail fast without touching the ILS.
+            with pytest.raises(ILSUnavailable, match="circuit open"):
+                await ils.get_biblio("1", correlation_id="still-open")
+            await asyncio.sleep(0.6)  # the breaker's reset time, not a measured duration
+            return await ils.create_biblio(loc_records[0], correlation_id="after-recovery")
+
+    biblio_id = asyncio.run(run())
+
+    assert emulator_json(emulator.url, "/_emulator/biblios")["biblios"][0]["biblio_id"] == int(
+        biblio_id
+    )
