@@ -1,7 +1,8 @@
 """Canary helpers for privacy tests: plant unique values in PII fields, then hunt for them.
 
     records, canaries = plant_canaries(records_read_from_a_real_file)
-    ... run the pipeline on the planted records ...
+    write_records(records, inbox / "delivery.mrc")
+    ... run the DAG on that delivery ...
     assert find_canaries([logs_dir, staging_dir, reports_dir], canaries.all) == []
     # and the ILS (emulator) must still have received canaries.ils_values
 
@@ -20,7 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from pymarc import Field, Record
+from pymarc import Field, Leader, Record
 from pymarc.field import Indicators, Subfield
 
 from catalog_sync.privacy import PiiPolicy, load_policy
@@ -135,6 +136,22 @@ def plant_canaries(
         )
         planted.append(record)
     return planted, canaries
+
+
+def write_records(records: Iterable[Record], path: Path) -> Path:
+    """Write records as a UTF-8 ISO 2709 delivery (leader/09 'a'), e.g. into a vendor inbox.
+
+    Records read from a MARC-8 file hold decoded text; pymarc would write them back as
+    Latin-1 unless leader/09 says UTF-8, so it is set on copies here.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as out:
+        for record in records:
+            utf8 = copy.deepcopy(record)
+            leader = str(utf8.leader)
+            utf8.leader = Leader(leader[:9] + "a" + leader[10:])
+            out.write(utf8.as_marc())
+    return path
 
 
 def _files(paths: Iterable[Path]) -> Iterator[Path]:

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from pymarc import MARCReader, Record
-from tests.privacy_canaries import find_canaries, plant_canaries
+from tests.privacy_canaries import find_canaries, plant_canaries, write_records
 
 from catalog_sync.privacy import load_policy
 
@@ -85,3 +85,15 @@ def test_find_canaries_reports_nothing_for_clean_trees_and_no_canaries(tmp_path:
     assert find_canaries([tmp_path], ["QZCANARY00001Q"]) == []
     assert find_canaries([tmp_path], []) == []
     assert find_canaries([tmp_path / "missing"], ["QZCANARY00001Q"]) == []
+
+
+def test_planted_records_written_as_a_delivery_read_back_with_every_canary(
+    tmp_path: Path,
+) -> None:
+    planted, canaries = plant_canaries(records())
+    path = write_records(planted, tmp_path / "inbox" / "demo" / "delivery.mrc")
+    with path.open("rb") as fh:
+        back = [r for r in MARCReader(fh, to_unicode=True) if r is not None]
+    assert len(back) == len(planted)
+    assert [r.title for r in back] == [r.title for r in planted]
+    assert {c for _, c in find_canaries([path], canaries)} == set(canaries)
