@@ -73,3 +73,16 @@ def test_a_failed_probe_opens_it_again_for_another_reset_period() -> None:
     with pytest.raises(ILSUnavailable):
         breaker.before_request()
     assert breaker.state is BreakerState.OPEN
+
+
+def test_a_cancelled_probe_frees_the_way_for_the_next_one() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(LABEL, threshold=1, reset_after=1.0, clock=clock)
+    breaker.record_failure("ReadTimeout")
+    clock.now += 1.0
+    breaker.before_request()
+
+    breaker.abandon()
+
+    breaker.before_request()  # a new probe, not "circuit open"
+    assert breaker.state is BreakerState.HALF_OPEN

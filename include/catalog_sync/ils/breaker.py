@@ -20,8 +20,8 @@ class CircuitBreaker:
     """Opens after `threshold` failures in a row, or when `ratio` of the last `window` requests
     failed; after `reset_after` seconds one probe request decides whether it closes again.
 
-    Failures are 5xx answers, timeouts and connection errors; 429 means "alive, slow down" and
-    counts for neither side.
+    Failures are 5xx answers, timeouts and connection errors; any other answer, 429 ("alive,
+    slow down") included, is a success: the ILS is up.
     """
 
     def __init__(
@@ -57,6 +57,10 @@ class CircuitBreaker:
         if self._probe_in_flight:
             raise self._open_error()
         self._probe_in_flight = True
+
+    def abandon(self) -> None:
+        """A request ended without a verdict (cancelled): let another probe go."""
+        self._probe_in_flight = False
 
     def record_success(self) -> None:
         self._recent.append(True)

@@ -253,7 +253,11 @@ class ILSTransport:
                     params=params,
                     headers=request_headers,
                 )
-            except httpx.TransportError as exc:
+            except BaseException as exc:
+                if not isinstance(exc, httpx.TransportError):
+                    # Cancelled or a bug: no verdict on the ILS, but free a half-open probe.
+                    self.breaker.abandon()
+                    raise
                 latency = time.perf_counter() - started
                 timed_out = isinstance(exc, httpx.TimeoutException)
                 self.concurrency.observe(latency, overloaded=timed_out)
@@ -273,8 +277,8 @@ class ILSTransport:
         self.concurrency.observe(latency, overloaded=status in (429, 503))
         if status >= 500:
             self.breaker.record_failure(f"HTTP {status}")
-        elif status != 429:
-            self.breaker.record_success()
+        else:
+            self.breaker.record_success()  # any other answer, 429 included, shows it is up
         event.status = status
         event.latency_ms = round(latency * 1000, 2)
         event.outcome = (
