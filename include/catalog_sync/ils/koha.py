@@ -88,8 +88,6 @@ class KohaAdapter:
     # -- ILSClient -------------------------------------------------------------------------
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
-        control_number = control_number_of(marcxml)
-
         async def send(attempt: int) -> str:
             response = await self.transport.exchange(
                 "POST",
@@ -103,6 +101,9 @@ class KohaAdapter:
             return str(response.json()["id"])
 
         async def recover() -> str | None:
+            # Parsed only when needed: callers gather hundreds of creates at once, and parsing
+            # them all up front would block the event loop before the first request goes out.
+            control_number = control_number_of(marcxml)
             if control_number is None:
                 return None
             found = await self.find_biblio_ids(control_number, correlation_id=correlation_id)
