@@ -153,6 +153,13 @@ def test_the_list_paginates_with_total_count_and_rfc5988_links(
     assert set(page.links) == {"prev", "next", "first", "last"}
     assert "_page=3" in page.links["next"]["url"] and "_page=3" in page.links["last"]["url"]
     assert len(everything.json()) == 5
+    echoed = koha.get("/api/v1/biblios", headers={"x-koha-request-id": "42"})
+    assert echoed.headers["x-koha-request-id"] == "42"
+    not_a_number = koha.get("/api/v1/biblios", headers={"x-koha-request-id": "draw-1"})
+    assert not_a_number.json() == {
+        "errors": [{"message": "Expected integer - got string.", "path": "/x-koha-request-id"}],
+        "status": 400,
+    }
     assert unknown.status_code == 400
     assert unknown.json()["errors"][0]["path"] == "/query/sort"
 

@@ -138,6 +138,10 @@ def create_api(state: EmulatorState) -> FastAPI:
             raise KohaError(400, {"error": str(exc), "error_code": "invalid_record"}) from exc
 
     def page_args(request: Request) -> tuple[int, int]:
+        koha_request_id = request.headers.get("x-koha-request-id")
+        if koha_request_id is not None and not koha_request_id.strip().isdigit():
+            # The list routes declare this header as an integer (OpenAPI validation).
+            raise _openapi_error(400, "/x-koha-request-id", "Expected integer - got string.")
         for name in request.query_params:
             if name not in LIST_PARAMS and name not in ("external_id",):
                 raise _openapi_error(400, f"/query/{name}", "Malformed query string")
@@ -150,7 +154,9 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     def paginate(request: Request, total: int, page: int, per_page: int) -> dict[str, str]:
         """X-Total-Count and RFC 5988 Link, as Koha's Pagination plugin sets them."""
-        headers = {"X-Total-Count": str(total)}
+        headers = {"X-Total-Count": str(total), "X-Base-Total-Count": str(total)}
+        if "x-koha-request-id" in request.headers:
+            headers["x-koha-request-id"] = request.headers["x-koha-request-id"]
         if per_page < 0:
             return headers
         last = max(1, -(-total // per_page)) if per_page else 1
