@@ -360,3 +360,25 @@ def test_after_the_ils_comes_back_the_breaker_lets_a_probe_through_and_closes(
     assert emulator_json(emulator.url, "/_emulator/biblios")["biblios"][0]["biblio_id"] == int(
         biblio_id
     )
+
+
+def test_creates_that_outlast_the_timeout_are_found_again_not_written_twice(
+    emulator_factory: EmulatorFactory, loc_records: list[bytes]
+) -> None:
+    # A third of the answers take 0.5 s, the client gives up after 0.3 s: the ILS finishes
+    # those writes after the client stopped listening.
+    emulator = emulator_factory("--faults", "slow_rate=0.3,slow_seconds=0.5,seed=5")
+    records = loc_records[:30]
+
+    async def run() -> list[str]:
+        async with open_client(settings_for(emulator.url, timeout=0.3)) as ils:
+            return await asyncio.gather(
+                *(ils.create_biblio(x, correlation_id=f"slow-{i}") for i, x in enumerate(records))
+            )
+
+    ids = asyncio.run(run())
+
+    assert len(set(ids)) == 30
+    assert emulator_json(emulator.url, "/_emulator/writes")["counters"]["slowed"] > 0
+    assert set(posts_per_control_number(emulator.url).values()) == {1}
+    assert len(posts_per_control_number(emulator.url)) == 30

@@ -66,6 +66,9 @@ class FaultGate:
                 return
         if Fault.SLOW in decision.faults:
             counters["slowed"] += 1
+            # Like a busy ILS: the request is taken in, worked on slowly and applied even if
+            # the client has stopped waiting (its answer then goes nowhere).
+            receive = _replay(await _read_body(receive))
             await asyncio.sleep(decision.delay)
         if Fault.ERROR in decision.faults and decision.status is not None:
             counters["injected_errors"] += 1
@@ -85,6 +88,32 @@ class FaultGate:
             await _drop(send)
             return
         await self.app(scope, receive, respond)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(bytes(message.get("body", b"")))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A receive() that hands over an already-read body, then reports the client gone."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -56,12 +56,19 @@ class RetryableFailure(Exception):
     """A failure worth another attempt (429, 5xx, timeout, dropped connection)."""
 
     def __init__(
-        self, what: str, *, status: int | None, retry_after: float | None, maybe_applied: bool
+        self,
+        what: str,
+        *,
+        status: int | None,
+        retry_after: float | None,
+        maybe_applied: bool,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(what)
         self.status = status
         self.retry_after = retry_after
         self.maybe_applied = maybe_applied
+        self.timed_out = timed_out
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -175,6 +182,11 @@ class ILSTransport:
                                     status=exc.status,
                                 ) from exc
                             maybe_applied = True
+                            if exc.timed_out:
+                                # The ILS may still be working on it: give it as long again as
+                                # we waited before looking for its result, or we might write
+                                # the record a second time while the first write lands.
+                                exc.retry_after = max(exc.retry_after or 0.0, self.settings.timeout)
                         raise
         except RetryableFailure as exc:
             raise ILSUnavailable(
@@ -271,6 +283,7 @@ class ILSTransport:
                     status=None,
                     retry_after=None,
                     maybe_applied=not isinstance(exc, _NOT_SENT),
+                    timed_out=timed_out,
                 ) from exc
         latency = time.perf_counter() - started
         status = response.status_code
