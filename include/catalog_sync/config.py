@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from catalog_sync.delivery.models import DeliverySource
 from catalog_sync.paths import CONFIG_DIR
 
 
 class SourceConfig(BaseModel):
+    """Where deliveries come from: a local inbox folder, or SFTP / HTTPS (`delivery`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["local", "sftp", "https"] = "local"
-    inbox: str = Field(description="Local folder (relative to CATALOG_SYNC_HOME unless absolute)")
+    inbox: str = Field(
+        default="", description="Local folder (relative to CATALOG_SYNC_HOME unless absolute)"
+    )
     patterns: list[str] = Field(default_factory=lambda: ["*.mrc", "*.xml"])
+    delivery: DeliverySource | None = None
+
+    @model_validator(mode="after")
+    def _source_complete(self) -> SourceConfig:
+        if self.kind == "local" and not self.inbox:
+            raise ValueError("a local source needs `inbox`")
+        if self.kind != "local" and (self.delivery is None or self.delivery.kind != self.kind):
+            raise ValueError(f"a {self.kind} source needs `delivery` with kind {self.kind}")
+        return self
 
 
 class VendorConfig(BaseModel):
@@ -35,6 +50,26 @@ class VendorConfig(BaseModel):
     required_fields: list[str] = Field(default_factory=lambda: ["001", "245"])
     record_key: list[str] = Field(default_factory=lambda: ["003", "001"])
     declared_format: Literal["iso2709", "marcxml", "bibframe"] | None = None
+    # Change detection (include/catalog_sync/matching.py, protected.py, pipeline/commit.py):
+    match_points: list[Literal["001+003", "035", "020", "022"]] = Field(
+        default_factory=lambda: ["001+003", "035", "020", "022"],
+        description="How a new record finds its ILS copy, strongest first",
+    )
+    protected_fields: list[str] | None = Field(
+        default=None,
+        description="Tags (9XX patterns allowed) kept from the ILS copy; None: protected_fields.yaml",
+    )
+    drift_policy: Literal["overlay", "skip", "review"] = "review"
+    delete_cap_ratio: float = Field(default=0.02, ge=0, le=1)
+    # Cadence rules on top of `schedule` (catalog_sync.schedule), all in `timezone`.
+    maintenance_window: str | None = Field(default=None, description="Local HH:MM-HH:MM")
+    business_days_only: bool = False
+    blackout_dates: list[date] = Field(default_factory=list)
+    min_gap: str | None = Field(default=None, description="Least time between runs, e.g. 20h")
+    # Who hears about changed, failed and held runs (catalog_sync.notifications).
+    notify_to: list[str] = Field(default_factory=list)
+    # A run changing more than this share of the vendor's known records waits for approval.
+    change_ratio_threshold: float | None = Field(default=None, gt=0, le=1)
 
     @field_validator("name")
     @classmethod
@@ -79,3 +114,17 @@ def load_ils_connections(path: Path | None = None) -> dict[str, ILSConnectionCon
     for vendor in load_vendors(path).values():
         conns.setdefault(vendor.ils_conn_id, ILSConnectionConfig(name=vendor.ils_conn_id))
     return conns
+
+
+def pool_specs(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """`airflow pools import` JSON body: one pool per ILS connection, slots = its safe concurrency.
+
+    docker-compose's airflow-init, `make demo` and `make airflow` all provision from this::
+
+        python -c "from catalog_sync.config import pool_specs; import json; \\
+                   print(json.dumps(pool_specs()))" > pools.json && airflow pools import pools.json
+    """
+    return {
+        c.name: {"slots": c.pool_slots, "description": c.description, "include_deferred": False}
+        for c in load_ils_connections(path).values()
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -161,6 +162,11 @@ def provision(layout: RuntimeLayout, services: LocalServices) -> None:
         }
         for name in load_ils_connections()
     }
+    connections["catalog_sync_pii"] = {
+        "conn_type": "generic",
+        "description": "Secret key (password) of the keyed hashes that mask PII",
+        "password": pii_secret(layout),
+    }
     pools = {
         c.name: {"slots": c.pool_slots, "description": c.description, "include_deferred": False}
         for c in load_ils_connections().values()
@@ -181,6 +187,21 @@ def provision(layout: RuntimeLayout, services: LocalServices) -> None:
         "overwrite",
         str(out / "variables.json"),
     )
+
+
+def pii_secret(layout: RuntimeLayout) -> str:
+    """The embedded mode's PII hashing key: random, made once, readable by this user only.
+
+    Kept across runs so masked values stay comparable; a real deployment keeps its key in a
+    secrets backend instead.
+    """
+    path = layout.root / "airflow" / "pii.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def lay_demo_file(layout: RuntimeLayout, source: Path) -> Path:

@@ -26,6 +26,10 @@ class LandingFile(Payload):
     sha256: str
     size: int
     format: RecordFormat
+    # A BIBFRAME delivery is landed converted to MARCXML; what could not be mapped is counted.
+    converted_from: RecordFormat | None = None
+    conversion_rejected: int = 0
+    conversion_reasons: dict[str, int] = Field(default_factory=dict)
 
 
 class ChunkRef(Payload):
@@ -80,6 +84,9 @@ class StagedChange(Payload):
     length: int
     correlation_id: str
     ils_id: str | None = None
+    previous_fingerprint: str | None = Field(
+        default=None, description="What was applied before (part of the idempotency key)"
+    )
 
 
 class ChunkReport(Payload):
@@ -97,6 +104,9 @@ class ChunkReport(Payload):
     unchanged: int = 0
     staging_path: str = ""
     rejects_path: str = ""
+    masking: dict[str, int] = Field(
+        default_factory=dict, description="policy rule -> values masked"
+    )
 
     @property
     def chunk_id(self) -> str:
@@ -118,6 +128,13 @@ class CommitReport(Payload):
     already_applied: int = 0
     failed: int = 0
     failures: dict[str, int] = Field(default_factory=dict)
+    matched: int = Field(default=0, description="New records matched to an existing ILS copy")
+    no_change: int = Field(default=0, description="Changed in the file, same in the ILS: not sent")
+    drifted: int = Field(default=0, description="ILS copy edited since our last write")
+    review: int = 0
+    reviews: dict[str, int] = Field(default_factory=dict, description="reason -> records")
+    dry_run: bool = False
+    diff_path: str = Field(default="", description="Masked field-level diffs (JSON lines)")
 
 
 class RunSummary(Payload):

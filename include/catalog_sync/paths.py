@@ -50,6 +50,11 @@ class RuntimeLayout:
         return self.inbox_root / vendor
 
 
+def safe_name(run_id: str) -> str:
+    """A run id as a folder name (Airflow run ids carry ':' and '+')."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
 def runtime_home() -> Path:
     """The runtime root: $CATALOG_SYNC_HOME, else var/ in the checkout."""
     return Path(os.environ.get("CATALOG_SYNC_HOME", REPO_ROOT / "var")).resolve()

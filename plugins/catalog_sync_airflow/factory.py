@@ -6,10 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, Param, task
 
 from catalog_sync.config import VendorConfig, load_vendors
+from catalog_sync.schedule import cadence_for
 from catalog_sync_airflow import tasks
+from catalog_sync_airflow.timetables import ComplianceTimetable
 
 # Mapped tasks show "<file> records 1-2,000" in the UI; the task puts chunk_label in its context.
 LABEL = "{{ chunk_label }}"
@@ -31,9 +33,8 @@ was already written. Owner: {owner}.
 
 
 def build_vendor_dag(vendor: VendorConfig) -> DAG:
-    schedule = (
-        CronTriggerTimetable(vendor.schedule, timezone=vendor.timezone) if vendor.schedule else None
-    )
+    cadence = cadence_for(vendor)
+    schedule = ComplianceTimetable(cadence) if cadence else None
     with DAG(
         dag_id=f"catalog_sync_{vendor.name}",
         description=f"Load {vendor.name} vendor deliveries into the ILS ({vendor.ils_conn_id})",
@@ -74,10 +75,10 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
 
         name = vendor.name
         files = fetch(vendor_name=name)
-        chunks = split(vendor_name=name, files=files)
+        chunks = split(vendor_name=name, fetched=files)
         staged = process_chunk.partial(vendor_name=name).expand(chunk=chunks)
         committed = commit_chunk.partial(vendor_name=name).expand(report=staged)
-        report(vendor_name=name, files=files, chunk_reports=staged, commit_reports=committed)
+        report(vendor_name=name, fetched=files, chunk_reports=staged, commit_reports=committed)
     return dag
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from airflow.sdk import Variable
+from airflow.exceptions import AirflowNotFoundException
+from airflow.sdk import BaseHook, Variable
+from airflow.sdk.exceptions import AirflowFailException
 
 from catalog_sync.config import VendorConfig, load_vendors
+from catalog_sync.delivery import SftpLogin, fetch_https, fetch_options, fetch_sftp
 from catalog_sync.paths import RuntimeLayout, layout, runtime_home
+from catalog_sync.pipeline.fetch import RemoteFetch
+from catalog_sync.privacy import Masker, load_policy
 from catalog_sync.state import StateStore
 
+PII_CONNECTION = "catalog_sync_pii"
 HOME_VARIABLE = "catalog_sync_home"
 REDIS_VARIABLE = "catalog_sync_redis_url"
 STATE_URL_VARIABLE = "catalog_sync_state_url"
@@ -35,3 +42,48 @@ def task_runtime(vendor_name: str) -> TaskRuntime:
     home = _variable(HOME_VARIABLE, str(runtime_home()))
     redis_url = _variable(REDIS_VARIABLE, os.environ.get("REDIS_URL"))
     return TaskRuntime(load_vendors()[vendor_name], layout(home), redis_url)
+
+
+def pii_masker() -> Masker:
+    """The PII masker; its HMAC key is the password of the `catalog_sync_pii` Connection."""
+    try:
+        key = BaseHook.get_connection(PII_CONNECTION).password
+    except AirflowNotFoundException as exc:
+        raise AirflowFailException(
+            f"Airflow Connection {PII_CONNECTION!r} is missing: its password is the secret key "
+            "for masking PII (create it, or let `make demo` / `make airflow` provision it)"
+        ) from exc
+    return Masker(load_policy(), key)
+
+
+def remote_fetch(vendor: VendorConfig) -> RemoteFetch | None:
+    """fetch_sftp / fetch_https bound to the credentials of the source's Airflow Connection."""
+    source = vendor.source.delivery
+    if source is None:
+        return None
+    conn = BaseHook.get_connection(source.conn_id)
+    extra = dict(conn.extra_dejson)
+    options = fetch_options(source)
+    if source.kind == "sftp":
+        login = SftpLogin(
+            host=conn.host or "",
+            port=conn.port or 22,
+            username=conn.login or "",
+            password=conn.password or None,
+            private_key=extra.get("private_key"),
+            key_file=Path(extra["key_file"]) if extra.get("key_file") else None,
+            # Host-key checking is always on: the Connection names the known_hosts file.
+            known_hosts=Path(extra.get("known_hosts", "~/.ssh/known_hosts")).expanduser(),
+            timeout=source.timeout_seconds,
+        )
+        return lambda landing, archive, loaded: fetch_sftp(
+            login, source.remote_dir, landing_dir=landing, archive_dir=archive,
+            already_loaded=loaded, **options,
+        )  # fmt: skip
+    url = source.url or f"https://{conn.host}/{source.remote_dir.lstrip('/')}"
+    return lambda landing, archive, loaded: fetch_https(
+        url, landing_dir=landing, archive_dir=archive, username=conn.login or None,
+        password=conn.password or None, token=extra.get("token"),
+        verify=extra.get("verify", True), already_loaded=loaded,
+        timeout=source.timeout_seconds, **options,
+    )  # fmt: skip

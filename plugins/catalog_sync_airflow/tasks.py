@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
+from catalog_sync.audit import (
+    audit_context,
+    configure_audit_log,
+    get_audit_logger,
+    remove_audit_log,
+)
+from catalog_sync.delivery.errors import (
+    DeliveryAuthError,
+    DeliveryHostKeyError,
+    DeliveryNotFoundError,
+)
 from catalog_sync.errors import RunInputError
+from catalog_sync.manifest import RunManifest, trigger_from_dag_run
 from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.marc.split import split_file
-from catalog_sync.models import ChunkRef, ChunkReport, CommitReport, LandingFile
-from catalog_sync.pipeline.fetch import fetch_deliveries
+from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
+from catalog_sync.paths import safe_name
+from catalog_sync.pipeline.fetch import FetchResult, fetch_deliveries
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import write_report
-from catalog_sync_airflow.runtime import task_runtime
+from catalog_sync_airflow.runtime import TaskRuntime, pii_masker, remote_fetch, task_runtime
 
 log = logging.getLogger(__name__)
+audit = get_audit_logger("catalog_sync.tasks")
 
 # Airflow refuses to expand more than [core] max_map_length items (default 1024).
 MAX_CHUNKS = 1024
@@ -29,27 +45,47 @@ def _run_id() -> str:
     return str(get_current_context()["run_id"])
 
 
-def fetch(vendor_name: str) -> list[dict[str, Any]]:
+@contextmanager
+def _audited(rt: TaskRuntime, **ids: str | None) -> Iterator[None]:
+    """Bind run, vendor (and file/chunk) ids to every audit event; also write the audit file."""
+    run_id = _run_id()
+    path = rt.layout.root / "audit" / rt.vendor.name / f"{safe_name(run_id)}.jsonl"
+    handler = configure_audit_log(path)
+    try:
+        with audit_context(run_id=run_id, vendor=rt.vendor.name, **ids):
+            yield
+    finally:
+        remove_audit_log(handler)
+
+
+def fetch(vendor_name: str) -> dict[str, Any]:
     force = bool(get_current_context()["params"].get("force", False))
     rt = task_runtime(vendor_name)
-    try:
-        files = fetch_deliveries(rt.vendor, rt.layout, rt.state(), force=force)
-    except (RunInputError, CatalogSyncInputError) as exc:
-        # Bad input will not get better by retrying: fail now, with the operator's message.
-        raise AirflowFailException(str(exc)) from exc
-    if not files:
+    with _audited(rt):
+        try:
+            result = fetch_deliveries(
+                rt.vendor, rt.layout, rt.state(), force=force, remote=remote_fetch(rt.vendor)
+            )
+        except (RunInputError, CatalogSyncInputError, DeliveryAuthError, DeliveryHostKeyError,
+                DeliveryNotFoundError) as exc:  # fmt: skip
+            # Bad input or credentials will not get better by retrying: fail now, saying why.
+            audit.error("fetch.failed", reason=getattr(exc, "reason", type(exc).__name__))
+            raise AirflowFailException(str(exc)) from exc
+        for f in result.files:
+            audit.info("fetch.file_landed", file=f.name, file_sha256=f.sha256, format=f.format)
+        for name in result.empty:
+            audit.warning("fetch.file_empty", file=name)
+    if not result.files:
         log.info("no new files for vendor %s", vendor_name)
-    return [f.model_dump() for f in files]
+    return result.model_dump()
 
 
-def split(vendor_name: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def split(vendor_name: str, fetched: dict[str, Any]) -> list[dict[str, Any]]:
     rt = task_runtime(vendor_name)
     chunks: list[ChunkRef] = []
     try:
-        for f in files:
-            chunks += split_file(
-                LandingFile.model_validate(f), rt.vendor.records_per_chunk, MAX_CHUNKS
-            )
+        for f in FetchResult.model_validate(fetched).files:
+            chunks += split_file(f, rt.vendor.records_per_chunk, MAX_CHUNKS)
     except CatalogSyncInputError as exc:
         raise AirflowFailException(str(exc)) from exc
     if len(chunks) > MAX_CHUNKS:
@@ -64,7 +100,15 @@ def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
     ref = ChunkRef.model_validate(chunk)
     get_current_context()["chunk_label"] = ref.label  # type: ignore[typeddict-unknown-key]
     rt = task_runtime(vendor_name)
-    report = process_chunk(ref, rt.vendor, rt.layout, rt.state(), _run_id())
+    masker = pii_masker()
+    with _audited(rt, file_sha256=ref.file_sha256, chunk_id=ref.chunk_id):
+        report = process_chunk(ref, rt.vendor, rt.layout, rt.state(), _run_id(), masker=masker)
+        report = report.model_copy(update={"masking": masker.counts})
+        audit.info(
+            "chunk.processed", records=report.records_total, rejected=report.rejected,
+            creates=report.creates, updates=report.updates, deletes=report.deletes,
+            unchanged=report.unchanged,
+        )  # fmt: skip
     log.info(
         "chunk %s: %d records, %d rejected, %d create, %d update, %d delete, %d unchanged",
         ref.label,
@@ -113,23 +157,57 @@ def _collected(values: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
 
 def report(
     vendor_name: str,
-    files: list[dict[str, Any]],
+    fetched: dict[str, Any],
     chunk_reports: Sequence[dict[str, Any]] | None,
     commit_reports: Sequence[dict[str, Any]] | None,
 ) -> str:
     rt = task_runtime(vendor_name)
+    context = get_current_context()
     run_id = _run_id()
-    landed = [LandingFile.model_validate(f) for f in files]
-    summary, out = write_report(
-        rt.layout,
-        vendor_name,
-        run_id,
-        landed,
-        [ChunkReport.model_validate(c) for c in _collected(chunk_reports)],
-        [CommitReport.model_validate(c) for c in _collected(commit_reports)],
-    )
-    state = rt.state()
-    for f in landed:
-        state.mark_loaded(vendor_name, f.sha256, f.name, run_id)
+    result = FetchResult.model_validate(fetched)
+    chunks = [ChunkReport.model_validate(c) for c in _collected(chunk_reports)]
+    commits = [CommitReport.model_validate(c) for c in _collected(commit_reports)]
+    with _audited(rt):
+        summary, out = write_report(rt.layout, vendor_name, run_id, result.files, chunks, commits)
+        manifest = build_manifest(context, vendor_name, result, chunks, commits)
+        manifest.write(out / "manifest.json")
+        state = rt.state()
+        for f in result.files:
+            state.mark_loaded(vendor_name, f.sha256, f.name, run_id)
+        audit.info("run.reported", **summary.model_dump())
     log.info("run report written to %s\n%s", out, (out / "report.txt").read_text())
     return summary.line()
+
+
+def build_manifest(
+    context: Any,
+    vendor_name: str,
+    result: FetchResult,
+    chunks: Sequence[ChunkReport],
+    commits: Sequence[CommitReport],
+) -> RunManifest:
+    """The run's audit manifest from what the tasks reported (hashes, counts, masking)."""
+    dag_run = context["dag_run"]
+    manifest = RunManifest(
+        run_id=str(context["run_id"]),
+        dag_id=str(dag_run.dag_id),
+        vendor=vendor_name,
+        trigger=trigger_from_dag_run(
+            getattr(dag_run, "run_type", None),
+            getattr(dag_run, "triggered_by", None),
+            getattr(dag_run, "triggering_user_name", None),
+            int(getattr(dag_run, "clear_number", 0) or 0),
+        ),
+        started_at=getattr(dag_run, "start_date", None) or datetime.now(UTC),
+    )
+    manifest.add_files(result.files)
+    for name in result.empty:
+        manifest.count("fetch", "empty_files")
+        manifest.add_error("fetch", "empty_file", f"delivery {name} is empty")
+    for chunk in chunks:
+        manifest.add_chunk_report(chunk)
+        manifest.add_masking_counts(chunk.masking)
+    for commit_report in commits:
+        manifest.add_commit_report(commit_report)
+    manifest.finish()
+    return manifest

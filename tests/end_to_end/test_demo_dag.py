@@ -70,6 +70,10 @@ def demo(
         "extra": {"flavour": "koha", "max_concurrency": 8},
     }
     monkeypatch.setenv("AIRFLOW_CONN_ILS_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CATALOG_SYNC_PII",
+        json.dumps({"conn_type": "generic", "password": "test-only-pii-hash-key"}),
+    )
     monkeypatch.setenv("AIRFLOW_VAR_CATALOG_SYNC_HOME", str(home))
     monkeypatch.setenv("AIRFLOW_VAR_CATALOG_SYNC_REDIS_URL", redis_url)
     inbox = home / "inbox" / "demo"

@@ -6,10 +6,15 @@ import fnmatch
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
+from catalog_sync.bibframe import convert_bibframe
 from catalog_sync.config import VendorConfig
-from catalog_sync.errors import DeliveryFormatError, InboxMissingError
+from catalog_sync.delivery.models import DeliveryReport
+from catalog_sync.errors import DeliveryFormatError, InboxMissingError, RunInputError
 from catalog_sync.marc.landing import sha256_of
 from catalog_sync.marc.sniff import detect_format
 from catalog_sync.models import LandingFile, RecordFormat
@@ -58,14 +63,66 @@ def _format_of(path: Path, vendor: VendorConfig) -> RecordFormat:
     return found
 
 
-def fetch_deliveries(
-    vendor: VendorConfig, layout: RuntimeLayout, state: StateStore, *, force: bool = False
-) -> list[LandingFile]:
-    """New files of the vendor's inbox, landed; files already loaded are skipped unless forced.
+# fetch_sftp / fetch_https with the vendor's credentials bound: (landing, archive, already_loaded).
+RemoteFetch = Callable[[Path, Path, Callable[[str, str], bool]], DeliveryReport]
 
-    Every file is checked before any is landed, so an unreadable delivery fails the run with
-    nothing half-written.
+
+class FetchResult(BaseModel):
+    """What fetch found: files to load, and deliveries it flagged instead (names only)."""
+
+    files: list[LandingFile] = Field(default_factory=list)
+    empty: list[str] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list)
+
+
+def landing_file(vendor: VendorConfig, name: str, path: Path, sha: str) -> LandingFile:
+    """Describe a landed file; a BIBFRAME delivery is converted to MARCXML beside it."""
+    fmt = _format_of(path, vendor)
+    if fmt != "bibframe":
+        return LandingFile(
+            vendor=vendor.name, name=name, path=str(path), sha256=sha,
+            size=path.stat().st_size, format=fmt,
+        )  # fmt: skip
+    marcxml = path.with_name(f"{path.name}.marcxml")
+    report = convert_bibframe(path, marcxml)
+    log.info(
+        "converted BIBFRAME %s: %d instances, %d converted, %d rejected %s",
+        name, report.instances, report.converted, report.rejected, report.reasons,
+    )  # fmt: skip
+    return LandingFile(
+        vendor=vendor.name, name=name, path=str(marcxml), sha256=sha,
+        size=marcxml.stat().st_size, format="marcxml", converted_from="bibframe",
+        conversion_rejected=report.rejected, conversion_reasons=dict(report.reasons),
+    )  # fmt: skip
+
+
+def fetch_deliveries(
+    vendor: VendorConfig,
+    layout: RuntimeLayout,
+    state: StateStore,
+    *,
+    force: bool = False,
+    remote: RemoteFetch | None = None,
+) -> FetchResult:
+    """New deliveries of the vendor, landed; files already loaded are skipped unless forced.
+
+    A local inbox is checked whole before anything is landed, so an unreadable delivery fails
+    the run with nothing half-written. A remote source (SFTP / HTTPS) lands through `remote`,
+    which waits for complete files, unpacks .gz/.zip and archives each delivery.
     """
+    if vendor.source.kind != "local":
+        if remote is None:
+            raise RunInputError(
+                f"vendor {vendor.name!r}: no transport for its {vendor.source.kind} source"
+            )
+        report = remote(
+            layout.landing,
+            layout.root / "archive" / vendor.name,
+            lambda _name, sha: not force and state.is_loaded(vendor.name, sha),
+        )
+        files = [landing_file(vendor, f.name, f.path, f.sha256) for f in report.fetched]
+        return FetchResult(files=files, empty=report.empty, pending=report.pending)
+
     found: list[tuple[Path, str]] = []
     for path in list_inbox(vendor, layout):
         sha = sha256_of(path)
@@ -73,19 +130,9 @@ def fetch_deliveries(
             log.info("skipping %s: already loaded (sha256 %s)", path.name, sha)
             continue
         found.append((path, sha))
-    checked = [(path, sha, _format_of(path, vendor)) for path, sha in found]
-    landed = []
-    for path, sha, fmt in checked:
-        dest = land(path, sha, layout)
-        landed.append(
-            LandingFile(
-                vendor=vendor.name,
-                name=path.name,
-                path=str(dest),
-                sha256=sha,
-                size=dest.stat().st_size,
-                format=fmt,
-            )
-        )
-        log.info("landed %s (%s, %d bytes, sha256 %s)", path.name, fmt, dest.stat().st_size, sha)
-    return landed
+    for path, _ in found:
+        _format_of(path, vendor)  # raises for an empty or non-MARC file before anything lands
+    files = [landing_file(vendor, p.name, land(p, sha, layout), sha) for p, sha in found]
+    for f in files:
+        log.info("landed %s (%s, %d bytes, sha256 %s)", f.name, f.format, f.size, f.sha256)
+    return FetchResult(files=files)

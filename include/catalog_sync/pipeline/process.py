@@ -13,7 +13,8 @@ from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
 from catalog_sync.marc.rejects import RejectWriter
 from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, StagedChange
-from catalog_sync.paths import RuntimeLayout
+from catalog_sync.paths import RuntimeLayout, safe_name
+from catalog_sync.privacy import Masker
 from catalog_sync.state import StateStore
 
 
@@ -23,15 +24,11 @@ def correlation_id(ref: ChunkRef, offset: int) -> str:
 
 
 def staging_path(layout: RuntimeLayout, vendor: str, run_id: str, chunk_id: str) -> Path:
-    return layout.staging / vendor / _safe(run_id) / f"{chunk_id}.jsonl"
+    return layout.staging / vendor / safe_name(run_id) / f"{chunk_id}.jsonl"
 
 
 def rejects_path(layout: RuntimeLayout, vendor: str, run_id: str, chunk_id: str) -> Path:
-    return layout.rejects / vendor / _safe(run_id) / f"{chunk_id}.rej"
-
-
-def _safe(run_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return layout.rejects / vendor / safe_name(run_id) / f"{chunk_id}.rej"
 
 
 def decide(
@@ -54,10 +51,12 @@ def process_chunk(
     layout: RuntimeLayout,
     state: StateStore,
     run_id: str,
+    masker: Masker | None = None,
 ) -> ChunkReport:
     """Stage every record of the chunk; a bad record is rejected with a reason and the rest go on.
 
-    Redoing this task is harmless: it rewrites the same staging and reject files.
+    Redoing this task is harmless: it rewrites the same staging and reject files. Rejected
+    records are written as received but masked by `masker` (PII never rests in reject files).
     """
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
@@ -66,7 +65,8 @@ def process_chunk(
     stage_file = staging_path(layout, vendor.name, run_id, ref.chunk_id)
     reject_file = rejects_path(layout, vendor.name, run_id, ref.chunk_id)
     reject_file.parent.mkdir(parents=True, exist_ok=True)
-    with RejectWriter(reject_file, chunk_id=ref.chunk_id) as rejects:
+    mask = (lambda data: masker.mask_raw(data, ref.format)) if masker else None
+    with RejectWriter(reject_file, chunk_id=ref.chunk_id, mask=mask) as rejects:
         for raw in iter_chunk(ref):
             total += 1
             result = prepare_record(raw, ref.format, vendor)

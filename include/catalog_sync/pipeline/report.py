@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
-from catalog_sync.paths import RuntimeLayout
-from catalog_sync.pipeline.process import _safe
+from catalog_sync.paths import RuntimeLayout, safe_name
 
 
 def summarize(chunks: Sequence[ChunkReport], commits: Sequence[CommitReport]) -> RunSummary:
@@ -28,7 +27,7 @@ def summarize(chunks: Sequence[ChunkReport], commits: Sequence[CommitReport]) ->
 
 
 def report_dir(layout: RuntimeLayout, vendor: str, run_id: str) -> Path:
-    return layout.reports / vendor / _safe(run_id)
+    return layout.reports / vendor / safe_name(run_id)
 
 
 def render_text(
