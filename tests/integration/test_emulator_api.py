@@ -12,6 +12,7 @@ import httpx
 import pymarc
 import pytest
 
+from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.emulator.loadgen import marcxml_records
 from catalog_sync.services import ServiceProcess, start_emulator
 
@@ -43,8 +44,7 @@ def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servic
 
 @pytest.fixture
 def emulator(shared_emulator: ServiceProcess) -> ServiceProcess:
-    httpx.delete(f"{shared_emulator.url}/_emulator/faults", timeout=10).raise_for_status()
-    httpx.post(f"{shared_emulator.url}/_emulator/reset", timeout=10).raise_for_status()
+    EmulatorControl(shared_emulator.url).reset()
     return shared_emulator
 
 

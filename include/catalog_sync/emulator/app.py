@@ -368,15 +368,22 @@ def create_api(state: EmulatorState) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    def counters() -> dict[str, int]:
+        result = dict(state.counters)
+        result["writes"] = sum(store.write_counts().values())
+        return result
+
     @app.get("/_emulator/writes")
     async def writes(since: int = 0) -> dict[str, Any]:
-        counters = dict(state.counters)
-        counters["writes"] = sum(store.write_counts().values())
         return {
             "writes": store.writes(since),
-            "counters": counters,
+            "counters": counters(),
             "by_kind": store.write_counts(),
         }
+
+    @app.get("/_emulator/counters")
+    async def get_counters() -> dict[str, int]:
+        return counters()
 
     @app.get("/_emulator/biblios")
     async def biblios() -> dict[str, Any]:
