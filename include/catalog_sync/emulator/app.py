@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -15,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from catalog_sync.emulator.faultgate import ASGIApp, FaultGate
 from catalog_sync.emulator.faults import FaultProfile
 from catalog_sync.emulator.records import (
+    IDENTIFIER_KEYS,
     JSON,
     MARCXML,
     READ_TYPES,
@@ -51,6 +54,7 @@ ITEM_FIELDS = frozenset(
 LIST_PARAMS = frozenset({"_page", "_per_page", "_match", "_order_by", "q"})
 QUERYABLE = frozenset(
     {"biblio_id", "control_number", "control_number_source", "title", "author", "isbn"}
+    | IDENTIFIER_KEYS
 )
 
 
@@ -76,8 +80,18 @@ def build_app(config: EmulatorConfig) -> ASGIApp:
 
 
 def create_api(state: EmulatorState) -> FastAPI:
-    app = FastAPI(title="Catalog Sync ILS emulator (Koha REST API subset)", openapi_url=None)
     store = state.store
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()  # a clean stop checkpoints the WAL into the database file
+
+    app = FastAPI(
+        title="Catalog Sync ILS emulator (Koha REST API subset)",
+        openapi_url=None,
+        lifespan=lifespan,
+    )
 
     @app.exception_handler(KohaError)
     async def koha_error(request: Request, exc: KohaError) -> Response:

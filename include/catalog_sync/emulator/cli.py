@@ -25,12 +25,22 @@ _FAULTS_HELP = (
 )
 
 
+_EPILOG = (
+    "Koha routes: /api/v1/oauth/token, /api/v1/biblios[/{id}[/items[/{item_id}]]], "
+    "/api/v1/items[/{id}]. Control and audit (never rate-limited or faulted): "
+    "GET /_emulator/health, GET /_emulator/writes[?since=SEQ], GET /_emulator/counters, "
+    "GET /_emulator/biblios, GET|POST|DELETE /_emulator/faults (JSON fault profile, plus "
+    "rate_limit and burst), POST /_emulator/tokens/expire, POST /_emulator/reset."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="catalog-sync emulator",
         description="A Koha-compatible ILS emulator (REST API subset) with a write log at "
         "/_emulator/writes and fault injection for tests and demos.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=_EPILOG,
     )
     parser.add_argument("--port", type=int, required=True, help="TCP port to listen on")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")

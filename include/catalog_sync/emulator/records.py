@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import pymarc
 
+from catalog_sync.identifiers import record_identifiers
+
 MARCXML = "application/marcxml+xml"
 MARC_IN_JSON = "application/marc-in-json"
 MARC_BINARY = "application/marc"
@@ -18,6 +20,11 @@ TEXT = "text/plain"
 # Koha's controller tries these in this order (regex match on Content-Type).
 WRITE_TYPES = (MARCXML, MARC_IN_JSON, MARC_BINARY)
 READ_TYPES = (JSON, MARCXML, MARC_IN_JSON, MARC_BINARY, TEXT)
+
+
+# q={...} keys of the biblio list route answered from the identifiers index.
+INDEX_NAMES = {"oclc_number": "oclc_number", "isbn": "isbn13", "issn": "issn"}
+IDENTIFIER_KEYS = frozenset(INDEX_NAMES.values())
 
 
 class RecordPayloadError(ValueError):
@@ -33,6 +40,8 @@ class BiblioFields:
     title: str | None
     author: str | None
     isbn: str | None
+    # Emulator extension: normalised standard numbers (index, value), queryable by index name.
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 def media_type(header: str | None) -> str:
@@ -113,6 +122,11 @@ def _fields(record: pymarc.Record) -> BiblioFields:
         title=first_subfield(("245",), "a"),
         author=first_subfield(("100", "110", "111"), "a"),
         isbn=isbn.split()[0].replace("-", "") if isbn else None,
+        identifiers=tuple(
+            (INDEX_NAMES[index], value)
+            for index, values in record_identifiers(record).items()
+            for value in values
+        ),
     )
 
 

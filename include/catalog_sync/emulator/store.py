@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catalog_sync.emulator.records import BiblioFields, duplicate_key
+from catalog_sync.emulator.records import (
+    IDENTIFIER_KEYS,
+    BiblioFields,
+    duplicate_key,
+    read_record,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS biblios (
@@ -36,6 +41,13 @@ CREATE TABLE IF NOT EXISTS items (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS items_biblio ON items (biblio_id);
+CREATE TABLE IF NOT EXISTS identifiers (
+    biblio_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (biblio_id, kind, value)
+);
+CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers (kind, value);
 CREATE TABLE IF NOT EXISTS writes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -78,7 +90,31 @@ class CatalogStore:
         if db_path:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+        had_index = self._has_table("identifiers")
         self._db.executescript(_SCHEMA)
+        if not had_index:
+            self._index_existing()
+
+    def _has_table(self, name: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def _index_existing(self) -> None:
+        """A catalog saved before the identifiers index existed gets it built once."""
+        rows = self._db.execute("SELECT biblio_id, marcxml FROM biblios").fetchall()
+        with self._tx():
+            for row in rows:
+                _, fields = read_record(bytes(row["marcxml"]), "application/marcxml+xml")
+                self._index(int(row["biblio_id"]), fields)
+
+    def _index(self, biblio_id: int, fields: BiblioFields) -> None:
+        self._db.execute("DELETE FROM identifiers WHERE biblio_id = ?", (biblio_id,))
+        self._db.executemany(
+            "INSERT OR IGNORE INTO identifiers (biblio_id, kind, value) VALUES (?, ?, ?)",
+            [(biblio_id, kind, value) for kind, value in fields.identifiers],
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -121,6 +157,7 @@ class CatalogStore:
                 ),
             )
             biblio_id = int(cur.lastrowid or 0)
+            self._index(biblio_id, fields)
             self._log_write(ctx, "biblio", biblio_id, 200, now)
         return biblio_id
 
@@ -149,6 +186,7 @@ class CatalogStore:
             )
             if cur.rowcount == 0:
                 return False
+            self._index(biblio_id, fields)
             self._log_write(ctx, "biblio", biblio_id, 200, now)
         return True
 
@@ -158,6 +196,7 @@ class CatalogStore:
             cur = self._db.execute("DELETE FROM biblios WHERE biblio_id = ?", (biblio_id,))
             if cur.rowcount == 0:
                 return False
+            self._db.execute("DELETE FROM identifiers WHERE biblio_id = ?", (biblio_id,))
             self._log_write(ctx, "biblio", biblio_id, 204, now)
         return True
 
@@ -185,8 +224,18 @@ class CatalogStore:
         # Column names come from a fixed allow-list in the app, values are bound.
         if not filters:
             return "", []
-        clause = " AND ".join(f"{column} = ?" for column in filters)
-        return f" WHERE {clause}", list(filters.values())
+        clauses: list[str] = []
+        args: list[str] = []
+        for column, value in filters.items():
+            if column in IDENTIFIER_KEYS:
+                clauses.append(
+                    "biblio_id IN (SELECT biblio_id FROM identifiers WHERE kind = ? AND value = ?)"
+                )
+                args += [column, value]
+            else:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        return f" WHERE {' AND '.join(clauses)}", args
 
     def item_count(self, biblio_id: int) -> int:
         return int(
@@ -300,7 +349,7 @@ class CatalogStore:
 
     def reset(self) -> None:
         with self._tx():
-            for table in ("items", "biblios", "writes", "sqlite_sequence"):
+            for table in ("items", "identifiers", "biblios", "writes", "sqlite_sequence"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed table names
 
     def _tx(self) -> _Transaction:
