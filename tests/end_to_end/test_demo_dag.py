@@ -2,83 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pymarc
 import pytest
 
-from catalog_sync.config import load_vendors
 from catalog_sync.paths import REPO_ROOT
-from catalog_sync.services import ServiceProcess
+from tests.end_to_end.harness import DemoRun
 
 pytestmark = pytest.mark.slow
 
 SAMPLE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
-
-
-@dataclass
-class DemoRun:
-    home: Path
-    inbox: Path
-    emulator: ServiceProcess
-
-    def run(self, force: bool = True) -> Any:
-        from catalog_sync_airflow.factory import build_vendor_dag
-
-        dag = build_vendor_dag(load_vendors()["demo"])
-        return dag.test(run_conf={"force": force})
-
-    def stored(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.emulator.url}/_emulator/biblios", timeout=10)
-        response.raise_for_status()
-        body = response.json()
-        return list(body["biblios"] if isinstance(body, dict) else body)
-
-    def writes(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.emulator.url}/_emulator/writes", timeout=10)
-        response.raise_for_status()
-        body = response.json()
-        return list(body["writes"] if isinstance(body, dict) else body)
-
-    def summary(self) -> dict[str, int]:
-        report = self.home / "reports" / "demo" / "latest" / "report.json"
-        return dict(json.loads(report.read_text())["summary"])
-
-
-@pytest.fixture
-def demo(
-    tmp_path: Path,
-    redis_url: str,
-    emulator: ServiceProcess,
-    airflow_db: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> DemoRun:
-    home = tmp_path / "home"
-    url = httpx.URL(emulator.url)
-    connection = {
-        "conn_type": "http",
-        "host": url.host,
-        "port": url.port,
-        "schema": "http",
-        "login": "catalog",
-        "password": "catalog-demo",
-        "extra": {"flavour": "koha", "max_concurrency": 8},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_ILS_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_CATALOG_SYNC_PII",
-        json.dumps({"conn_type": "generic", "password": "test-only-pii-hash-key"}),
-    )
-    monkeypatch.setenv("AIRFLOW_VAR_CATALOG_SYNC_HOME", str(home))
-    monkeypatch.setenv("AIRFLOW_VAR_CATALOG_SYNC_REDIS_URL", redis_url)
-    inbox = home / "inbox" / "demo"
-    inbox.mkdir(parents=True)
-    return DemoRun(home, inbox, emulator)
 
 
 def control_numbers(path: Path) -> list[str]:

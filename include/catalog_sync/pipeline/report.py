@@ -13,11 +13,17 @@ from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSumma
 from catalog_sync.paths import RuntimeLayout, safe_name
 
 
-def summarize(chunks: Sequence[ChunkReport], commits: Sequence[CommitReport]) -> RunSummary:
+def summarize(
+    chunks: Sequence[ChunkReport],
+    commits: Sequence[CommitReport],
+    files: Sequence[LandingFile] = (),
+) -> RunSummary:
+    # BIBFRAME instances that could not be mapped to MARC never reach a chunk: count them here.
+    unmapped = sum(f.conversion_rejected for f in files)
     return RunSummary(
-        records=sum(c.records_total for c in chunks),
+        records=sum(c.records_total for c in chunks) + unmapped,
         accepted=sum(c.accepted for c in chunks),
-        rejected=sum(c.rejected for c in chunks),
+        rejected=sum(c.rejected for c in chunks) + unmapped,
         created=sum(c.created for c in commits),
         updated=sum(c.updated for c in commits),
         deleted=sum(c.deleted for c in commits),
@@ -57,6 +63,8 @@ def render_text(
     reasons: Counter[str] = Counter()
     for c in chunks:
         reasons.update(c.reasons)
+    for f in files:
+        reasons.update({f"bibframe:{code}": n for code, n in f.conversion_reasons.items()})
     if reasons:
         lines += ["", "rejected records by reason:"]
         lines += [f"  {code}: {n}" for code, n in reasons.most_common()]
@@ -86,7 +94,7 @@ def write_report(
     commits: Sequence[CommitReport],
 ) -> tuple[RunSummary, Path]:
     """Write report.json and report.txt (and point `latest` at them); returns the totals."""
-    summary = summarize(chunks, commits)
+    summary = summarize(chunks, commits, files)
     out = report_dir(layout, vendor, run_id)
     out.mkdir(parents=True, exist_ok=True)
     body = {

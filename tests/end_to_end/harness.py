@@ -1,0 +1,43 @@
+"""A demo-vendor run against the real emulator: run the DAG, then read what the ILS holds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from catalog_sync.config import load_vendors
+from catalog_sync.services import ServiceProcess
+
+
+@dataclass
+class DemoRun:
+    home: Path
+    inbox: Path
+    emulator: ServiceProcess
+    emulator_db: Path
+
+    def run(self, force: bool = True) -> Any:
+        from catalog_sync_airflow.factory import build_vendor_dag
+
+        dag = build_vendor_dag(load_vendors()["demo"])
+        return dag.test(run_conf={"force": force})
+
+    def stored(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.emulator.url}/_emulator/biblios", timeout=10)
+        response.raise_for_status()
+        body = response.json()
+        return list(body["biblios"] if isinstance(body, dict) else body)
+
+    def writes(self) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.emulator.url}/_emulator/writes", timeout=10)
+        response.raise_for_status()
+        body = response.json()
+        return list(body["writes"] if isinstance(body, dict) else body)
+
+    def summary(self) -> dict[str, int]:
+        report = self.home / "reports" / "demo" / "latest" / "report.json"
+        return dict(json.loads(report.read_text())["summary"])
