@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -32,6 +33,17 @@ class ILSClient(Protocol):
 
     async def find_biblio_ids(self, control_number: str, *, correlation_id: str) -> list[str]:
         """Ids of the biblios whose 001 is `control_number` (trimmed), lowest first."""
+        ...
+
+    async def find_biblio_ids_by(
+        self, query: Mapping[str, str], *, correlation_id: str
+    ) -> list[str]:
+        """Ids of the biblios matching every `query` entry, lowest first.
+
+        Keys: control_number, control_number_source, and the normalised standard numbers
+        oclc_number, isbn13 (ISBN-13 digits) and issn (NNNN-NNNC), as catalog_sync.identifiers
+        writes them.
+        """
         ...
 
     async def check_access(self, *, correlation_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
@@ -163,7 +164,14 @@ class KohaAdapter:
         )
 
     async def find_biblio_ids(self, control_number: str, *, correlation_id: str) -> list[str]:
-        query = json.dumps({"control_number": control_number.strip()})
+        return await self.find_biblio_ids_by(
+            {"control_number": control_number.strip()}, correlation_id=correlation_id
+        )
+
+    async def find_biblio_ids_by(
+        self, query_fields: Mapping[str, str], *, correlation_id: str
+    ) -> list[str]:
+        query = json.dumps({k: v.strip() for k, v in query_fields.items()})
         ids: list[str] = []
         page = 1
         while page <= _MAX_PAGES:

@@ -1,22 +1,35 @@
-"""commit_chunk: write a chunk's staged changes to the ILS, each acknowledged once in the ledger."""
+"""commit_chunk: write a chunk's real changes to the ILS, each acknowledged once in the ledger."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
+import math
+import os
+import secrets
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pymarc import record_to_xml
+import pymarc
+from pymarc import Record, record_to_xml
 
 from catalog_sync.config import VendorConfig
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSConflict, ILSNotFound, ILSRejected
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
-from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, StagedChange
+from catalog_sync.matching import find_match
+from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, CommitReport, StagedChange
 from catalog_sync.pipeline.process import read_staged
-from catalog_sync.state import StateStore, idempotency_key
+from catalog_sync.privacy import Masker, load_policy
+from catalog_sync.protected import FieldRules, TagSet, load_field_rules, merge_protected
+from catalog_sync.recordiff import content_fingerprint, diff_records, masked_changes
+from catalog_sync.state import AppliedRecord, StateStore, idempotency_key
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +38,11 @@ class StagedRecordChanged(RuntimeError):
     """The landing file no longer holds the record that was staged (it must be immutable)."""
 
 
-def _payload(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -> bytes:
+class IlsRecordUnreadable(RuntimeError):
+    """The ILS returned a record that is not MARCXML we can read."""
+
+
+def _incoming(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -> Record:
     """Re-read the record from the landing file: ILS-bound values never rest in staging."""
     raw = RawRecord(
         offset=change.offset,
@@ -38,69 +55,200 @@ def _payload(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -> bytes
             f"record at byte {change.offset} of {ref.file_name} no longer prepares: "
             f"{prepared.reason}"
         )
-    xml: bytes = record_to_xml(prepared.record, namespace=True)
+    return prepared.record
+
+
+def _xml(record: Record) -> bytes:
+    xml: bytes = record_to_xml(record, namespace=True)
     return xml
 
 
-async def _apply(
-    change: StagedChange,
-    ref: ChunkRef,
-    vendor: VendorConfig,
-    client: ILSClient,
-    state: StateStore,
-    run_id: str,
-    control_number: str,
-) -> str:
-    """Apply one change; returns the outcome name counted in the CommitReport."""
-    ils = vendor.ils_conn_id
-    key = idempotency_key(ils, change.record_key, change.fingerprint, change.action.value)
-    entry = state.ledger_entry(key)
+def parse_ils_record(marcxml: bytes) -> Record:
+    records = pymarc.parse_xml_to_array(io.BytesIO(marcxml), strict=False)
+    if len(records) != 1 or records[0] is None:
+        raise IlsRecordUnreadable("the ILS answered with no readable MARCXML record")
+    record: Record = records[0]
+    return record
+
+
+@dataclass
+class _Commit:
+    """What every record of one chunk's commit shares."""
+
+    ref: ChunkRef
+    vendor: VendorConfig
+    client: ILSClient
+    state: StateStore
+    run_id: str
+    rules: FieldRules
+    masker: Masker
+    applied: dict[str, AppliedRecord]
+    dry_run: bool
+    diffs: list[dict[str, Any]]
+
+    @property
+    def ils(self) -> str:
+        return self.vendor.ils_conn_id
+
+    def ils_fingerprint(self, record: Record) -> str:
+        # Protected and volatile fields are the ILS's own business: editing them is not drift.
+        ignore = TagSet(self.rules.protected.patterns + self.rules.volatile.patterns)
+        return content_fingerprint(record, ignore)
+
+    def note_diff(
+        self, change: StagedChange, outcome: str, before: Record | None, after: Record | None
+    ) -> None:
+        fields = diff_records(before, after, ignore=self.rules.volatile)
+        self.diffs.append(
+            {
+                "record_key": change.record_key,
+                "correlation_id": change.correlation_id,
+                "action": change.action.value,
+                "outcome": outcome,
+                "fields": masked_changes(fields, self.masker),
+            }
+        )
+
+
+async def _apply(change: StagedChange, job: _Commit) -> str:
+    """Apply one change; returns the outcome counted in the CommitReport ("review:<reason>"...)."""
+    ils = job.ils
+    key = idempotency_key(
+        ils, change.record_key, change.fingerprint, change.action.value, change.previous_fingerprint
+    )
+    entry = job.state.ledger_entry(key)
     if entry is not None and entry.status == "applied":
         return "already_applied"
     cid = change.correlation_id
-    ils_id = change.ils_id
     ledger = {
         "ils": ils,
         "record_key": change.record_key,
         "fingerprint": change.fingerprint,
         "action": change.action.value,
     }
-    state.record_pending(key, run_id=run_id, chunk_id=ref.chunk_id, ils_id=ils_id, **ledger)
-    try:
-        if change.action is ChangeAction.CREATE:
-            # A pending entry means an earlier attempt may have written before it died: look first.
-            existing = (
-                await client.find_biblio_ids(control_number, correlation_id=cid)
-                if entry is not None
-                else []
+    if not job.dry_run:
+        job.state.record_pending(
+            key, run_id=job.run_id, chunk_id=job.ref.chunk_id, ils_id=change.ils_id, **ledger
+        )
+
+    def close(status: str, detail: str) -> None:
+        if not job.dry_run:
+            job.state.record_failed(key, detail, status=status)
+
+    def acknowledge(ils_id: str | None, ils_fp: str | None, ack: str) -> None:
+        if not job.dry_run:
+            job.state.record_applied(
+                key,
+                ils_id=ils_id,
+                run_id=job.run_id,
+                vendor=job.vendor.name,
+                ils_fingerprint=ils_fp,
+                ack=ack,
+                **ledger,
             )
-            if existing:
-                ils_id = existing[0]
-                await client.update_biblio(
-                    ils_id, _payload(ref, change, vendor), correlation_id=cid
-                )
-            else:
-                ils_id = await client.create_biblio(
-                    _payload(ref, change, vendor), correlation_id=cid
-                )
-            outcome = "created"
-        elif change.action is ChangeAction.UPDATE:
-            assert ils_id is not None, "an update is staged only for a record with an ILS id"
-            await client.update_biblio(ils_id, _payload(ref, change, vendor), correlation_id=cid)
-            outcome = "updated"
-        else:
-            assert ils_id is not None, "a delete is staged only for a record with an ILS id"
-            try:
-                await client.delete_biblio(ils_id, correlation_id=cid)
-            except ILSNotFound:
-                log.info("record %s already absent from the ILS", cid)
-            outcome = "deleted"
+
+    def intent(action: str, ils_id: str | None, pre_image: bytes | None) -> None:
+        job.state.record_intent(
+            run_id=job.run_id,
+            ils=ils,
+            vendor=job.vendor.name,
+            record_key=change.record_key,
+            action=action,
+            ils_id=ils_id,
+            pre_image=pre_image,
+        )
+
+    try:
+        if change.action is ChangeAction.DELETE:
+            return await _delete(change, job, close, acknowledge, intent)
+        incoming = _incoming(job.ref, change, job.vendor)
+        ils_id = change.ils_id
+        matched = False
+        if change.action is ChangeAction.CREATE:
+            match = await find_match(
+                incoming,
+                job.vendor.match_points,
+                job.client,
+                correlation_id=cid,
+                taken=lambda found: job.state.owner_of(ils, found) not in (None, change.record_key),
+            )
+            if match.review_reason is not None:
+                close("review", match.review_reason)
+                return f"review:{match.review_reason}"
+            if match.ils_id is None:
+                if not job.dry_run:
+                    intent("create", None, None)
+                    ils_id = await job.client.create_biblio(_xml(incoming), correlation_id=cid)
+                job.note_diff(change, "created", None, incoming)
+                acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
+                return "created"
+            ils_id, matched = match.ils_id, True
+        assert ils_id is not None, "an update is staged only for a record with an ILS id"
+        raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
+        if raw_copy is None:
+            close("review", "ils_record_missing")
+            return "review:ils_record_missing"
+        ils_copy = parse_ils_record(raw_copy)
+        drifted = False
+        previous = job.applied.get(change.record_key)
+        if not matched and previous is not None and previous.ils_fingerprint is not None:
+            drifted = job.ils_fingerprint(ils_copy) != previous.ils_fingerprint
+        if drifted and job.vendor.drift_policy != "overlay":
+            reason = "drift"
+            close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
+            job.note_diff(change, f"drift_{job.vendor.drift_policy}", ils_copy, incoming)
+            return "drift_skipped" if job.vendor.drift_policy == "skip" else f"review:{reason}"
+        merged = merge_protected(incoming, ils_copy, job.rules.protected)
+        if not diff_records(ils_copy, merged, ignore=job.rules.volatile):
+            # Changed in the file but already so in the ILS (a matched copy, a retried
+            # write, or only protected fields differed): nothing to send.
+            acknowledge(ils_id, job.ils_fingerprint(merged), "unchanged in the ILS")
+            return (
+                "drifted:no_change"
+                if drifted
+                else ("matched:no_change" if matched else "no_change")
+            )
+        if not job.dry_run:
+            intent("update", ils_id, raw_copy)
+            await job.client.update_biblio(ils_id, _xml(merged), correlation_id=cid)
+        job.note_diff(change, "updated", ils_copy, merged)
+        acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
+        prefix = "drifted:" if drifted else ("matched:" if matched else "")
+        return f"{prefix}updated"
     except (ILSRejected, ILSConflict) as exc:
         # The ILS refused this record for good; the rest of the chunk goes on.
-        state.record_failed(key, f"{type(exc).__name__}: {exc}")
+        close("failed", f"{type(exc).__name__}: {exc}")
         return f"failed:{getattr(exc, 'reason', type(exc).__name__)}"
-    state.record_applied(key, ils_id=ils_id, run_id=run_id, **ledger)
-    return outcome
+
+
+async def _delete(
+    change: StagedChange, job: _Commit, close: Any, acknowledge: Any, intent: Any
+) -> str:
+    ils_id = change.ils_id
+    assert ils_id is not None, "a delete is staged only for a record with an ILS id"
+    cid = change.correlation_id
+    raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
+    if raw_copy is None:
+        acknowledge(ils_id, None, "already absent from the ILS")
+        return "deleted"
+    job.note_diff(change, "deleted", parse_ils_record(raw_copy), None)
+    if job.dry_run:
+        return "deleted"
+    intent("delete", ils_id, raw_copy)
+    try:
+        await job.client.delete_biblio(ils_id, correlation_id=cid)
+    except ILSNotFound:
+        log.info("record %s already absent from the ILS", cid)
+    except ILSConflict:
+        # Items are attached: a catalogue record with holdings is never deleted by a feed.
+        close("review", "items_attached")
+        return "review:items_attached"
+    acknowledge(ils_id, None, f"deleted biblio {ils_id}")
+    return "deleted"
+
+
+def diff_path(report_dir: Path, chunk_id: str) -> Path:
+    return report_dir / "diffs" / f"{chunk_id}.jsonl"
 
 
 async def commit_changes(
@@ -110,34 +258,109 @@ async def commit_changes(
     client: ILSClient,
     state: StateStore,
     run_id: str,
+    *,
+    dry_run: bool = False,
+    masker: Masker | None = None,
+    diff_file: Path | None = None,
 ) -> CommitReport:
     """Write every staged create/update/delete of a chunk, in record-key order.
+
+    Each create is matched first (match points); each update reads the ILS copy, keeps its
+    protected fields, checks it for drift and is sent only when a field really differs.
+    `dry_run` reads the ILS but writes nothing, not even the state store. Field-level diffs,
+    masked by `masker` (a throwaway key when None), go to `diff_file` as JSON lines.
 
     The client bounds concurrency and rate; transient ILS failures that outlast its retries
     raise, failing the task so Airflow retries the chunk, and the ledger makes that retry
     skip what was already acknowledged.
     """
     changes = read_staged(staging_file)
-    outcomes: Counter[str] = Counter()
     pending = sorted(
         (c for c in changes if c.action is not ChangeAction.UNCHANGED), key=lambda c: c.record_key
     )
+    job = _Commit(
+        ref=ref,
+        vendor=vendor,
+        client=client,
+        state=state,
+        run_id=run_id,
+        rules=load_field_rules(protected=vendor.protected_fields),
+        masker=masker or Masker(load_policy(), secrets.token_bytes(32)),
+        applied=state.applied(vendor.ils_conn_id, (c.record_key for c in pending)),
+        dry_run=dry_run,
+        diffs=[],
+    )
+    results = await asyncio.gather(*(_apply(c, job) for c in pending))
+    outcomes: Counter[str] = Counter()
     outcomes["unchanged"] = len(changes) - len(pending)
-
-    async def one(change: StagedChange) -> str:
-        control_number = change.record_key.rsplit(":", 1)[-1]
-        return await _apply(change, ref, vendor, client, state, run_id, control_number)
-
-    results = await asyncio.gather(*(one(c) for c in pending))
-    outcomes.update(results)
-    failures = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("failed:")}
+    failures: Counter[str] = Counter()
+    reviews: Counter[str] = Counter()
+    for result in results:
+        kind, _, rest = result.partition(":")
+        if kind == "failed":
+            failures[rest] += 1
+        elif kind == "review":
+            reviews[rest] += 1
+        elif kind in ("matched", "drifted"):
+            outcomes[kind] += 1
+            outcomes[rest] += 1
+        else:
+            outcomes[kind] += 1
+    if diff_file is not None:
+        _write_diffs(diff_file, job.diffs)
     return CommitReport(
         chunk_id=ref.chunk_id,
         created=outcomes["created"],
         updated=outcomes["updated"],
         deleted=outcomes["deleted"],
-        unchanged=outcomes["unchanged"],
+        unchanged=outcomes["unchanged"] + outcomes["drift_skipped"],
         already_applied=outcomes["already_applied"],
         failed=sum(failures.values()),
-        failures=failures,
+        failures=dict(failures),
+        matched=outcomes["matched"],
+        no_change=outcomes["no_change"],
+        drifted=outcomes["drifted"] + outcomes["drift_skipped"] + reviews["drift"],
+        review=sum(reviews.values()),
+        reviews=dict(reviews),
+        dry_run=dry_run,
+        diff_path=str(diff_file) if diff_file is not None else "",
     )
+
+
+def _write_diffs(path: Path, diffs: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    with tmp.open("w", encoding="utf-8") as out:
+        for entry in sorted(diffs, key=lambda d: str(d["record_key"])):
+            out.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class DeleteCheck:
+    """A run's deletes against the vendor's cap: over it, the run stops before committing."""
+
+    deletes: int
+    base: int
+    cap: int
+
+    @property
+    def over_cap(self) -> bool:
+        return self.deletes > self.cap
+
+    def message(self, vendor: str) -> str:
+        return (
+            f"needs approval: this run would delete {self.deletes} record(s) of vendor "
+            f"{vendor!r}, over its cap of {self.cap} ({self.base} records loaded); nothing was "
+            "written. Check the delivery, then trigger the run again with param "
+            "approve_deletes=true to apply the deletes."
+        )
+
+
+def check_delete_cap(
+    chunks: Sequence[ChunkReport], vendor: VendorConfig, state: StateStore
+) -> DeleteCheck:
+    """Deletes staged by the run vs delete_cap_ratio of the vendor's records in the ILS."""
+    deletes = sum(c.deletes for c in chunks)
+    base = state.live_records(vendor.name) or sum(c.accepted for c in chunks)
+    return DeleteCheck(deletes, base, math.floor(base * vendor.delete_cap_ratio))

@@ -106,7 +106,11 @@ def process_chunk(
             )
             counts[action] += 1
             decided = change.model_copy(
-                update={"action": action, "ils_id": prev.ils_id if prev else None}
+                update={
+                    "action": action,
+                    "ils_id": prev.ils_id if prev else None,
+                    "previous_fingerprint": prev.fingerprint if prev else None,
+                }
             )
             out.write(json.dumps(decided.model_dump(mode="json"), separators=(",", ":")) + "\n")
     os.replace(tmp, stage_file)

@@ -1,0 +1,73 @@
+"""Standard numbers as match points compare them: OCLC numbers, ISBN-13, ISSN."""
+
+from __future__ import annotations
+
+import re
+
+from pymarc import Record
+
+_OCLC_PREFIX = re.compile(r"^\(OCoLC\)\s*(?:ocm|ocn|on)?\s*0*(\d+)", re.IGNORECASE)
+_ISBN_CHARS = re.compile(r"[0-9Xx][0-9Xx\- ]{8,16}")
+_ISSN = re.compile(r"\b(\d{4})-?(\d{3}[\dXx])\b")
+
+
+def oclc_number(value: str) -> str | None:
+    """`(OCoLC)ocm00012345` -> `12345`; other 035 sources (`(DLC)...`) are not OCLC numbers."""
+    found = _OCLC_PREFIX.match(value.strip())
+    return found.group(1) if found else None
+
+
+def isbn13(value: str) -> str | None:
+    """An 020 $a as ISBN-13 digits (`0-19-852663-6 (pbk.)` -> `9780198526636`); None if invalid.
+
+    ISBN-10s become ISBN-13s so the two forms of one book match; check digits are verified,
+    so a typo'd number never matches a different book.
+    """
+    found = _ISBN_CHARS.search(value)
+    if not found:
+        return None
+    digits = found.group(0).replace("-", "").replace(" ", "").upper()
+    if len(digits) == 10 and digits[:9].isdigit():
+        total = sum((10 - i) * int(d) for i, d in enumerate(digits[:9]))
+        check = (11 - total % 11) % 11
+        if digits[9] != ("X" if check == 10 else str(check)):
+            return None
+        digits = "978" + digits[:9]
+        return digits + _isbn13_check(digits)
+    if len(digits) == 13 and digits.isdigit():
+        return digits if _isbn13_check(digits[:12]) == digits[12] else None
+    return None
+
+
+def _isbn13_check(first12: str) -> str:
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
+    return str((10 - total % 10) % 10)
+
+
+def issn(value: str) -> str | None:
+    """An 022 $a as `NNNN-NNNC` (check digit verified, X upper case)."""
+    found = _ISSN.search(value)
+    if not found:
+        return None
+    digits = (found.group(1) + found.group(2)).upper()
+    total = sum((8 - i) * int(d) for i, d in enumerate(digits[:7]))
+    check = (11 - total % 11) % 11
+    if digits[7] != ("X" if check == 10 else str(check)):
+        return None
+    return f"{digits[:4]}-{digits[4:]}"
+
+
+def record_identifiers(record: Record) -> dict[str, list[str]]:
+    """Every normalised standard number of a record, by index name, in field order."""
+    out: dict[str, list[str]] = {"oclc_number": [], "isbn": [], "issn": []}
+    for tag, code, index, normalise in (
+        ("035", "a", "oclc_number", oclc_number),
+        ("020", "a", "isbn", isbn13),
+        ("022", "a", "issn", issn),
+    ):
+        for field in record.get_fields(tag):
+            for value in field.get_subfields(code):
+                norm = normalise(str(value))
+                if norm and norm not in out[index]:
+                    out[index].append(norm)
+    return out

@@ -1,0 +1,64 @@
+"""Protected fields: the library's local fields that a vendor record never overwrites."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pymarc import Record
+
+from catalog_sync.paths import CONFIG_DIR
+
+DEFAULT_PATH = CONFIG_DIR / "protected_fields.yaml"
+
+
+@dataclass(frozen=True)
+class TagSet:
+    """Tag patterns: exact tags, or with X for any digit ("9XX")."""
+
+    patterns: tuple[str, ...]
+
+    def __contains__(self, tag: object) -> bool:
+        if not isinstance(tag, str) or len(tag) != 3:
+            return False
+        return any(
+            all(p == "X" or p == t for p, t in zip(pattern, tag, strict=True))
+            for pattern in self.patterns
+        )
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    protected: TagSet
+    volatile: TagSet
+
+
+def load_field_rules(
+    path: Path | None = None, protected: Iterable[str] | None = None
+) -> FieldRules:
+    """protected_fields.yaml, with a vendor's own protected list in place of the default one."""
+    raw = yaml.safe_load((path or DEFAULT_PATH).read_text(encoding="utf-8")) or {}
+    chosen = list(protected) if protected is not None else list(raw.get("protected") or [])
+    for pattern in chosen:
+        if len(pattern) != 3 or not all(c.isdigit() or c == "X" for c in pattern):
+            raise ValueError(f"protected field {pattern!r}: expected a tag like 590 or 9XX")
+    return FieldRules(TagSet(tuple(chosen)), TagSet(tuple(raw.get("volatile") or [])))
+
+
+def merge_protected(incoming: Record, ils_copy: Record | None, protected: TagSet) -> Record:
+    """The record to write: the vendor's fields, with protected ones taken from the ILS copy.
+
+    Each kept field goes after the incoming fields of lower or equal tag, so tag order holds.
+    """
+    merged = Record(leader=str(incoming.leader), force_utf8=True)
+    kept = [f for f in ils_copy.fields if f.tag in protected] if ils_copy is not None else []
+    fields = [f for f in incoming.fields if f.tag not in protected]
+    for field in kept:
+        at = len(fields)
+        while at > 0 and fields[at - 1].tag > field.tag:
+            at -= 1
+        fields.insert(at, field)
+    merged.fields = fields
+    return merged
