@@ -100,6 +100,7 @@ def main(argv: list[str]) -> int:
         "share_429": round(
             counters.get("rate_limited", 0) / max(1, counters.get("requests", 1)), 4
         ),
+        "concurrency_cuts": sum(r.concurrency_cuts for r in results),
         "loop_lag_ms_p50": round(lag["p50"], 2),
         "loop_lag_ms_p99": round(lag["p99"], 2),
         "loop_lag_ms_max": round(lag["max"], 2),

@@ -27,6 +27,7 @@ class WriterResult:
     failures: Counter[str] = field(default_factory=Counter)
     elapsed: float = 0.0
     loop_lag_ms: list[float] = field(default_factory=list)
+    concurrency_cuts: int = 0
 
 
 def marcxml_records(path: Path, limit: int) -> list[bytes]:
@@ -71,6 +72,9 @@ async def write_records(
                 result.failures[exc.reason] += 1
 
         await asyncio.gather(*(create(cid, xml) for cid, xml in records))
+        transport = getattr(ils, "transport", None)  # adapters built on ILSTransport
+        if transport is not None:
+            result.concurrency_cuts = transport.concurrency.decreases
     result.elapsed = time.perf_counter() - started
     probe.cancel()
     return result
