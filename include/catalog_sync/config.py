@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from catalog_sync.delivery.models import DeliverySource
 from catalog_sync.paths import CONFIG_DIR
+from catalog_sync.retention import RetentionPeriods
 
 
 class SourceConfig(BaseModel):
@@ -50,6 +51,7 @@ class VendorConfig(BaseModel):
     required_fields: list[str] = Field(default_factory=lambda: ["001", "245"])
     record_key: list[str] = Field(default_factory=lambda: ["003", "001"])
     declared_format: Literal["iso2709", "marcxml", "bibframe"] | None = None
+    retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
     # Change detection (include/catalog_sync/matching.py, protected.py, pipeline/commit.py):
     match_points: list[Literal["001+003", "035", "020", "022"]] = Field(
         default_factory=lambda: ["001+003", "035", "020", "022"],

@@ -105,3 +105,20 @@ def purge_expired(
     for root, period in targets.items():
         removed.extend(purge(root, period, now, dry_run=dry_run))
     return removed
+
+
+def vendor_retention_targets(
+    root: Path, vendor: str, periods: RetentionPeriods
+) -> dict[Path, timedelta]:
+    """A vendor's folders under the runtime root, each with the period the vendor configured.
+
+    Staging (staged change sets) and the landed copies of deliveries go after `staging`;
+    reject files after `rejects`; run reports, manifests and audit logs after `manifests`.
+    """
+    return {
+        root / "staging" / vendor: periods.staging,
+        root / "landing" / vendor: periods.staging,
+        root / "rejects" / vendor: periods.rejects,
+        root / "reports" / vendor: periods.manifests,
+        root / "audit" / vendor: periods.manifests,
+    }

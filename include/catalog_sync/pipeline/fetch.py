@@ -39,9 +39,9 @@ def list_inbox(vendor: VendorConfig, layout: RuntimeLayout) -> list[Path]:
     return names
 
 
-def land(path: Path, sha256: str, layout: RuntimeLayout) -> Path:
-    """Copy into landing/<sha256>/<name>, renamed into place only when complete (idempotent)."""
-    dest_dir = layout.landing / sha256
+def land(path: Path, sha256: str, landing_dir: Path) -> Path:
+    """Copy into <landing>/<sha256>/<name>, renamed into place only when complete (idempotent)."""
+    dest_dir = landing_dir / sha256
     dest = dest_dir / path.name
     if dest.exists() and dest.stat().st_size == path.stat().st_size:
         return dest
@@ -116,7 +116,7 @@ def fetch_deliveries(
                 f"vendor {vendor.name!r}: no transport for its {vendor.source.kind} source"
             )
         report = remote(
-            layout.landing,
+            layout.landing / vendor.name,
             layout.root / "archive" / vendor.name,
             lambda _name, sha: not force and state.is_loaded(vendor.name, sha),
         )
@@ -132,7 +132,10 @@ def fetch_deliveries(
         found.append((path, sha))
     for path, _ in found:
         _format_of(path, vendor)  # raises for an empty or non-MARC file before anything lands
-    files = [landing_file(vendor, p.name, land(p, sha, layout), sha) for p, sha in found]
+    files = [
+        landing_file(vendor, p.name, land(p, sha, layout.landing / vendor.name), sha)
+        for p, sha in found
+    ]
     for f in files:
         log.info("landed %s (%s, %d bytes, sha256 %s)", f.name, f.format, f.size, f.sha256)
     return FetchResult(files=files)
