@@ -59,7 +59,7 @@ class VendorConfig(BaseModel):
     )
     protected_fields: list[str] | None = Field(
         default=None,
-        description="Tags (9XX patterns allowed) kept from the ILS copy; None: protected_fields.yaml",
+        description="Tags kept from the ILS copy (9XX patterns allowed); None: the YAML default",
     )
     drift_policy: Literal["overlay", "skip", "review"] = "review"
     delete_cap_ratio: float = Field(default=0.02, ge=0, le=1)
