@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from catalog_sync.delivery.models import DeliverySource
-from catalog_sync.paths import CONFIG_DIR
+from catalog_sync.paths import vendors_file
 from catalog_sync.retention import RetentionPeriods
 
 
@@ -96,7 +96,7 @@ class ILSConnectionConfig(BaseModel):
 
 
 def _read(path: Path | None) -> dict[str, Any]:
-    path = path or CONFIG_DIR / "vendors.yaml"
+    path = path or vendors_file()
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping with a 'vendors' key")

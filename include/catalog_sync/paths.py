@@ -11,6 +11,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = Path(os.environ.get("CATALOG_SYNC_CONFIG_DIR", REPO_ROOT / "include" / "config"))
 
 
+def vendors_file() -> Path:
+    """vendors.yaml, looked up at each call so a deployment or test can point elsewhere."""
+    return Path(os.environ.get("CATALOG_SYNC_CONFIG_DIR", CONFIG_DIR)) / "vendors.yaml"
+
+
 @dataclass(frozen=True)
 class RuntimeLayout:
     """Every folder a run writes to, under one root so `make clean` can remove it whole."""
