@@ -63,6 +63,9 @@ class VendorConfig(BaseModel):
     )
     drift_policy: Literal["overlay", "skip", "review"] = "review"
     delete_cap_ratio: float = Field(default=0.02, ge=0, le=1)
+    # Leases (catalog_sync.leases): each commit of this vendor also holds the branch's lease,
+    # so two feeds of one branch never commit at once. None: record and holdings leases only.
+    lease_branch: str | None = Field(default=None, description="Koha library (branch) code")
     # Cadence rules on top of `schedule` (catalog_sync.schedule), all in `timezone`.
     maintenance_window: str | None = Field(default=None, description="Local HH:MM-HH:MM")
     business_days_only: bool = False
