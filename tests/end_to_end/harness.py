@@ -20,10 +20,10 @@ class DemoRun:
     emulator: ServiceProcess
     emulator_db: Path
 
-    def run(self, force: bool = True) -> Any:
+    def run(self, force: bool = True, vendor: str = "demo") -> Any:
         from catalog_sync_airflow.factory import build_vendor_dag
 
-        dag = build_vendor_dag(load_vendors()["demo"])
+        dag = build_vendor_dag(load_vendors()[vendor])
         return dag.test(run_conf={"force": force})
 
     def stored(self) -> list[dict[str, Any]]:
@@ -38,6 +38,6 @@ class DemoRun:
         body = response.json()
         return list(body["writes"] if isinstance(body, dict) else body)
 
-    def summary(self) -> dict[str, int]:
-        report = self.home / "reports" / "demo" / "latest" / "report.json"
+    def summary(self, vendor: str = "demo") -> dict[str, int]:
+        report = self.home / "reports" / vendor / "latest" / "report.json"
         return dict(json.loads(report.read_text())["summary"])
