@@ -14,6 +14,7 @@ out. Example, as an adapter uses it::
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import time
@@ -189,6 +190,12 @@ class ILSTransport:
                                 exc.retry_after = max(exc.retry_after or 0.0, self.settings.timeout)
                         raise
         except RetryableFailure as exc:
+            if maybe_applied and recover is not None:
+                # Out of attempts, but the last one may have landed: one last look.
+                with contextlib.suppress(ILSError):
+                    found = await recover()
+                    if found is not None:
+                        return found
             raise ILSUnavailable(
                 f"{self.label}: {what} failed after {attempts} attempts; last: {exc}",
                 status=exc.status,
