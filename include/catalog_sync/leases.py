@@ -113,6 +113,12 @@ class LeaseLost(LeaseError):
     reason = "lease_lost"
 
 
+class UnleasedRecords(LeaseError):
+    """Records of a chunk left unwritten (lease lost or busy); the chunk's retry writes them."""
+
+    reason = "records_unleased"
+
+
 class LeaseStoreUnavailable(LeaseError):
     """Redis did not answer: without leases nothing is written; retry later."""
 
@@ -250,16 +256,18 @@ class LeaseManager:
 
     @asynccontextmanager
     async def hold(
-        self, keys: Iterable[str], *, within: Lease | None = None
+        self, keys: Iterable[str], *, within: Lease | None = None, counted: bool = True
     ) -> AsyncIterator[Lease]:
         """Hold every key (sorted order, one bounded wait) and renew them until the block ends.
 
         Raises LeaseTimeout when a key stays taken past `settings.wait`, LeaseStoreUnavailable
-        when Redis does not answer. Inside the block the lease is `current_lease()`.
+        when Redis does not answer. Inside the block the lease is `current_lease()`. An outer
+        lease that others are taken `within` passes `counted=False`: it must not use up one of
+        the `max_held` slots its inner leases wait for.
         """
         wanted = sorted(set(keys))
         lease = Lease(self, parent=within)
-        async with self._slots:
+        async with self._slots if counted else contextlib.nullcontext():
             await self._take(lease, wanted)
             renewer = asyncio.create_task(self._renew(lease), name="lease-renewal")
             reset = _current.set(lease)

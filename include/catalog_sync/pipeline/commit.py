@@ -21,6 +21,16 @@ from pymarc import Record, record_to_xml
 from catalog_sync.config import VendorConfig
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSConflict, ILSNotFound, ILSRejected
+from catalog_sync.leases import (
+    Lease,
+    LeaseLost,
+    LeaseManager,
+    LeaseTimeout,
+    UnleasedRecords,
+    branch_scope,
+    holdings_scope,
+    record_scope,
+)
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.matching import find_match
@@ -247,6 +257,48 @@ async def _delete(
     return "deleted"
 
 
+def lease_keys(ils: str, change: StagedChange) -> list[str]:
+    """The record's lease and, once it has an ILS id, its holdings' (items hang off the biblio)."""
+    keys = [record_scope(ils, change.record_key)]
+    if change.ils_id is not None:
+        keys.append(holdings_scope(ils, change.ils_id))
+    return keys
+
+
+async def _guarded(
+    change: StagedChange, job: _Commit, leases: LeaseManager, within: Lease | None
+) -> str:
+    """_apply under the record's lease: no other writer between our read, diff and write.
+
+    A lease lost or still busy leaves the record un-acknowledged ("lease:<reason>"): it is
+    never written unguarded, and commit_changes fails the chunk so its retry writes it.
+    """
+    try:
+        async with leases.hold(lease_keys(job.ils, change), within=within):
+            # Read again under the lease: another run may have just written this record.
+            fresh = job.state.applied(job.ils, [change.record_key]).get(change.record_key)
+            if fresh is None:
+                job.applied.pop(change.record_key, None)
+            else:
+                job.applied[change.record_key] = fresh
+            return await _apply(change, job)
+    except (LeaseLost, LeaseTimeout) as exc:
+        log.error("record %s not written, left for the retry: %s", change.correlation_id, exc)
+        return f"lease:{exc.reason}"
+
+
+async def _apply_all(
+    pending: Sequence[StagedChange], job: _Commit, leases: LeaseManager | None
+) -> list[str]:
+    if leases is None:
+        return list(await asyncio.gather(*(_apply(c, job) for c in pending)))
+    if job.vendor.lease_branch is None:
+        return list(await asyncio.gather(*(_guarded(c, job, leases, None) for c in pending)))
+    branch = branch_scope(job.ils, job.vendor.lease_branch)
+    async with leases.hold([branch], counted=False) as outer:
+        return list(await asyncio.gather(*(_guarded(c, job, leases, outer) for c in pending)))
+
+
 def diff_path(report_dir: Path, chunk_id: str) -> Path:
     return report_dir / "diffs" / f"{chunk_id}.jsonl"
 
@@ -262,6 +314,7 @@ async def commit_changes(
     dry_run: bool = False,
     masker: Masker | None = None,
     diff_file: Path | None = None,
+    leases: LeaseManager | None = None,
 ) -> CommitReport:
     """Write every staged create/update/delete of a chunk, in record-key order.
 
@@ -273,6 +326,11 @@ async def commit_changes(
     The client bounds concurrency and rate; transient ILS failures that outlast its retries
     raise, failing the task so Airflow retries the chunk, and the ledger makes that retry
     skip what was already acknowledged.
+
+    With `leases`, each record is read, diffed and written under its Redis lease (plus the
+    vendor's branch lease, if configured). Records whose lease was lost or stayed busy are not
+    written; the others are, and then UnleasedRecords fails the chunk for Airflow to retry.
+    Redis being down raises LeaseStoreUnavailable: nothing is written without a lease.
     """
     changes = read_staged(staging_file)
     pending = sorted(
@@ -290,7 +348,13 @@ async def commit_changes(
         dry_run=dry_run,
         diffs=[],
     )
-    results = await asyncio.gather(*(_apply(c, job) for c in pending))
+    results = await _apply_all(pending, job, leases)
+    unleased = Counter(r.partition(":")[2] for r in results if r.startswith("lease:"))
+    if unleased:
+        raise UnleasedRecords(
+            f"chunk {ref.chunk_id}: {sum(unleased.values())} record(s) not written, their lease "
+            f"was lost or busy ({dict(unleased)}); they stay pending and the retry writes them"
+        )
     outcomes: Counter[str] = Counter()
     outcomes["unchanged"] = len(changes) - len(pending)
     failures: Counter[str] = Counter()
