@@ -32,7 +32,13 @@ from catalog_sync.paths import safe_name
 from catalog_sync.pipeline.fetch import FetchResult, fetch_deliveries
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import write_report
-from catalog_sync_airflow.runtime import TaskRuntime, pii_masker, remote_fetch, task_runtime
+from catalog_sync_airflow.runtime import (
+    REDIS_VARIABLE,
+    TaskRuntime,
+    pii_masker,
+    remote_fetch,
+    task_runtime,
+)
 
 log = logging.getLogger(__name__)
 audit = get_audit_logger("catalog_sync.tasks")
@@ -126,14 +132,22 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     chunk_report = ChunkReport.model_validate(report)
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
+    from catalog_sync.leases import LeaseManager
     from catalog_sync.pipeline.commit import commit_changes
     from ils.hooks import ILSHook
 
     rt = task_runtime(vendor_name)
     hook = ILSHook(ils_conn_id=rt.vendor.ils_conn_id)
+    if not rt.redis_url:
+        raise AirflowFailException(
+            "commit_chunk writes only under Redis record leases: set Airflow Variable "
+            f"{REDIS_VARIABLE!r} (or REDIS_URL) to the Redis URL"
+        )
+    redis_url = rt.redis_url
 
     async def run() -> CommitReport:
-        async with hook.client(rt.redis_url) as client:
+        # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
+        async with hook.client(redis_url) as client, LeaseManager.from_url(redis_url) as leases:
             return await commit_changes(
                 chunk_report.chunk,
                 chunk_report.staging_path,
@@ -141,6 +155,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
                 client,
                 rt.state(),
                 _run_id(),
+                leases=leases,
             )
 
     result = asyncio.run(run())
