@@ -434,12 +434,10 @@ class StateStore:
             )
 
     # -- revert ------------------------------------------------------------------------------
-    def run_changes(self, run_id: str, ils: str | None = None) -> list[RunChange]:
-        """Every record the run changed (or meant to), in record-key order."""
+    def run_changes(self, run_id: str, vendor: str) -> list[RunChange]:
+        """Every record the vendor's run changed (or meant to), by ILS and record key."""
         r = run_changes.c
-        query = select(run_changes).where(r.run_id == run_id)
-        if ils is not None:
-            query = query.where(r.ils == ils)
+        query = select(run_changes).where(r.run_id == run_id, r.vendor == vendor)
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(r.ils, r.record_key)).mappings().all()
         return [
@@ -506,8 +504,11 @@ class StateStore:
                 .values(status="reverted")
             )
 
-    def forget_run_files(self, run_id: str) -> int:
+    def forget_run_files(self, run_id: str, vendor: str) -> int:
         """A reverted run's files count as not loaded, so they can be loaded again."""
+        f = loaded_files.c
         with self.engine.begin() as conn:
-            result = conn.execute(delete(loaded_files).where(loaded_files.c.run_id == run_id))
+            result = conn.execute(
+                delete(loaded_files).where(f.run_id == run_id, f.vendor == vendor)
+            )
         return int(result.rowcount or 0)

@@ -24,6 +24,8 @@ DOC_MD = """
 **fetch** finds new files in the vendor's delivery (skipping files already loaded unless the
 `force` param is set) -> **split** cuts each file into deterministic chunks ->
 **process_chunk** (one per chunk) parses, validates and stages each record's change ->
+**check_deletes** stops the run before any write when its deletes exceed the vendor's cap
+(trigger again with `approve_deletes`) ->
 **commit_chunk** (one per chunk, pool `{pool}`) writes only real changes to the ILS ->
 **report** writes the run report (`run summary:` line last).
 
@@ -62,6 +64,17 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
                 type="boolean",
                 description="Reload files even if they were loaded before",
             ),
+            "dry_run": Param(
+                False,
+                type="boolean",
+                description="Read the ILS and write the full change report (masked field-level "
+                "diffs under reports/<vendor>/<run>/diffs/), but write nothing",
+            ),
+            "approve_deletes": Param(
+                False,
+                type="boolean",
+                description="Apply deletes even when they exceed the vendor's delete cap",
+            ),
         },
     ) as dag:
         # Typed Any: the task bodies take plain values, the DAG wires them with XComArgs.
@@ -71,13 +84,16 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
         commit_chunk: Any = task(
             task_id="commit_chunk", pool=vendor.ils_conn_id, map_index_template=LABEL
         )(tasks.commit)
+        check_deletes: Any = task(task_id="check_deletes")(tasks.check_deletes)
         report: Any = task(task_id="report", trigger_rule="none_failed")(tasks.report)
 
         name = vendor.name
         files = fetch(vendor_name=name)
         chunks = split(vendor_name=name, fetched=files)
         staged = process_chunk.partial(vendor_name=name).expand(chunk=chunks)
+        gate = check_deletes(vendor_name=name, chunk_reports=staged)
         committed = commit_chunk.partial(vendor_name=name).expand(report=staged)
+        gate >> committed
         report(vendor_name=name, fetched=files, chunk_reports=staged, commit_reports=committed)
     return dag
 

@@ -31,7 +31,7 @@ from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
 from catalog_sync.paths import safe_name
 from catalog_sync.pipeline.fetch import FetchResult, fetch_deliveries
 from catalog_sync.pipeline.process import process_chunk
-from catalog_sync.pipeline.report import write_report
+from catalog_sync.pipeline.report import report_dir, write_report
 from catalog_sync_airflow.runtime import (
     REDIS_VARIABLE,
     TaskRuntime,
@@ -133,7 +133,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
     from catalog_sync.leases import LeaseManager
-    from catalog_sync.pipeline.commit import commit_changes
+    from catalog_sync.pipeline.commit import commit_changes, diff_path
     from ils.hooks import ILSHook
 
     rt = task_runtime(vendor_name)
@@ -144,6 +144,9 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
             f"{REDIS_VARIABLE!r} (or REDIS_URL) to the Redis URL"
         )
     redis_url = rt.redis_url
+    run_id = _run_id()
+    dry_run = _dry_run()
+    diffs = diff_path(report_dir(rt.layout, vendor_name, run_id), chunk_report.chunk_id)
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
@@ -154,13 +157,35 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
                 rt.vendor,
                 client,
                 rt.state(),
-                _run_id(),
+                run_id,
+                dry_run=dry_run,
+                masker=pii_masker(),
+                diff_file=diffs,
                 leases=leases,
             )
 
     result = asyncio.run(run())
     log.info("chunk %s committed: %s", chunk_report.label, result.model_dump())
     return result.model_dump()
+
+
+def _dry_run() -> bool:
+    return bool(get_current_context()["params"].get("dry_run", False))
+
+
+def check_deletes(vendor_name: str, chunk_reports: Sequence[dict[str, Any]] | None) -> int:
+    """Stop before any commit when the run's deletes exceed the vendor's cap, unless approved."""
+    from catalog_sync.pipeline.commit import check_delete_cap
+
+    rt = task_runtime(vendor_name)
+    chunks = [ChunkReport.model_validate(c) for c in _collected(chunk_reports)]
+    check = check_delete_cap(chunks, rt.vendor, rt.state())
+    approved = bool(get_current_context()["params"].get("approve_deletes", False))
+    if check.over_cap and not approved and not _dry_run():
+        raise AirflowFailException(check.message(vendor_name))
+    if check.over_cap:
+        log.warning("%s (%s)", check.message(vendor_name), "dry run" if _dry_run() else "approved")
+    return check.deletes
 
 
 def _collected(values: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -187,7 +212,7 @@ def report(
         manifest = build_manifest(context, vendor_name, result, chunks, commits)
         manifest.write(out / "manifest.json")
         state = rt.state()
-        for f in result.files:
+        for f in result.files if not _dry_run() else ():  # a dry run loads nothing
             state.mark_loaded(vendor_name, f.sha256, f.name, run_id)
         audit.info("run.reported", **summary.model_dump())
     log.info("run report written to %s\n%s", out, (out / "report.txt").read_text())

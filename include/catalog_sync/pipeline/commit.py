@@ -199,16 +199,19 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
             close("review", "ils_record_missing")
             return "review:ils_record_missing"
         ils_copy = parse_ils_record(raw_copy)
+        merged = merge_protected(incoming, ils_copy, job.rules.protected)
         drifted = False
         previous = job.applied.get(change.record_key)
         if not matched and previous is not None and previous.ils_fingerprint is not None:
-            drifted = job.ils_fingerprint(ils_copy) != previous.ils_fingerprint
+            held = job.ils_fingerprint(ils_copy)
+            # Holding exactly what we are about to write is no drift: an earlier attempt of
+            # this change wrote it and died before its acknowledgement.
+            drifted = held != previous.ils_fingerprint and held != job.ils_fingerprint(merged)
         if drifted and job.vendor.drift_policy != "overlay":
             reason = "drift"
             close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
             job.note_diff(change, f"drift_{job.vendor.drift_policy}", ils_copy, incoming)
             return "drift_skipped" if job.vendor.drift_policy == "skip" else f"review:{reason}"
-        merged = merge_protected(incoming, ils_copy, job.rules.protected)
         if not diff_records(ils_copy, merged, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
             # write, or only protected fields differed): nothing to send.
