@@ -56,6 +56,8 @@ def airflow_env(layout: RuntimeLayout) -> dict[str, str]:
         }
     )
     env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    # `airflow standalone` starts its components as `airflow ...` found on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
