@@ -1,0 +1,273 @@
+"""Benchmark results as JSON, a Markdown table and a PNG chart, with the targets checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pngchart import bar_chart
+
+STAGE_LABELS = {
+    "pymarc": "bare pymarc iteration (MARCReader)",
+    "frame": "frame: iter_chunk (record boundaries)",
+    "parse": "parse: frame_fields (leader, directory)",
+    "validate": "validate: MARC 21 rule checks",
+    "prepare": "prepare_record (parse+validate+normalize)",
+    "mask": "mask: Masker.mask_record",
+    "fingerprint": "fingerprint: record_key + record_fingerprint",
+    "diff": "diff: field-level diff (issue 5)",
+    "cpu_stage": "CPU stage: prepare + key + fingerprint",
+    "process_chunk": "process_chunk (real, incl. staging I/O)",
+}
+TARGET_PROCESS_RATIO = 0.8
+TARGET_TASK_MB = 300.0
+TARGET_COMMIT_SHARE = 0.95
+CHART_CLIP = 3.0
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured value and whether it was met (None: not measured)."""
+    rows: list[dict[str, Any]] = []
+    stages = results.get("stages", {}).get("stages", {})
+    pc = stages.get("process_chunk", {}).get("ratio_to_pymarc")
+    rows.append(
+        {
+            "target": "process_chunk >= 80% of bare pymarc per core",
+            "measured": pc,
+            "met": None if pc is None else pc >= TARGET_PROCESS_RATIO,
+        }
+    )
+    e2e = results.get("e2e", {})
+    changed = e2e.get("changed", {})
+    pymarc_rate = stages.get("pymarc", {}).get("records_per_s")
+    if changed.get("wall_s") and pymarc_rate and e2e.get("rate_limit"):
+        budget = 2 * (e2e["records"] / pymarc_rate + e2e["changed_records"] / e2e["rate_limit"])
+        budget += 60
+        rows.append(
+            {
+                "target": "end to end <= 2 x (pymarc pass + changed / rate limit) + 60 s",
+                "measured": f"{changed['wall_s']:.1f} s (budget {budget:.1f} s)",
+                "met": changed["wall_s"] <= budget,
+            }
+        )
+    else:
+        rows.append({"target": "end to end budget", "measured": None, "met": None})
+    tasks = changed.get("tasks", {})
+    if tasks:
+        worst = max(tasks.items(), key=lambda kv: kv[1]["peak_rss_mb"])
+        rows.append(
+            {
+                "target": "peak memory of any task < 300 MB",
+                "measured": f"{worst[1]['peak_rss_mb']} MB ({worst[0]}, Airflow process included)",
+                "met": worst[1]["peak_rss_mb"] < TARGET_TASK_MB,
+            }
+        )
+    else:
+        rows.append({"target": "peak memory of any task < 300 MB", "measured": None, "met": None})
+    share = results.get("commit", {}).get("share_of_rate_limit")
+    rows.append(
+        {
+            "target": "commit >= 95% of the rate limit",
+            "measured": share,
+            "met": None if share is None else share >= TARGET_COMMIT_SHARE,
+        }
+    )
+    return rows
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    lines = [
+        f"# Catalog Sync benchmark — {results.get('mode')} run, {results.get('started_at')}",
+        "",
+        f"Machine: {m.get('nproc')} cores, {m.get('cpu_model')}, {m.get('ram_gib')} GiB RAM, "
+        f"{m.get('os')}; Python {m.get('python')}. Code: {results.get('code')}. "
+        f"Input: {results.get('input', {}).get('file')}.",
+        "",
+        "Load average (shared machine; other engineers' tests ran alongside): "
+        + ", ".join(f"{k} {v['load1']}" for k, v in results.get("load", {}).items())
+        + ". All timings are best of N interleaved rounds, single process (= per core).",
+        "",
+    ]
+    stage_block = results.get("stages", {})
+    if stage_block:
+        lines += [
+            f"## Stages ({stage_block.get('records'):,} records, "
+            f"best of {stage_block.get('reps')})",
+            "",
+            "| stage | records/s per core | µs/record | ratio to bare pymarc | note |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for name, s in stage_block.get("stages", {}).items():
+            note = (
+                s.get("note", "")
+                if s.get("status") == "measured"
+                else (f"**{s.get('status')}**: {s.get('note', '')}")
+            )
+            lines.append(
+                f"| {STAGE_LABELS.get(name, name)} | {_fmt(s.get('records_per_s'))} | "
+                f"{_fmt(s.get('us_per_record'), 1)} | {_fmt(s.get('ratio_to_pymarc'), 2)} | "
+                f"{note} |"
+            )
+        lines.append("")
+    if results.get("scaling"):
+        lines += [
+            "## Scaling",
+            "",
+            "| records | pymarc µs/rec | process_chunk µs/rec | process_chunk s | ratio |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in results["scaling"]:
+            p, c = row["pymarc"], row["process_chunk"]
+            lines.append(
+                f"| {row['records']:,} | {_fmt(p['us_per_record'], 1)} | "
+                f"{_fmt(c['us_per_record'], 1)} | {_fmt(c['seconds'], 1)} | "
+                f"{_fmt(c['ratio_to_pymarc'], 2)} |"
+            )
+        lines.append("")
+    if results.get("pythons"):
+        lines += [
+            "## CPU stage by Python version",
+            "",
+            "| Python | pymarc rec/s | prepare_record rec/s | fingerprint rec/s | "
+            "CPU stage rec/s | CPU stage / pymarc | note |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for row in results["pythons"]:
+            st = row.get("stages", {})
+            lines.append(
+                f"| {row.get('python')} | {_fmt(st.get('pymarc', {}).get('records_per_s'))} | "
+                f"{_fmt(st.get('prepare', {}).get('records_per_s'))} | "
+                f"{_fmt(st.get('fingerprint', {}).get('records_per_s'))} | "
+                f"{_fmt(st.get('cpu_stage', {}).get('records_per_s'))} | "
+                f"{_fmt(st.get('cpu_stage', {}).get('ratio_to_pymarc'), 2)} | "
+                f"{row.get('note', '')} |"
+            )
+        lines.append("")
+    if results.get("gc"):
+        g = results["gc"]
+        lines += [
+            f"## Garbage collector settings (Python {g.get('python')}, {g.get('records'):,} "
+            f"records, modes interleaved in one process, best of {g.get('reps')})",
+            "",
+            "| gc mode | pymarc rec/s | vs default | process_chunk rec/s | vs default |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for mode, st in g.get("modes", {}).items():
+            p, c = st.get("pymarc", {}), st.get("process_chunk", {})
+            lines.append(
+                f"| {mode} | {_fmt(p.get('records_per_s'))} | {_pct(p.get('vs_default'))} | "
+                f"{_fmt(c.get('records_per_s'))} | {_pct(c.get('vs_default'))} |"
+            )
+        lines.append("")
+    if results.get("commit"):
+        c = results["commit"]
+        lines += [
+            "## ILS commit throughput (bench/ils_bench.py)",
+            "",
+            f"{c['writes']} creates from {c['processes']} processes sharing one Redis "
+            f"token bucket, emulator rate limit {c['rate_limit']} req/s: "
+            f"**{c['throughput_per_s']} writes/s = {c['share_of_rate_limit']:.1%} of the "
+            f"limit**; 429s {c['rate_limited_429']} of {c['requests']} requests; "
+            f"event-loop lag p99 {c['loop_lag_ms_p99']} ms.",
+            "",
+        ]
+    if results.get("e2e"):
+        lines += _e2e_markdown(results["e2e"])
+    lines += [
+        "## Targets (reported, not asserted)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for t in targets(results):
+        met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        lines.append(f"| {t['target']} | {_fmt(t['measured'], 3)} | {met} |")
+    if results.get("errors"):
+        lines += ["", "## Sections that failed", ""]
+        lines += [f"- {k}: `{v[-300:]}`" for k, v in results["errors"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _e2e_markdown(e: dict[str, Any]) -> list[str]:
+    ch = e.get("changed", {})
+    seed = e.get("seed", {})
+    counters = ch.get("emulator_counters", {})
+    summary = ch.get("report_totals", {}).get("summary", {})
+    commit_s = ch.get("tasks", {}).get("commit_chunk", {}).get("seconds")
+    seed_text = "reused from cache" if "from_cache" in seed else f"{seed.get('wall_s')} s"
+    lines = [
+        f"## End to end: `airflow dags test`, {e.get('records'):,} records, "
+        f"{e.get('changed_records'):,} changed (5%), {e.get('records_per_chunk')} per chunk",
+        "",
+        f"Seed run: {seed_text}. "
+        f"Measured run: wall **{ch.get('wall_s')} s** "
+        f"({e.get('records', 0) / ch['wall_s'] if ch.get('wall_s') else 0:,.0f} records/s), "
+        f"exit {ch.get('returncode')}; report: {summary}; emulator: {counters}; "
+        f"client rate limit {e.get('rate_limit')} req/s"
+        + (
+            f", commit tasks {counters.get('requests', 0) / commit_s:.0f} req/s while running "
+            f"({counters.get('requests', 0) / commit_s / e['rate_limit']:.0%} of the limit)"
+            if commit_s and e.get("rate_limit")
+            else ""
+        )
+        + ".",
+        "",
+        "| task | runs | seconds (sum) | peak RSS MB (process tree) | max growth in task MB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for task, t in ch.get("tasks", {}).items():
+        lines.append(
+            f"| {task} | {t['runs']} | {t['seconds']} | {t['peak_rss_mb']} | {t['max_growth_mb']} |"
+        )
+    return [*lines, ""]
+
+
+def chart(results: dict[str, Any], path: Path) -> Path | None:
+    stages = results.get("stages", {}).get("stages", {})
+    # Framing runs at tens of times pymarc's speed; clipped so the others stay readable.
+    bars = [
+        (
+            name,
+            min(float(s["ratio_to_pymarc"]), CHART_CLIP),
+            f"{s['ratio_to_pymarc']:.2f}X {s['records_per_s']:,.0f}/S",
+        )
+        for name, s in stages.items()
+        if s.get("status") == "measured" and s.get("ratio_to_pymarc") is not None
+    ]
+    if not bars:
+        return None
+    title = (
+        f"RECORDS/S PER CORE AS RATIO TO BARE PYMARC - {results.get('mode')} "
+        f"{results.get('started_at', '')[:10]}"
+    )
+    return bar_chart(
+        path,
+        title,
+        bars,
+        reference=TARGET_PROCESS_RATIO,
+        reference_label="0.8 TARGET",
+        highlight_below=TARGET_PROCESS_RATIO,
+    )
+
+
+def write_outputs(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    results["targets"] = targets(results)
+    paths = [out_dir / "results.json", out_dir / "results.md"]
+    paths[0].write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    paths[1].write_text(markdown(results), encoding="utf-8")
+    png = chart(results, out_dir / "stages.png")
+    return paths + ([png] if png else [])

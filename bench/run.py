@@ -1,0 +1,451 @@
+"""Catalog Sync benchmarks: `make bench-quick` (< 2 min, shared corpus) and `make bench` (full).
+
+    .venv/bin/python bench/run.py [--quick] [--out DIR] [--only stages,scaling,...]
+
+Measures, side by side: bare pymarc iteration and each process_chunk stage (records/s per core,
+and as a ratio to pymarc); scaling with the record count; the CPU stage on every Python the
+machine has and under garbage-collector settings; ILS commit throughput against the emulator's
+rate limit; and the whole DAG end to end with 5% of records changed. Writes results.json,
+results.md and stages.png under --out. Targets are reported, never asserted.
+
+The code measured is a snapshot of the last commit (git archive HEAD, under bench/cache/src),
+so others' half-saved edits in a shared tree cannot break or skew a run; --worktree measures
+the working tree instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO_ROOT = BENCH.parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+from corpus import CACHE, full_file, quick_file, take_records, with_changes  # noqa: E402
+from report import write_outputs  # noqa: E402
+
+SECTIONS = ("stages", "scaling", "pythons", "gc", "commit", "e2e")
+PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
+# What catalog_sync.marc, .privacy and .fingerprint import, at the pins of requirements.txt.
+CPU_PACKAGES = ("pymarc", "pydantic", "lxml", "pyyaml", "httpx", "tenacity", "paramiko")
+CPU_STAGES = "pymarc,prepare,fingerprint,cpu_stage"
+# No cpu_stage here: it holds every raw record in memory, which no task does.
+GC_STAGES = "pymarc,process_chunk"
+CHANGE_EVERY = 20  # 5% of records changed in the end-to-end run
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each section is; the quick plan fits in about two minutes on an idle machine."""
+
+    mode: str
+    stage_records: int
+    reps: int
+    scaling: tuple[int, ...]
+    python_records: int
+    gc_records: int
+    gc_modes: tuple[str, ...]
+    commit_records: int
+    e2e_records: int
+    records_per_chunk: int
+
+
+QUICK = Plan(
+    "quick", 5000, 2, (1000, 5000), 1000, 5000, ("default", "freeze_threshold"), 600, 5000, 1000
+)
+FULL = Plan(
+    "full",
+    50_000,
+    3,
+    (10_000, 50_000, 250_000),
+    20_000,
+    50_000,
+    ("default", "freeze", "threshold", "freeze_threshold", "disabled"),
+    4000,
+    10_000,
+    2000,
+)
+
+
+def machine_description() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+                break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "ram_gib": round(mem_kb / 2**20, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def load_now() -> dict[str, float]:
+    one, five, fifteen = os.getloadavg()
+    return {"load1": round(one, 2), "load5": round(five, 2), "load15": round(fifteen, 2)}
+
+
+def source_tree(worktree: bool) -> tuple[Path, str]:
+    """The code to measure: a snapshot of HEAD (cached per commit), or the working tree."""
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return REPO_ROOT, "worktree (no git)"
+    if worktree:
+        return REPO_ROOT, f"worktree on {sha}"
+    snapshot = CACHE / "src" / sha
+    if not (snapshot / "include").is_dir():
+        snapshot.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen(
+            ["git", "-C", str(REPO_ROOT), "archive", "HEAD"], stdout=subprocess.PIPE
+        )
+        subprocess.run(["tar", "-x", "-C", str(snapshot)], stdin=archive.stdout, check=True)
+        archive.wait(timeout=120)
+    return snapshot, sha
+
+
+class Runner:
+    """Runs each section in its own process against the chosen source tree."""
+
+    def __init__(self, src: Path, log: Path) -> None:
+        self.src = src
+        self.log = log
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        paths = [self.src / "include", self.src / "plugins", self.src / "dags"]
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in paths)
+        return env
+
+    def run(self, argv: list[str], timeout: float, env: dict[str, str] | None = None) -> str:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env or self.env(),
+            cwd=REPO_ROOT,
+            check=False,
+        )
+        with self.log.open("a", encoding="utf-8") as log:
+            log.write(
+                f"$ {' '.join(argv)}  ({time.perf_counter() - started:.1f} s, "
+                f"rc={proc.returncode})\n{proc.stderr[-4000:]}\n"
+            )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv[1]} failed (rc={proc.returncode}): {proc.stderr[-800:]}")
+        return proc.stdout
+
+    def stages(
+        self,
+        file: Path,
+        stages: str,
+        reps: int,
+        gc: str = "default",
+        python: str | None = None,
+        timeout: float = 1800,
+    ) -> dict[str, Any]:
+        argv = [
+            python or sys.executable,
+            str(BENCH / "stages.py"),
+            str(file),
+            "--stages",
+            stages,
+            "--reps",
+            str(reps),
+            "--gc",
+            gc,
+        ]
+        return dict(json.loads(self.run(argv, timeout).splitlines()[-1]))
+
+
+def slice_of(source: Path, n: int) -> Path:
+    if n == record_count(source):
+        return source
+    return take_records(source, n, CACHE / "slices" / f"{source.stem}-{n}.mrc")
+
+
+def record_count(source: Path) -> int:
+    count = 0
+    with source.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            count += block.count(b"\x1d")
+    return count
+
+
+def python_venv(version_dir: Path) -> Path | None:
+    """A throwaway venv under bench/cache for another Python, built once with uv."""
+    short = ".".join(version_dir.name.split(".")[:2])
+    venv = CACHE / "pyenvs" / f"py{short}"
+    python = venv / "bin" / "python"
+    stamp = venv / ".bench-ready"
+    if stamp.is_file():
+        return python
+    uv = REPO_ROOT / ".venv" / "bin" / "uv"
+    if not uv.exists():
+        return None
+    subprocess.run(
+        [
+            str(uv),
+            "venv",
+            "-q",
+            "--allow-existing",
+            "--python",
+            str(version_dir / "bin" / "python"),
+            str(venv),
+        ],
+        check=True,
+        timeout=300,
+    )
+    pins = ["-c", str(REPO_ROOT / "requirements.txt")]
+    full = subprocess.run(
+        [str(uv), "pip", "install", "-q", "--python", str(python), *pins, *CPU_PACKAGES],
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    if full.returncode != 0:  # e.g. 3.10: the pins need >= 3.11; pymarc alone still compares
+        subprocess.run(
+            [str(uv), "pip", "install", "-q", "--python", str(python), *pins, "pymarc"],
+            check=True,
+            timeout=600,
+        )
+    stamp.touch()
+    return python
+
+
+def other_pythons() -> list[Path]:
+    mine = platform.python_version()
+    found = []
+    for minor in ("3.10", "3.11", "3.12", "3.13"):
+        dirs = sorted(PYENV.glob(f"{minor}.*"))
+        if dirs and dirs[-1].name != mine and (dirs[-1] / "bin" / "python").exists():
+            found.append(dirs[-1])
+    return found
+
+
+def section_stages(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    file = slice_of(src, plan.stage_records)
+    out["stages"] = r.stages(
+        file,
+        "pymarc,frame,parse,validate,prepare,mask,fingerprint,diff,cpu_stage,process_chunk",
+        plan.reps,
+    )
+
+
+def section_scaling(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    rows = []
+    for n in plan.scaling:
+        reps = 1 if n >= 100_000 else plan.reps
+        res = r.stages(slice_of(src, n), "pymarc,process_chunk", reps, timeout=3600)
+        rows.append(
+            {
+                "records": n,
+                "reps": reps,
+                **{
+                    stage: {
+                        k: res["stages"][stage].get(k)
+                        for k in ("seconds", "records_per_s", "us_per_record", "ratio_to_pymarc")
+                    }
+                    for stage in ("pymarc", "process_chunk")
+                },
+            }
+        )
+    out["scaling"] = rows
+
+
+def section_pythons(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    file = slice_of(src, plan.python_records)
+    rows = [r.stages(file, CPU_STAGES, plan.reps)]
+    for version_dir in other_pythons():
+        python = python_venv(version_dir)
+        if python is None:
+            rows.append({"python": version_dir.name, "note": "uv not found: venv not built"})
+            continue
+        env = r.env()
+        env["PYTHONPATH"] = str(r.src / "include")
+        argv = [
+            str(python),
+            str(BENCH / "stages.py"),
+            str(file),
+            "--stages",
+            CPU_STAGES,
+            "--reps",
+            str(plan.reps),
+        ]
+        rows.append(json.loads(r.run(argv, 1800, env).splitlines()[-1]))
+    out["pythons"] = sorted(rows, key=lambda row: str(row.get("python")))
+
+
+def section_gc(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    file = slice_of(src, plan.gc_records)
+    argv = [
+        sys.executable,
+        str(BENCH / "stages.py"),
+        str(file),
+        "--stages",
+        GC_STAGES,
+        "--reps",
+        str(max(3, plan.reps)),
+        "--gc-compare",
+        ",".join(plan.gc_modes),
+    ]
+    out["gc"] = json.loads(r.run(argv, 3600).splitlines()[-1])
+
+
+def section_commit(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    argv = [
+        sys.executable,
+        str(BENCH / "ils_bench.py"),
+        "--rate",
+        "200",
+        "--records",
+        str(plan.commit_records),
+        "--json",
+    ]
+    out["commit"] = json.loads(r.run(argv, 1800).splitlines()[-1])
+
+
+def section_e2e(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    base = slice_of(src, plan.e2e_records)
+    changed = CACHE / "slices" / f"{base.stem}-changed{CHANGE_EVERY}.mrc"
+    if not changed.is_file() or changed.stat().st_mtime < base.stat().st_mtime:
+        with_changes(base, changed, CHANGE_EVERY)
+    seed = CACHE / "seeds" / f"{r.src.name}-{base.stem}-{plan.records_per_chunk}"
+    result_file = CACHE / f"e2e-{plan.mode}.json"
+    argv = [
+        sys.executable,
+        str(BENCH / "e2e.py"),
+        "--home",
+        str(CACHE / f"e2e-{plan.mode}"),
+        "--base",
+        str(base),
+        "--changed",
+        str(changed),
+        "--records-per-chunk",
+        str(plan.records_per_chunk),
+        "--seed-cache",
+        str(seed),
+        "--out",
+        str(result_file),
+    ]
+    r.run(argv, 5400)
+    result = json.loads(result_file.read_text())
+    result["records"] = plan.e2e_records
+    result["changed_records"] = plan.e2e_records // CHANGE_EVERY
+    out["e2e"] = result
+
+
+RUNNERS = {
+    "stages": section_stages,
+    "scaling": section_scaling,
+    "pythons": section_pythons,
+    "gc": section_gc,
+    "commit": section_commit,
+    "e2e": section_e2e,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="shared corpus, about two minutes")
+    ap.add_argument("--out", type=Path, help="results folder (default bench/results/<date>-<mode>)")
+    ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    ap.add_argument("--file", type=Path, help="input file instead of the LoC corpus")
+    ap.add_argument("--records", type=int, help="stage/gc/python records (small test runs)")
+    ap.add_argument("--worktree", action="store_true", help="measure the working tree, not HEAD")
+    args = ap.parse_args(argv)
+    sections = [s for s in args.only.split(",") if s]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        print(f"bench: unknown section(s) {sorted(unknown)}; known: {SECTIONS}", file=sys.stderr)
+        return 2
+    plan = QUICK if args.quick else FULL
+    if args.file is not None:
+        source: Path | None = args.file
+    elif args.quick:
+        source = quick_file()
+        if source is None:
+            print("bench-quick: skipped: shared/corpus/loc-marc-open-access is absent")
+            return 0
+    else:
+        source = full_file()
+    assert source is not None
+    if args.records:
+        n = args.records
+        plan = Plan(
+            plan.mode,
+            n,
+            1,
+            (n,),
+            n,
+            n,
+            ("default", "freeze_threshold"),
+            min(n, plan.commit_records),
+            n,
+            max(1, n // 2),
+        )
+        source = take_records(source, n, CACHE / "slices" / f"{source.stem}-{n}.mrc")
+
+    stamp = datetime.now(UTC)
+    out_dir = args.out or REPO_ROOT / "bench" / "results" / f"{stamp:%Y-%m-%d}-{plan.mode}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    src, revision = source_tree(args.worktree)
+    results: dict[str, Any] = {
+        "started_at": stamp.isoformat(timespec="seconds"),
+        "mode": plan.mode,
+        "plan": plan.__dict__,
+        "code": revision,
+        "input": {"file": source.name, "bytes": source.stat().st_size},
+        "machine": machine_description(),
+        "load": {"start": load_now()},
+        "errors": {},
+    }
+    runner = Runner(src, out_dir / "run.log")
+    (out_dir / "run.log").write_text(f"bench {plan.mode} {stamp.isoformat()} code {revision}\n")
+    for name in sections:
+        t0 = time.perf_counter()
+        print(f"[bench] {name} ...", flush=True)
+        try:
+            RUNNERS[name](runner, plan, source, results)
+        except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as exc:
+            results["errors"][name] = str(exc)[-1000:]
+            print(f"[bench] {name} FAILED: {str(exc)[-300:]}", flush=True)
+        results.setdefault("section_seconds", {})[name] = round(time.perf_counter() - t0, 1)
+        results["load"][f"after_{name}"] = load_now()
+        write_outputs(results, out_dir)  # after every section: a stopped run keeps what it had
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    paths = write_outputs(results, out_dir)
+    print(f"[bench] results: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
