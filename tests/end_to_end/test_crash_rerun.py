@@ -179,7 +179,7 @@ def test_creates_killed_anywhere_are_applied_exactly_once_after_the_retry(
     tmp_path: Path, ils: ServiceProcess
 ) -> None:
     records = loc_records()
-    numbers = sorted(r["001"].data.strip() for r in records)
+    numbers = sorted(r["001"].value().strip() for r in records)
     for kill_at, when in CREATE_POINTS:
         s = scenario(tmp_path, ils, f"create-{kill_at}-{when}")
         chunk = s.stage(records, "run-1")
@@ -220,7 +220,7 @@ def test_updates_killed_anywhere_are_applied_exactly_once_after_the_retry(
 
         point = f"killed at write {kill_at} {when}"
         writes = control.writes()[seq:]
-        expected = sorted(loaded[changed[i]["001"].data.strip()] for i in range(0, RECORDS, 4))
+        expected = sorted(loaded[changed[i]["001"].value().strip()] for i in range(0, RECORDS, 4))
         assert sorted(w["record_id"] for w in writes) == expected, point
         assert {w["method"] for w in writes} == {"PUT"}, point
         stored = {b["biblio_id"]: b["payload_sha256"] for b in control.biblios()}

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pymarc
 import pytest
-from pymarc import Field, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
@@ -26,6 +27,7 @@ from catalog_sync.paths import RuntimeLayout, layout
 from catalog_sync.pipeline.commit import check_delete_cap, commit_changes
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.privacy import Masker, load_policy
+from catalog_sync.revert import RevertReport, revert_run
 from catalog_sync.services import ServiceProcess, start_emulator
 from catalog_sync.state import StateStore
 
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.timeout(120)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
+BLANK = Indicators(" ", " ")
 USER, PASSWORD = "catalog", "catalog-demo"
 
 
@@ -175,7 +178,7 @@ def post_record(url: str, record: Record) -> int:
 
 
 def id_of(control: EmulatorControl, record: Record) -> int:
-    number = record["001"].data.strip()
+    number = record["001"].value().strip()
     return next(b["biblio_id"] for b in control.biblios() if b["control_number"] == number)
 
 
@@ -194,8 +197,8 @@ def test_only_really_changed_records_are_written_and_protected_fields_stay(
     # The library adds a local note and a local 952 to one record in the ILS.
     target = records[3]
     local = ils_record(feed.ils_url, id_of(control, target))
-    local.add_ordered_field(Field("590", [" ", " "], [Subfield("a", "Local: signed copy")]))
-    local.add_ordered_field(Field("952", [" ", " "], [Subfield("a", "MAIN")]))
+    local.add_ordered_field(Field("590", BLANK, [Subfield("a", "Local: signed copy")]))
+    local.add_ordered_field(Field("952", BLANK, [Subfield("a", "MAIN")]))
     put_record(feed.ils_url, id_of(control, target), local)
     seq = len(control.writes())
 
@@ -214,8 +217,8 @@ def test_only_really_changed_records_are_written_and_protected_fields_stay(
     assert kept["245"]["a"] == "A new title"
     assert kept["590"]["a"] == "Local: signed copy" and kept["952"]["a"] == "MAIN"
     assert [(d["record_key"], [f["tag"] for f in d["fields"]]) for d in diffs] == [
-        (f"DLC:{records[3]['001'].data.strip()}", ["245"]),
-        (f"DLC:{records[7]['001'].data.strip()}", ["245"]),
+        (f"DLC:{records[3]['001'].value().strip()}", ["245"]),
+        (f"DLC:{records[7]['001'].value().strip()}", ["245"]),
     ]
     assert diffs[0]["fields"][0]["detail"]["values_changed"]
 
@@ -228,7 +231,7 @@ def test_a_change_in_protected_fields_only_is_not_sent(
     seq = len(control.writes())
     changed = list(records)
     changed[0] = copy.deepcopy(records[0])
-    changed[0].add_ordered_field(Field("949", [" ", " "], [Subfield("a", "vendor local")]))
+    changed[0].add_ordered_field(Field("949", BLANK, [Subfield("a", "vendor local")]))
 
     report, _ = feed.load(changed)
 
@@ -279,7 +282,9 @@ def test_a_new_record_matches_its_ils_copy_by_oclc_number_and_is_updated(
     writes = control.writes()[seq:]
     assert [(w["method"], w["record_id"]) for w in writes] == [("PUT", existing)]
     assert (report.matched, report.updated, report.created) == (1, 1, 0)
-    assert ils_record(feed.ils_url, existing)["001"].data.strip() == record["001"].data.strip()
+    assert (
+        ils_record(feed.ils_url, existing)["001"].value().strip() == record["001"].value().strip()
+    )
 
 
 def test_several_matching_ils_records_go_to_review_and_nothing_is_written(
@@ -301,7 +306,7 @@ def test_several_matching_ils_records_go_to_review_and_nothing_is_written(
 
 def deleted(record: Record) -> Record:
     gone = copy.deepcopy(record)
-    gone.leader = gone.leader[:5] + "d" + gone.leader[6:]
+    gone.leader.record_status = "d"
     return gone
 
 
@@ -329,7 +334,7 @@ def test_deletes_only_reach_records_without_items(feed: Feed, control: EmulatorC
 
 
 def id_of_gone(record: Record, feed: Feed) -> int:
-    key = f"DLC:{record['001'].data.strip()}"
+    key = f"DLC:{record['001'].value().strip()}"
     ils_id = feed.state.applied(feed.vendor.ils_conn_id, [key])[key].ils_id
     assert ils_id is not None
     return int(ils_id)
@@ -358,7 +363,7 @@ def test_dry_run_reports_masked_field_diffs_and_writes_nothing(
     changed = list(records)
     changed[2] = copy.deepcopy(records[2])
     price = "Purchase price USD 123.45"
-    changed[2].add_ordered_field(Field("541", [" ", " "], [Subfield("h", price)]))
+    changed[2].add_ordered_field(Field("541", BLANK, [Subfield("h", price)]))
     masker = Masker(load_policy(), "test-key-not-secret")
 
     report, diffs = feed.load(changed, dry_run=True, masker=masker)
@@ -368,8 +373,38 @@ def test_dry_run_reports_masked_field_diffs_and_writes_nothing(
     assert [f["tag"] for f in diffs[0]["fields"]] == ["541"]
     shown = json.dumps(diffs)
     assert price not in shown and masker.hash_value(price) in shown
-    key = f"DLC:{records[2]['001'].data.strip()}"
+    key = f"DLC:{records[2]['001'].value().strip()}"
     before = feed.state.applied(feed.vendor.ils_conn_id, [key])[key].fingerprint
     real, _ = feed.load(changed)  # the dry run left the state as it was: the change still counts
     assert real.updated == 1
     assert feed.state.applied(feed.vendor.ils_conn_id, [key])[key].fingerprint != before
+
+
+def test_revert_restores_updated_and_deleted_records_and_a_second_revert_writes_nothing(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    records = sample_records(4)
+    feed.load(records)
+    before = {b["control_number"]: b["payload_sha256"] for b in control.biblios()}
+    report, _ = feed.load([deleted(records[0]), retitle(records[1], "New"), *records[2:]])
+    assert (report.deleted, report.updated) == (1, 1)
+    seq = len(control.writes())
+
+    async def revert() -> RevertReport:
+        settings = ILSSettings(
+            name="ils_test", base_url=feed.ils_url, username=USER, password=PASSWORD
+        )
+        async with open_client(settings) as client:
+            return await revert_run("run-2", "demo", {"ils_default": client}, feed.state)
+
+    first = asyncio.run(revert())
+
+    assert (first.restored, first.recreated, first.kept) == (1, 1, Counter())
+    assert {b["control_number"]: b["payload_sha256"] for b in control.biblios()} == before
+    assert sorted(w["method"] for w in control.writes()[seq:]) == ["POST", "PUT"]
+    seq = len(control.writes())
+    again = asyncio.run(revert())
+    assert again.already == 2 and control.writes()[seq:] == []
+    # The state is back too: the same re-delivery is again one delete and one update.
+    redo, _ = feed.load([deleted(records[0]), retitle(records[1], "New"), *records[2:]])
+    assert (redo.deleted, redo.updated) == (1, 1)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pymarc
 import pytest
-from pymarc import Field, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 
 from catalog_sync.identifiers import isbn13, issn, oclc_number, record_identifiers
 from catalog_sync.matching import match_queries
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
+BLANK = Indicators(" ", " ")
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +71,8 @@ def test_only_oclc_sourced_035s_are_oclc_numbers(raw: str, expected: str | None)
 
 def test_queries_follow_the_configured_priority_and_skip_absent_points(loc_record: Record) -> None:
     record = copy.deepcopy(loc_record)
-    record.add_ordered_field(Field("020", [" ", " "], [Subfield("a", "0-19-852663-6")]))
-    number = record["001"].data.strip()
+    record.add_ordered_field(Field("020", BLANK, [Subfield("a", "0-19-852663-6")]))
+    number = record["001"].value().strip()
     oclc = record_identifiers(record)["oclc_number"][0]
 
     queries = match_queries(record, ["035", "001+003", "022", "020"])

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pymarc
 import pytest
-from pymarc import Field, Record, Subfield
+from pymarc import Field, Indicators, Record, Subfield
 
 from catalog_sync.privacy import Masker, load_policy
 from catalog_sync.protected import TagSet, load_field_rules, merge_protected
 from catalog_sync.recordiff import content_fingerprint, diff_records, masked_changes
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
+BLANK = Indicators(" ", " ")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def record(loc_records: list[Record]) -> Record:
 
 
 def note(text: str, tag: str = "500") -> Field:
-    return Field(tag, [" ", " "], [Subfield("a", text)])
+    return Field(tag, BLANK, [Subfield("a", text)])
 
 
 def test_identical_records_have_no_diff(loc_records: list[Record]) -> None:
@@ -62,7 +63,7 @@ def test_volatile_fields_are_not_differences(record: Record) -> None:
 def test_protected_fields_come_from_the_ils_copy_in_tag_order(record: Record) -> None:
     ils_copy = copy.deepcopy(record)
     ils_copy.add_ordered_field(note("Library copy signed by the author", "590"))
-    ils_copy.add_ordered_field(Field("952", [" ", " "], [Subfield("a", "MAIN")]))
+    ils_copy.add_ordered_field(Field("952", BLANK, [Subfield("a", "MAIN")]))
     incoming = copy.deepcopy(record)
     incoming.add_ordered_field(note("Vendor's own local note", "590"))
     incoming["245"]["a"] = "Corrected title"
@@ -89,7 +90,7 @@ def test_a_vendor_list_replaces_the_default_protected_fields() -> None:
 def test_edits_to_protected_fields_leave_the_content_fingerprint_alone(record: Record) -> None:
     ignore = TagSet(("9XX", "005"))
     edited = copy.deepcopy(record)
-    edited.add_ordered_field(Field("952", [" ", " "], [Subfield("a", "MAIN")]))
+    edited.add_ordered_field(Field("952", BLANK, [Subfield("a", "MAIN")]))
     assert content_fingerprint(edited, ignore) == content_fingerprint(record, ignore)
     edited["245"]["a"] = "Cataloguer's edit"
     assert content_fingerprint(edited, ignore) != content_fingerprint(record, ignore)
@@ -98,9 +99,9 @@ def test_edits_to_protected_fields_leave_the_content_fingerprint_alone(record: R
 def test_masked_changes_never_show_pii_and_describe_changed_values(record: Record) -> None:
     masker = Masker(load_policy(), "unit-test-key")
     before = copy.deepcopy(record)
-    before.add_ordered_field(Field("541", [" ", " "], [Subfield("h", "USD 10.00")]))
+    before.add_ordered_field(Field("541", BLANK, [Subfield("h", "USD 10.00")]))
     after = copy.deepcopy(record)
-    after.add_ordered_field(Field("541", [" ", " "], [Subfield("h", "USD 99.00")]))
+    after.add_ordered_field(Field("541", BLANK, [Subfield("h", "USD 99.00")]))
     after["245"]["a"] = "Title 2"
 
     shown = masked_changes(diff_records(before, after), masker)
