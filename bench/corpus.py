@@ -11,7 +11,8 @@ from pathlib import Path
 import pymarc
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CACHE = REPO_ROOT / "bench" / "cache"
+# Downloads, slices, throwaway venvs and seeded ILS copies; gitignored.
+CACHE = Path(os.environ.get("CATALOG_SYNC_BENCH_CACHE", REPO_ROOT / "bench" / "cache"))
 LOC_NAME = "BooksAll.2016.part01.utf8"
 PYMARC_SDIST = "pymarc==5.4.0"
 RECORD_TERMINATOR = b"\x1d"

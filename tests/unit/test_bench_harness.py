@@ -1,0 +1,75 @@
+"""The benchmark harness runs on a small real file and writes JSON, Markdown and PNG results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pymarc
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+from corpus import CHANGE_NOTE, take_records, with_changes  # noqa: E402
+from pngchart import bar_chart  # noqa: E402
+
+
+def test_harness_writes_results_with_every_stage_and_target(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    env = dict(os.environ, CATALOG_SYNC_BENCH_CACHE=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "run.py"), "--file", str(SAMPLE),
+         "--records", "40", "--only", "stages,gc", "--worktree", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=REPO_ROOT, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+
+    assert results["errors"] == {}
+    assert {"nproc", "cpu_model", "ram_gib"} <= results["machine"].keys()
+    assert "start" in results["load"]
+    stages = results["stages"]["stages"]
+    assert results["stages"]["records"] == 40
+    assert stages["pymarc"]["ratio_to_pymarc"] == 1.0
+    for name in ("parse", "validate", "prepare", "mask", "fingerprint", "process_chunk"):
+        assert stages[name]["status"] == "measured", name
+        assert stages[name]["records_per_s"] > 0
+        assert stages[name]["ratio_to_pymarc"] > 0
+    assert stages["diff"]["status"] in {"measured", "pending"}
+    assert set(results["gc"]["modes"]) == {"default", "freeze_threshold"}
+    assert {t["target"].split(" ")[0] for t in results["targets"]} >= {"process_chunk", "commit"}
+
+    md = (out / "results.md").read_text()
+    assert "| stage | records/s per core | µs/record | ratio to bare pymarc |" in md
+    assert "## Targets" in md
+    png = (out / "stages.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png[12:16] == b"IHDR"
+
+
+def test_changed_copy_revises_every_twentieth_record_and_keeps_its_control_number(
+    tmp_path: Path,
+) -> None:
+    base = take_records(SAMPLE, 100, tmp_path / "base.mrc")
+    changed = with_changes(base, tmp_path / "changed.mrc", every=20)
+
+    with base.open("rb") as a, (tmp_path / "changed.mrc").open("rb") as b:
+        pairs = list(zip(pymarc.MARCReader(a), pymarc.MARCReader(b), strict=True))
+    assert changed == 5 and len(pairs) == 100
+    revised = [n for n, (old, new) in enumerate(pairs) if old.as_marc() != new.as_marc()]
+    assert revised == [19, 39, 59, 79, 99]
+    for n in revised:
+        old, new = pairs[n]
+        assert old["001"].data == new["001"].data
+        assert CHANGE_NOTE in new.get_fields("500")[-1]["a"]
+
+
+def test_chart_is_a_png_of_the_requested_size(tmp_path: Path) -> None:
+    path = bar_chart(tmp_path / "c.png", "T", [("PYMARC", 1.0, "1.00X"), ("MASK", 2.5, "2.50X")])
+    data = path.read_bytes()
+    width = int.from_bytes(data[16:20], "big")
+    height = int.from_bytes(data[20:24], "big")
+    assert data.startswith(b"\x89PNG") and width > 500 and height == 60 + 26 * 2 + 40
