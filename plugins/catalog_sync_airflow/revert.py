@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -70,7 +71,7 @@ def build_revert_dag() -> DAG:
         max_active_runs=1,
         tags=["catalog-sync", "revert"],
         doc_md=DOC_MD,
-        default_args={"owner": "catalog-ops", "retries": 1},
+        default_args={"owner": "catalog-ops", "retries": 2, "retry_delay": timedelta(minutes=1)},
         params={
             "vendor": Param(vendors[0] if vendors else "", type="string", enum=vendors),
             "run_id": Param("", type="string", description="Run id of the vendor DAG run"),
