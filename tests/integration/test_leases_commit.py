@@ -82,8 +82,9 @@ class Chunk:
     def commit(self, redis_url: str, settings: LeaseSettings = FAST) -> CommitReport:
         async def main() -> CommitReport:
             ils = ILSSettings(
-                name="ils_test", base_url=self.ils_url, username="catalog", password="catalog-demo"
-            )
+                name="ils_test", base_url=self.ils_url, username="catalog",
+                password="catalog-demo", timeout=10.0, retry_deadline=30.0,
+            )  # fmt: skip
             async with (
                 open_client(ils) as client,
                 LeaseManager.from_url(redis_url, settings) as leases,
