@@ -89,7 +89,7 @@ class DagRunMeasure:
             "peak_rss_tree_mb": round(self.peak_rss_tree / 2**20, 1),
             "tasks": by_task,
             "emulator_counters": delta,
-            "report_totals": self.report.get("totals", self.report),
+            "report_summary": self.report.get("summary", {}),
             "log": self.log_path,
         }
 

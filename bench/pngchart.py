@@ -122,7 +122,8 @@ def bar_chart(
 ) -> Path:
     """Bars of (label, value, value text); a dashed line at `reference`; red below a threshold."""
     label_w = max(len(b[0]) for b in bars) * ADVANCE + 20
-    plot_w, value_w, row_h = 520, 150, 26
+    plot_w, row_h = 520, 26
+    value_w = max(len(b[2]) for b in bars) * ADVANCE + 20
     width = label_w + plot_w + value_w
     height = 60 + row_h * len(bars) + 40
     c = Canvas(width, height)

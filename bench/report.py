@@ -206,7 +206,7 @@ def _e2e_markdown(e: dict[str, Any]) -> list[str]:
     ch = e.get("changed", {})
     seed = e.get("seed", {})
     counters = ch.get("emulator_counters", {})
-    summary = ch.get("report_totals", {}).get("summary", {})
+    summary = ch.get("report_summary") or ch.get("report_totals", {}).get("summary", {})
     commit_s = ch.get("tasks", {}).get("commit_chunk", {}).get("seconds")
     seed_text = "reused from cache" if "from_cache" in seed else f"{seed.get('wall_s')} s"
     lines = [

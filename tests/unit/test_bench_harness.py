@@ -72,4 +72,4 @@ def test_chart_is_a_png_of_the_requested_size(tmp_path: Path) -> None:
     data = path.read_bytes()
     width = int.from_bytes(data[16:20], "big")
     height = int.from_bytes(data[20:24], "big")
-    assert data.startswith(b"\x89PNG") and width > 500 and height == 60 + 26 * 2 + 40
+    assert data.startswith(b"\x89PNG") and width > 520 and height == 60 + 26 * 2 + 40
