@@ -32,6 +32,8 @@ from catalog_sync.emulator.state import EmulatorConfig, EmulatorState
 from catalog_sync.emulator.store import WriteContext
 
 API = "/api/v1"
+# Sent by catalog_sync's Koha adapter inside a record lease: "scope=token, scope=token".
+FENCE_HEADER = "x-catalog-sync-fence"
 # Koha's DelBiblio text, trailing space included.
 ITEMS_ATTACHED = (
     "This Biblio has items attached, please delete them first before deleting this biblio "
@@ -131,6 +133,29 @@ def create_api(state: EmulatorState) -> FastAPI:
         return WriteContext(
             request.method, request.url.path, request.headers.get("x-request-id"), payload
         )
+
+    def admit(request: Request) -> None:
+        """Refuse a write fenced by a lease token older than one already seen (emulator only:
+        Koha has no such check). Called just before the store write, with no await between,
+        so no other request can slip in between the check and the write."""
+        header = request.headers.get(FENCE_HEADER)
+        if not header:
+            return
+        try:
+            fences = {
+                scope.strip(): int(token)
+                for scope, _, token in (part.rpartition("=") for part in header.split(","))
+            }
+        except ValueError as exc:
+            raise _openapi_error(400, f"/header/{FENCE_HEADER}", "Expected scope=integer.") from exc
+        stale = store.admit_fences(fences)
+        if stale is not None:
+            state.counters["fenced_writes"] += 1
+            body = {
+                "error": f"Stale fencing token for {stale}: a later lease holder has written.",
+                "error_code": "stale_fence",
+            }
+            raise KohaError(409, body)
 
     def biblio_or_404(biblio_id: int) -> sqlite3.Row:
         row = store.get_biblio(biblio_id)
@@ -232,6 +257,7 @@ def create_api(state: EmulatorState) -> FastAPI:
             if duplicate is not None:
                 raise KohaError(400, {"error": f"Duplicate biblio {duplicate}"})
         framework = request.headers.get("x-framework-id", "")
+        admit(request)
         biblio_id = store.add_biblio(marcxml, fields, framework, write_context(request, raw))
         location = f"{request.url}/{biblio_id}"
         return JSONResponse({"id": biblio_id}, headers={"Location": location})
@@ -282,6 +308,7 @@ def create_api(state: EmulatorState) -> FastAPI:
         # The emulator takes MARC only; Koha's PUT also lists JSON among its accepted types.
         marcxml, fields = await record_body(request, (JSON, *WRITE_TYPES))
         biblio_or_404(biblio_id)
+        admit(request)
         store.update_biblio(biblio_id, marcxml, fields, write_context(request, raw))
         return JSONResponse({"id": biblio_id})
 
@@ -291,6 +318,7 @@ def create_api(state: EmulatorState) -> FastAPI:
         biblio_or_404(biblio_id)
         if store.item_count(biblio_id):
             raise KohaError(409, {"error": ITEMS_ATTACHED})
+        admit(request)
         store.delete_biblio(biblio_id, write_context(request, None))
         return Response(status_code=204)
 
@@ -335,6 +363,7 @@ def create_api(state: EmulatorState) -> FastAPI:
         barcode = body.get("external_id")
         if barcode and store.barcode_taken(str(barcode)):
             raise KohaError(409, {"error": "Duplicate barcode."})
+        admit(request)
         item = store.add_item(biblio_id, body, write_context(request, raw))
         location = f"{request.url}/{item['item_id']}"
         return JSONResponse(item, status_code=201, headers={"Location": location})
@@ -350,6 +379,7 @@ def create_api(state: EmulatorState) -> FastAPI:
         barcode = body.get("external_id")
         if barcode and store.barcode_taken(str(barcode), except_item=item_id):
             raise KohaError(409, {"error": "Duplicate barcode."})
+        admit(request)
         return JSONResponse(store.update_item(item_id, body, write_context(request, raw)))
 
     @app.get(f"{API}/items")
@@ -373,6 +403,7 @@ def create_api(state: EmulatorState) -> FastAPI:
     async def delete_item(request: Request, item_id: int) -> Response:
         authorize(request, edit=True)
         item_or_404(item_id)
+        admit(request)
         store.delete_item(item_id, write_context(request, None))
         return Response(status_code=204)
 

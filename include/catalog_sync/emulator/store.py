@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS identifiers (
     PRIMARY KEY (biblio_id, kind, value)
 );
 CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers (kind, value);
+CREATE TABLE IF NOT EXISTS fences (
+    scope TEXT PRIMARY KEY,
+    token INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS writes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
@@ -310,6 +314,29 @@ class CatalogStore:
         body: dict[str, Any] = json.loads(row["body"])
         return {**body, "item_id": int(row["item_id"]), "biblio_id": int(row["biblio_id"])}
 
+    # -- fencing tokens ------------------------------------------------------------------------
+
+    def admit_fences(self, fences: dict[str, int]) -> str | None:
+        """Keep the highest fencing token per lease scope; the first stale scope, or None.
+
+        A token equal to the highest is the same holder retrying, so it is let through.
+        """
+        if not fences:
+            return None
+        with self._tx():
+            for scope, token in sorted(fences.items()):
+                row = self._db.execute(
+                    "SELECT token FROM fences WHERE scope = ?", (scope,)
+                ).fetchone()
+                if row is not None and int(row["token"]) > token:
+                    return scope
+            self._db.executemany(
+                "INSERT INTO fences (scope, token) VALUES (?, ?) ON CONFLICT (scope)"
+                " DO UPDATE SET token = MAX(token, excluded.token)",
+                sorted(fences.items()),
+            )
+        return None
+
     # -- write log -----------------------------------------------------------------------------
 
     def _log_write(
@@ -349,7 +376,7 @@ class CatalogStore:
 
     def reset(self) -> None:
         with self._tx():
-            for table in ("items", "identifiers", "biblios", "writes", "sqlite_sequence"):
+            for table in ("items", "identifiers", "biblios", "writes", "fences", "sqlite_sequence"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed table names
 
     def _tx(self) -> _Transaction:

@@ -31,6 +31,13 @@ class ILSConflict(ILSError):
     reason = "ils_conflict"
 
 
+class ILSFencedOff(ILSError):
+    """409 to a write whose lease fencing token is older than one the ILS has seen: a later
+    lease holder wrote the record meanwhile. Not retried; the record waits for the retry."""
+
+    reason = "stale_fence"
+
+
 class ILSRejected(ILSError):
     """Any other 4xx: the ILS refused this request as sent; retrying will not help."""
 

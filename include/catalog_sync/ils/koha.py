@@ -21,6 +21,7 @@ from catalog_sync.ils.auth import (
 from catalog_sync.ils.errors import ILSAuthError, ILSNotFound, ILSRejected
 from catalog_sync.ils.settings import ILSSettings
 from catalog_sync.ils.transport import ILSTransport
+from catalog_sync.leases import current_lease
 
 API = "/api/v1"
 MARCXML = "application/marcxml+xml"
@@ -97,7 +98,9 @@ class KohaAdapter:
                 attempt=attempt,
                 content=marcxml,
                 # Matching is ours (record keys); Koha's title/ISBN guess must not veto it.
-                headers={"Content-Type": MARCXML, "x-confirm-not-duplicate": "1"},
+                headers=await _write_headers(
+                    {"Content-Type": MARCXML, "x-confirm-not-duplicate": "1"}
+                ),
             )
             return str(response.json()["id"])
 
@@ -122,7 +125,7 @@ class KohaAdapter:
                 correlation_id=correlation_id,
                 attempt=attempt,
                 content=marcxml,
-                headers={"Content-Type": MARCXML},
+                headers=await _write_headers({"Content-Type": MARCXML}),
             )
 
         await self.transport.call(send, what=f"update biblio {biblio_id}", idempotent=True)
@@ -150,6 +153,7 @@ class KohaAdapter:
                 f"{API}/biblios/{_biblio_path(biblio_id)}",
                 correlation_id=correlation_id,
                 attempt=attempt,
+                headers=await _write_headers({}),
                 expect=(204,),
             )
             return True
@@ -222,6 +226,20 @@ class KohaAdapter:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def _write_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A write's headers; under a record lease (catalog_sync.leases) it is checked in Redis
+    first (LeaseLost if another holder took over) and carries the fencing tokens.
+
+    The emulator refuses a token older than one it has seen (409, ILSFencedOff). A real Koha
+    ignores the header: there the Redis check just before each attempt is the only guard,
+    which narrows the window of a paused holder to one request's flight but cannot close it.
+    """
+    lease = current_lease()
+    if lease is None:
+        return headers
+    return {**headers, **await lease.before_write()}
 
 
 def _biblio_path(biblio_id: str) -> str:

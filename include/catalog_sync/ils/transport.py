@@ -38,6 +38,7 @@ from catalog_sync.ils.errors import (
     ILSAuthError,
     ILSConflict,
     ILSError,
+    ILSFencedOff,
     ILSNotFound,
     ILSRejected,
     ILSUnavailable,
@@ -84,6 +85,14 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return min(max(0.0, when.timestamp() - time.time()), _MAX_RETRY_AFTER)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body: Any = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return str(body.get("error_code")) if isinstance(body, dict) else None
 
 
 def _koha_message(response: httpx.Response) -> str:
@@ -332,6 +341,12 @@ class ILSTransport:
             )
         if status == 404:
             raise ILSNotFound(f"{self.label}: {where}: not found ({message})", status=404)
+        if status == 409 and _error_code(response) == ILSFencedOff.reason:
+            raise ILSFencedOff(
+                f"{self.label}: {where}: refused, a later lease holder has written this "
+                f"record ({message})",
+                status=409,
+            )
         if status == 409:
             raise ILSConflict(f"{self.label}: {where}: conflict ({message})", status=409)
         raise ILSRejected(
