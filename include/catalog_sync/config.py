@@ -14,6 +14,10 @@ from catalog_sync.paths import vendors_file
 from catalog_sync.retention import RetentionPeriods
 
 
+MatchPoint = Literal["001+003", "035", "020", "022"]
+DEFAULT_MATCH_POINTS: tuple[MatchPoint, ...] = ("001+003", "035", "020", "022")
+
+
 class SourceConfig(BaseModel):
     """Where deliveries come from: a local inbox folder, or SFTP / HTTPS (`delivery`)."""
 
@@ -53,8 +57,8 @@ class VendorConfig(BaseModel):
     declared_format: Literal["iso2709", "marcxml", "bibframe"] | None = None
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
     # Change detection (include/catalog_sync/matching.py, protected.py, pipeline/commit.py):
-    match_points: list[Literal["001+003", "035", "020", "022"]] = Field(
-        default_factory=lambda: ["001+003", "035", "020", "022"],
+    match_points: list[MatchPoint] = Field(
+        default_factory=lambda: list(DEFAULT_MATCH_POINTS),
         description="How a new record finds its ILS copy, strongest first",
     )
     protected_fields: list[str] | None = Field(
