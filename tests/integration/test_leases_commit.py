@@ -158,3 +158,21 @@ def test_redis_down_stops_the_commit_with_an_error_naming_redis_and_nothing_is_w
 
     assert exc.value.reason == "redis_unavailable"
     assert control.writes() == []
+
+
+def test_records_whose_lease_runs_out_mid_record_are_not_written_and_the_retry_writes_them(
+    tmp_path: Path, emulator: ServiceProcess, control: EmulatorControl, redis_url: str
+) -> None:
+    chunk = Chunk.staged(tmp_path, emulator.url, sample_records(5))
+    # Every ILS answer takes longer than the lease lives, and nothing renews it.
+    control.set_faults(slow_rate=1.0, slow_seconds=0.8)
+    expiring = LeaseSettings(ttl=0.3, wait=5.0, renew_every=60.0, poll=0.02)
+
+    with pytest.raises(UnleasedRecords, match="lease_lost"):
+        chunk.commit(redis_url, expiring)
+
+    assert control.writes() == []  # each holder found its lease gone before writing
+    control.clear_faults()
+    retry = chunk.commit(redis_url)
+    assert retry.created == 5
+    assert sorted(control.creates_per_control_number().values()) == [1] * 5

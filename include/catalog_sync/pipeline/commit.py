@@ -20,7 +20,7 @@ from pymarc import Record, record_to_xml
 
 from catalog_sync.config import VendorConfig
 from catalog_sync.ils.client import ILSClient
-from catalog_sync.ils.errors import ILSConflict, ILSNotFound, ILSRejected
+from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound, ILSRejected
 from catalog_sync.leases import (
     Lease,
     LeaseLost,
@@ -285,7 +285,8 @@ async def _guarded(
             else:
                 job.applied[change.record_key] = fresh
             return await _apply(change, job)
-    except (LeaseLost, LeaseTimeout) as exc:
+    except (LeaseLost, LeaseTimeout, ILSFencedOff) as exc:
+        # ILSFencedOff: the ILS saw a later holder's token; our write did not happen.
         log.error("record %s not written, left for the retry: %s", change.correlation_id, exc)
         return f"lease:{exc.reason}"
 
