@@ -13,7 +13,6 @@ from catalog_sync.delivery.models import DeliverySource
 from catalog_sync.paths import vendors_file
 from catalog_sync.retention import RetentionPeriods
 
-
 MatchPoint = Literal["001+003", "035", "020", "022"]
 DEFAULT_MATCH_POINTS: tuple[MatchPoint, ...] = ("001+003", "035", "020", "022")
 
