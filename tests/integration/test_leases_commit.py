@@ -22,7 +22,9 @@ from catalog_sync.leases import (
     LeaseManager,
     LeaseSettings,
     LeaseStoreUnavailable,
+    LeaseTimeout,
     UnleasedRecords,
+    branch_scope,
     record_scope,
 )
 from catalog_sync.marc.split import split_file
@@ -176,3 +178,21 @@ def test_records_whose_lease_runs_out_mid_record_are_not_written_and_the_retry_w
     retry = chunk.commit(redis_url)
     assert retry.created == 5
     assert sorted(control.creates_per_control_number().values()) == [1] * 5
+
+
+def test_a_vendor_with_a_branch_lease_waits_for_another_feed_of_that_branch(
+    tmp_path: Path, emulator: ServiceProcess, control: EmulatorControl, redis_url: str
+) -> None:
+    chunk = Chunk.staged(tmp_path, emulator.url, sample_records(5))
+    chunk.vendor = chunk.vendor.model_copy(update={"lease_branch": "MAIN"})
+    branch = branch_scope(chunk.vendor.ils_conn_id, "MAIN")
+    plain = redis.Redis.from_url(redis_url)
+    plain.set(branch, "another-feed-of-MAIN", px=30_000)
+
+    with pytest.raises(LeaseTimeout, match="branch:MAIN"):
+        chunk.commit(redis_url)
+    assert control.writes() == []
+
+    plain.delete(branch)
+    assert chunk.commit(redis_url).created == 5
+    assert plain.exists(branch) == 0
