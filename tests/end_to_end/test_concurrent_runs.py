@@ -1,0 +1,213 @@
+"""Two vendors' DAG runs at once over the same 100 ILS records: leases keep both changes."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pymarc
+import pytest
+import redis
+import yaml
+from pymarc import Field, Indicators, Record, Subfield, record_to_xml
+
+from catalog_sync.emulator.control import EmulatorControl
+from catalog_sync.fingerprint import record_key
+from catalog_sync.ils import ILSSettings, KohaAdapter
+from catalog_sync.leases import record_scope
+from catalog_sync.paths import CONFIG_DIR, REPO_ROOT
+from catalog_sync.services import ServiceProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+SAMPLE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
+SHARED = 100
+LOGIN = ("catalog", "catalog-demo")
+# Each vendor owns one field and protects the other's, so each run must keep what the other
+# wrote: a read-merge-write that interleaves with the other run's would lose that change.
+DEFAULT_PROTECTED = yaml.safe_load((CONFIG_DIR / "protected_fields.yaml").read_text())["protected"]
+NOTE = "Vendor A review: recommended for the general collection."
+LINK = "https://vendor-b.example.org/toc/"
+RUN_DAG = """
+import sys
+from catalog_sync.config import load_vendors
+from catalog_sync_airflow.factory import build_vendor_dag
+
+run = build_vendor_dag(load_vendors()[sys.argv[1]]).test(run_conf={"force": True})
+print("dag run state:", run.state)
+sys.exit(0 if run.state == "success" else 1)
+"""
+
+
+def shared_records() -> list[Record]:
+    with SAMPLE.open("rb") as fh:
+        records = [r for r in pymarc.MARCReader(fh, to_unicode=True) if r is not None]
+    return [copy.deepcopy(r) for r in records[:SHARED]]
+
+
+def vendor_a_edition(record: Record) -> Record:
+    out = copy.deepcopy(record)
+    note = Field(tag="500", indicators=Indicators(" ", " "), subfields=[Subfield("a", NOTE)])
+    out.add_ordered_field(note)
+    return out
+
+
+def vendor_b_edition(record: Record) -> Record:
+    out = copy.deepcopy(record)
+    url = LINK + str(out["001"].data).strip()
+    link = Field(tag="856", indicators=Indicators("4", "1"), subfields=[Subfield("u", url)])
+    out.add_ordered_field(link)
+    return out
+
+
+def write_config(config_dir: Path) -> None:
+    shutil.copytree(CONFIG_DIR, config_dir)
+    feeds = {
+        "lease_a": {"inbox": "inbox/lease_a", "protect": "856"},
+        "lease_b": {"inbox": "inbox/lease_b", "protect": "500"},
+    }
+    vendors = {
+        name: {
+            "description": "Concurrency test feed",
+            "ils_conn_id": "ils_default",
+            "source": {"kind": "local", "inbox": feed["inbox"], "patterns": ["*.mrc"]},
+            "protected_fields": [*DEFAULT_PROTECTED, feed["protect"]],
+        }
+        for name, feed in feeds.items()
+    }
+    body = {"vendors": vendors, "ils_connections": {"ils_default": {"pool_slots": 4}}}
+    (config_dir / "vendors.yaml").write_text(yaml.safe_dump(body), encoding="utf-8")
+
+
+def seed_catalog(url: str, records: list[Record]) -> None:
+    """The library's catalog already holds the records both vendors enrich."""
+
+    async def main() -> None:
+        settings = ILSSettings(base_url=url, username=LOGIN[0], password=LOGIN[1])
+        async with KohaAdapter(settings) as ils:
+            for n, record in enumerate(records):
+                xml = record_to_xml(record, namespace=True)
+                await ils.create_biblio(xml, correlation_id=f"seed-{n}")
+
+    asyncio.run(main())
+
+
+def runs_created(airflow_home: Path) -> set[str]:
+    with sqlite3.connect(airflow_home / "airflow.db", timeout=10) as db:
+        rows = db.execute("SELECT dag_id FROM dag_run").fetchall()
+    return {str(r[0]).removeprefix("catalog_sync_") for r in rows}
+
+
+def commits_running(airflow_home: Path) -> set[str]:
+    with sqlite3.connect(airflow_home / "airflow.db", timeout=10) as db:
+        rows = db.execute(
+            "SELECT dag_id FROM task_instance WHERE task_id = 'commit_chunk' AND state = 'running'"
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def test_two_vendors_runs_at_once_on_100_shared_records_keep_both_changes(
+    tmp_path: Path, redis_url: str, emulator: ServiceProcess, airflow_db: Path
+) -> None:
+    records = shared_records()
+    home = tmp_path / "home"
+    for name, edition in (("lease_a", vendor_a_edition), ("lease_b", vendor_b_edition)):
+        inbox = home / "inbox" / name
+        inbox.mkdir(parents=True)
+        (inbox / f"{name}.mrc").write_bytes(b"".join(edition(r).as_marc() for r in records))
+    write_config(tmp_path / "config")
+    seed_catalog(emulator.url, records)
+    control = EmulatorControl(emulator.url)
+    seeded = {b["control_number"]: b["biblio_id"] for b in control.biblios()}
+    assert len(seeded) == SHARED
+
+    # Both commits must meet on the same records: hold those leases until both have started.
+    plain = redis.Redis.from_url(redis_url)
+    held = [record_scope("ils_default", record_key(r, ["003", "001"]) or "") for r in records]
+    for key in held:
+        plain.set(key, "test-holds-until-both-runs-commit", px=120_000)
+
+    url = httpx.URL(emulator.url)
+    connection = {
+        "conn_type": "http", "host": url.host, "port": url.port, "schema": "http",
+        "login": LOGIN[0], "password": LOGIN[1],
+        "extra": {"flavour": "koha", "max_concurrency": 8},
+    }  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(REPO_ROOT / p) for p in ("include", "plugins", "dags")),
+        "CATALOG_SYNC_CONFIG_DIR": str(tmp_path / "config"),
+        "AIRFLOW_CONN_ILS_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_CATALOG_SYNC_PII": json.dumps(
+            {"conn_type": "generic", "password": "test-only-pii-hash-key"}
+        ),
+        "AIRFLOW_VAR_CATALOG_SYNC_HOME": str(home),
+        "AIRFLOW_VAR_CATALOG_SYNC_REDIS_URL": redis_url,
+    }
+    runs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str) -> None:
+        log = (tmp_path / f"{name}.log").open("w")
+        cmd = [sys.executable, "-c", RUN_DAG, name]
+        runs[name] = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=log, stderr=log)
+
+    def wait_for(what: str, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 180
+        while not done():
+            ended = [n for n, p in runs.items() if p.poll() is not None]
+            assert not ended, f"{ended} ended before {what}\n" + "\n".join(
+                (tmp_path / f"{n}.log").read_text()[-3000:] for n in ended
+            )
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.2)
+
+    try:
+        # dag.test() registers the DAG bundle in the shared metadata DB on its way in; two at
+        # once collide on that row (UNIQUE dag_bundle.name), so B starts once A's run exists.
+        start("lease_a")
+        wait_for("A's run was created", lambda: runs_created(airflow_db) >= {"lease_a"})
+        start("lease_b")
+        both = {"catalog_sync_lease_a", "catalog_sync_lease_b"}
+        wait_for("both commits started", lambda: commits_running(airflow_db) == both)
+        time.sleep(1.0)  # both are now waiting on the held records
+    finally:
+        plain.delete(*held)
+    codes = {name: proc.wait(timeout=300) for name, proc in runs.items()}
+    logs = {name: (tmp_path / f"{name}.log").read_text() for name in runs}
+    assert codes == {"lease_a": 0, "lease_b": 0}, logs
+
+    # Every shared record carries both vendors' changes: no update was lost.
+    for control_number, biblio_id in seeded.items():
+        stored = httpx.get(
+            f"{emulator.url}/api/v1/biblios/{biblio_id}",
+            headers={"Accept": "application/marcxml+xml"},
+            auth=LOGIN,
+            timeout=10,
+        ).content
+        assert NOTE.encode() in stored, control_number
+        assert (LINK + control_number).encode() in stored, control_number
+
+    writes = control.writes()
+    puts = [w for w in writes if w["method"] == "PUT"]
+    assert len(writes) == SHARED + len(puts)  # the seed's creates, then updates only
+    by_vendor = {v: [w for w in puts if w["request_id"].startswith(f"{v}:")] for v in runs}
+    assert {v: len(w) for v, w in by_vendor.items()} == {"lease_a": SHARED, "lease_b": SHARED}
+    # The runs really interleaved: their writes alternate more than once in the ILS's log.
+    order = [w["request_id"].split(":")[0] for w in puts]
+    switches = sum(a != b for a, b in itertools.pairwise(order))
+    assert switches >= 2, order
+    for name in runs:
+        summary = json.loads((home / "reports" / name / "latest" / "report.json").read_text())
+        assert summary["summary"]["updated"] == SHARED
+        assert summary["summary"]["failed"] == 0
