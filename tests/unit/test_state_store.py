@@ -60,7 +60,7 @@ def test_opening_a_store_migrates_it_to_the_newest_revision(url: str) -> None:
         inspector.get_table_names()
     )
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
 
 
 def test_a_store_made_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:
@@ -155,3 +155,17 @@ def test_two_processes_opening_a_new_store_migrate_it_once(tmp_path: Path) -> No
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     with sa.create_engine(url).connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM alembic_version")).scalar() == 1
+
+
+def test_every_migration_downgrades_and_upgrades_again(url: str) -> None:
+    from alembic import command
+
+    from catalog_sync.migrations import alembic_config
+
+    StateStore(url).close()
+    command.downgrade(alembic_config(url=url), "base")
+    engine = sa.create_engine(url)
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    command.upgrade(alembic_config(url=url), "head")
+    assert "run_changes" in sa.inspect(engine).get_table_names()
+    engine.dispose()
