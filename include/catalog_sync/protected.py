@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -14,19 +14,29 @@ from catalog_sync.paths import CONFIG_DIR
 DEFAULT_PATH = CONFIG_DIR / "protected_fields.yaml"
 
 
+def _matches(pattern: str, tag: str) -> bool:
+    return len(tag) == 3 and all(p == "X" or p == t for p, t in zip(pattern, tag, strict=True))
+
+
 @dataclass(frozen=True)
 class TagSet:
     """Tag patterns: exact tags, or with X for any digit ("9XX")."""
 
     patterns: tuple[str, ...]
+    # Every numeric tag the patterns match, worked out once: lookups run per field.
+    _numeric: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tags = (f"{n:03d}" for n in range(1000))
+        matched = frozenset(t for t in tags if any(_matches(p, t) for p in self.patterns))
+        object.__setattr__(self, "_numeric", matched)
 
     def __contains__(self, tag: object) -> bool:
-        if not isinstance(tag, str) or len(tag) != 3:
+        if not isinstance(tag, str):
             return False
-        return any(
-            all(p == "X" or p == t for p, t in zip(pattern, tag, strict=True))
-            for pattern in self.patterns
-        )
+        if tag.isdigit():
+            return tag in self._numeric
+        return any(_matches(p, tag) for p in self.patterns)
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,10 @@ def merge_protected(incoming: Record, ils_copy: Record | None, protected: TagSet
     merged = Record(leader=str(incoming.leader), force_utf8=True)
     kept = [f for f in ils_copy.fields if f.tag in protected] if ils_copy is not None else []
     fields = [f for f in incoming.fields if f.tag not in protected]
-    for field in kept:
+    for local in kept:
         at = len(fields)
-        while at > 0 and fields[at - 1].tag > field.tag:
+        while at > 0 and fields[at - 1].tag > local.tag:
             at -= 1
-        fields.insert(at, field)
+        fields.insert(at, local)
     merged.fields = fields
     return merged
