@@ -297,11 +297,12 @@ def test_several_matching_ils_records_go_to_review_and_nothing_is_written(
         post_record(feed.ils_url, twin)
     seq = len(control.writes())
 
-    report, _ = feed.load([record])
+    report, diffs = feed.load([record])
 
     assert control.writes()[seq:] == []
     assert report.reviews == {"ambiguous_match:035": 1}
     assert report.created == 0
+    assert [(d["outcome"], d["fields"]) for d in diffs] == [("review:ambiguous_match:035", [])]
 
 
 def deleted(record: Record) -> Record:
@@ -408,3 +409,20 @@ def test_revert_restores_updated_and_deleted_records_and_a_second_revert_writes_
     # The state is back too: the same re-delivery is again one delete and one update.
     redo, _ = feed.load([deleted(records[0]), retitle(records[1], "New"), *records[2:]])
     assert (redo.deleted, redo.updated) == (1, 1)
+
+
+def test_a_match_already_bound_to_another_vendor_record_goes_to_review(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    record = sample_records(1)[0]
+    feed.load([record])
+    # Another record of the feed carries the same OCLC number under its own 001.
+    other = copy.deepcopy(record)
+    other["001"].data = "vendor-other-1"
+    seq = len(control.writes())
+
+    report, diffs = feed.load([record, other])
+
+    assert control.writes()[seq:] == []
+    assert report.reviews == {"match_taken:035": 1}
+    assert [d["outcome"] for d in diffs] == ["review:match_taken:035"]

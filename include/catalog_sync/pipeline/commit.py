@@ -119,6 +119,18 @@ class _Commit:
             }
         )
 
+    def note_review(self, change: StagedChange, reason: str) -> None:
+        """A record a person must look at: listed in the change report with its reason."""
+        self.diffs.append(
+            {
+                "record_key": change.record_key,
+                "correlation_id": change.correlation_id,
+                "action": change.action.value,
+                "outcome": f"review:{reason}",
+                "fields": [],
+            }
+        )
+
 
 async def _apply(change: StagedChange, job: _Commit) -> str:
     """Apply one change; returns the outcome counted in the CommitReport ("review:<reason>"...)."""
@@ -184,6 +196,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
             )
             if match.review_reason is not None:
                 close("review", match.review_reason)
+                job.note_review(change, match.review_reason)
                 return f"review:{match.review_reason}"
             if match.ils_id is None:
                 if not job.dry_run:
@@ -197,6 +210,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
         raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
         if raw_copy is None:
             close("review", "ils_record_missing")
+            job.note_review(change, "ils_record_missing")
             return "review:ils_record_missing"
         ils_copy = parse_ils_record(raw_copy)
         merged = merge_protected(incoming, ils_copy, job.rules.protected)
@@ -244,8 +258,10 @@ async def _delete(
     if raw_copy is None:
         acknowledge(ils_id, None, "already absent from the ILS")
         return "deleted"
-    job.note_diff(change, "deleted", parse_ils_record(raw_copy), None)
+    ils_copy = parse_ils_record(raw_copy)
     if job.dry_run:
+        # Whether items are attached shows only when the ILS refuses the delete.
+        job.note_diff(change, "deleted", ils_copy, None)
         return "deleted"
     intent("delete", ils_id, raw_copy)
     try:
@@ -255,7 +271,9 @@ async def _delete(
     except ILSConflict:
         # Items are attached: a catalogue record with holdings is never deleted by a feed.
         close("review", "items_attached")
+        job.note_review(change, "items_attached")
         return "review:items_attached"
+    job.note_diff(change, "deleted", ils_copy, None)
     acknowledge(ils_id, None, f"deleted biblio {ils_id}")
     return "deleted"
 
