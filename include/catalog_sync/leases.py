@@ -14,8 +14,9 @@ token seen per lease key and answers 409 to an older one. A real Koha ignores th
 against a real ILS the last defence is `Lease.before_write`, a Redis compare just before each
 write, which narrows the window to one request's flight but cannot close it.
 
-Several keys are taken in sorted order with one bounded wait, so two holders never deadlock;
-on timeout what was taken is released. Usage::
+Several keys are taken in one global order (branch, then records, then holdings; sorted within
+each) with one bounded wait, so two holders never deadlock; on timeout what was taken is
+released. Usage::
 
     async with LeaseManager.from_url(redis_url) as leases:
         async with leases.hold([record_scope("ils_default", key)]) as lease:
@@ -93,6 +94,14 @@ def holdings_scope(ils: str, parent_id: str) -> str:
 def branch_scope(ils: str, branch: str) -> str:
     """Lease key of a whole branch (library), for feeds that must not overlap there at all."""
     return f"{LEASE_PREFIX}:{_part(ils)}:branch:{_part(branch)}"
+
+
+def _acquisition_order(key: str) -> tuple[int, str]:
+    # One global order for every holder - branches, then records, then holdings - so a lease
+    # that grows (a matched record's holdings) never waits on a key taken before its own.
+    if ":branch:" in key:
+        return (0, key)
+    return (2, key) if ":holdings:" in key else (1, key)
 
 
 class LeaseError(RuntimeError):
@@ -208,6 +217,18 @@ class Lease:
             self.ensure_held()
         return self.fence_header()
 
+    async def extend(self, keys: Iterable[str]) -> None:
+        """Take more keys into this lease (e.g. the holdings of a record just matched).
+
+        They must come after every key already held in the acquisition order (a record's
+        holdings after the record); they are renewed and released with the rest.
+        """
+        new = sorted(set(keys) - set(self.keys), key=_acquisition_order)
+        if self.held and new and _acquisition_order(new[0]) < _acquisition_order(self.keys[-1]):
+            raise ValueError(f"{new[0]} sorts before {self.keys[-1]}: take it with hold()")
+        self.ensure_held()
+        await self.manager.take(self, new)
+
     def lose(self, reason: str) -> None:
         if self.lost_reason is None:
             self.lost_reason = f"{reason} (keys: {', '.join(self.keys)})"
@@ -258,17 +279,17 @@ class LeaseManager:
     async def hold(
         self, keys: Iterable[str], *, within: Lease | None = None, counted: bool = True
     ) -> AsyncIterator[Lease]:
-        """Hold every key (sorted order, one bounded wait) and renew them until the block ends.
+        """Hold every key (global order, one bounded wait) and renew them until the block ends.
 
         Raises LeaseTimeout when a key stays taken past `settings.wait`, LeaseStoreUnavailable
         when Redis does not answer. Inside the block the lease is `current_lease()`. An outer
         lease that others are taken `within` passes `counted=False`: it must not use up one of
         the `max_held` slots its inner leases wait for.
         """
-        wanted = sorted(set(keys))
+        wanted = sorted(set(keys), key=_acquisition_order)
         lease = Lease(self, parent=within)
         async with self._slots if counted else contextlib.nullcontext():
-            await self._take(lease, wanted)
+            await self.take(lease, wanted)
             renewer = asyncio.create_task(self._renew(lease), name="lease-renewal")
             reset = _current.set(lease)
             try:
@@ -280,8 +301,10 @@ class LeaseManager:
                     await renewer
                 await self._release(lease)
 
-    async def _take(self, lease: Lease, keys: list[str]) -> None:
+    async def take(self, lease: Lease, keys: list[str]) -> None:
+        """Acquire `keys` in order into `lease`; on failure what this call took is released."""
         s = self.settings
+        before = len(lease.held)
         deadline = time.monotonic() + s.wait
         try:
             for key in keys:
@@ -309,7 +332,8 @@ class LeaseManager:
                     # Expired between SET and fence: we were paused for a whole TTL.
                     raise LeaseLost(f"{key} expired before its fencing token was taken")
         except BaseException as exc:
-            await self._release(lease)
+            taken, lease.held[before:] = lease.held[before:], []
+            await self._release(Lease(self, held=taken))
             if isinstance(exc, LockError | RedisError) and not isinstance(exc, LeaseError):
                 raise self.unavailable(exc) from exc
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -18,7 +19,9 @@ from catalog_sync.leases import (
     LeaseSettings,
     LeaseStoreUnavailable,
     LeaseTimeout,
+    branch_scope,
     current_lease,
+    holdings_scope,
     record_scope,
 )
 
@@ -239,3 +242,25 @@ def test_redis_down_stops_the_holder_with_an_error_naming_redis() -> None:
     with pytest.raises(LeaseStoreUnavailable, match=r"Redis at 127\.0\.0\.1") as exc:
         asyncio.run(main())
     assert exc.value.reason == "redis_unavailable"
+
+
+def test_a_lease_grows_only_towards_keys_later_in_the_global_order(
+    redis_url: str, scope: Callable[[str], str]
+) -> None:
+    record = scope("rec")
+    holdings = holdings_scope(f"test-grow-{os.getpid()}", "42")
+    branch = branch_scope(f"test-grow-{os.getpid()}", "MAIN")
+    plain = redis.Redis.from_url(redis_url)
+
+    async def body(leases: LeaseManager) -> tuple[bool, set[str]]:
+        async with leases.hold([record]) as lease:
+            await lease.extend([holdings])
+            held_in_redis = plain.exists(holdings) == 1
+            with pytest.raises(ValueError, match="take it with hold"):
+                await lease.extend([branch])
+            return held_in_redis, set(lease.fences)
+
+    held_in_redis, fenced = run(redis_url, body)
+    assert held_in_redis
+    assert fenced == {record, holdings}
+    assert plain.exists(record, holdings, branch) == 0  # all released together

@@ -25,6 +25,7 @@ from catalog_sync.leases import (
     LeaseTimeout,
     UnleasedRecords,
     branch_scope,
+    holdings_scope,
     record_scope,
 )
 from catalog_sync.marc.split import split_file
@@ -64,6 +65,7 @@ class Chunk:
         vendor = load_vendors()["demo"].model_copy(
             update={"ils_conn_id": f"ils_{uuid.uuid4().hex[:8]}", "records_per_chunk": 100}
         )
+        home.mkdir(parents=True, exist_ok=True)
         state = StateStore(f"sqlite:///{home / 'state.db'}")
         data = b"".join(r.as_marc() for r in records)
         sha = hashlib.sha256(data).hexdigest()
@@ -196,3 +198,24 @@ def test_a_vendor_with_a_branch_lease_waits_for_another_feed_of_that_branch(
     plain.delete(branch)
     assert chunk.commit(redis_url).created == 5
     assert plain.exists(branch) == 0
+
+
+def test_a_record_matched_in_the_ils_also_waits_for_that_biblios_holdings_lease(
+    tmp_path: Path, emulator: ServiceProcess, control: EmulatorControl, redis_url: str
+) -> None:
+    records = sample_records(1)
+    first = Chunk.staged(tmp_path / "first", emulator.url, records)
+    first.commit(redis_url)  # already in the catalog, loaded under another record key's state
+    (biblio,) = control.biblios()
+    chunk = Chunk.staged(tmp_path / "second", emulator.url, records)  # a create that will match
+    holdings = holdings_scope(chunk.vendor.ils_conn_id, str(biblio["biblio_id"]))
+    plain = redis.Redis.from_url(redis_url)
+    plain.set(holdings, "items-being-edited", px=30_000)
+
+    with pytest.raises(UnleasedRecords, match="lease_timeout"):
+        chunk.commit(redis_url)
+    assert [w["method"] for w in control.writes()] == ["POST"]
+
+    plain.delete(holdings)
+    report = chunk.commit(redis_url)
+    assert report.matched == 1

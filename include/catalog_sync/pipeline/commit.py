@@ -28,6 +28,7 @@ from catalog_sync.leases import (
     LeaseTimeout,
     UnleasedRecords,
     branch_scope,
+    current_lease,
     holdings_scope,
     record_scope,
 )
@@ -206,6 +207,10 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
                 acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
                 return "created"
             ils_id, matched = match.ils_id, True
+            lease = current_lease()
+            if lease is not None:
+                # Matched another feed's record (other record key): hold its holdings too.
+                await lease.extend([holdings_scope(ils, ils_id)])
         assert ils_id is not None, "an update is staged only for a record with an ILS id"
         raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
         if raw_copy is None:
