@@ -426,3 +426,22 @@ def test_a_match_already_bound_to_another_vendor_record_goes_to_review(
     assert control.writes()[seq:] == []
     assert report.reviews == {"match_taken:035": 1}
     assert [d["outcome"] for d in diffs] == ["review:match_taken:035"]
+
+
+def test_an_isbn_10_in_the_file_matches_the_isbn_13_of_the_ils_copy(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    record = sample_records(1)[0]
+    record.remove_fields("035")
+    record.add_ordered_field(Field("020", BLANK, [Subfield("a", "0-19-852663-6 (pbk.)")]))
+    ils_copy = copy.deepcopy(record)
+    ils_copy["001"].data = "local-isbn-1"
+    ils_copy.remove_fields("020")
+    ils_copy.add_ordered_field(Field("020", BLANK, [Subfield("a", "9780198526636")]))
+    existing = post_record(feed.ils_url, ils_copy)
+    seq = len(control.writes())
+
+    report, _ = feed.load([record])
+
+    assert [(w["method"], w["record_id"]) for w in control.writes()[seq:]] == [("PUT", existing)]
+    assert report.matched == 1
