@@ -445,3 +445,30 @@ def test_an_isbn_10_in_the_file_matches_the_isbn_13_of_the_ils_copy(
 
     assert [(w["method"], w["record_id"]) for w in control.writes()[seq:]] == [("PUT", existing)]
     assert report.matched == 1
+
+
+def test_revert_keeps_a_created_record_that_has_items_now(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    records = sample_records(2)
+    feed.load(records)
+    with_items = id_of(control, records[0])
+    httpx.post(
+        f"{feed.ils_url}/api/v1/biblios/{with_items}/items",
+        json={"external_id": "39999000000002"},
+        auth=(USER, PASSWORD),
+        timeout=10,
+    ).raise_for_status()
+
+    async def revert() -> RevertReport:
+        settings = ILSSettings(
+            name="ils_test", base_url=feed.ils_url, username=USER, password=PASSWORD
+        )
+        async with open_client(settings) as client:
+            return await revert_run("run-1", "demo", {"ils_default": client}, feed.state)
+
+    report = asyncio.run(revert())
+
+    assert (report.deleted, report.kept) == (1, Counter({"items_attached": 1}))
+    assert [b["biblio_id"] for b in control.biblios()] == [with_items]
+    assert "kept: items_attached=1" in report.line()
