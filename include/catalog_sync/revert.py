@@ -8,8 +8,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from catalog_sync.ils.client import ILSClient
-from catalog_sync.ils.errors import ILSConflict, ILSNotFound
+from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound
 from catalog_sync.ils.koha import control_number_of
+from catalog_sync.leases import (
+    LeaseLost,
+    LeaseManager,
+    LeaseTimeout,
+    holdings_scope,
+    record_scope,
+)
 from catalog_sync.state import RunChange, StateStore
 
 log = logging.getLogger(__name__)
@@ -97,12 +104,19 @@ async def _undo_create(
 
 
 async def revert_run(
-    run_id: str, vendor: str, clients: dict[str, ILSClient], state: StateStore
+    run_id: str,
+    vendor: str,
+    clients: dict[str, ILSClient],
+    state: StateStore,
+    leases: LeaseManager | None = None,
 ) -> RevertReport:
     """Undo what `run_id` of `vendor` wrote, per ILS (`clients` by ILS connection id).
 
     Safe to re-run: each record is compared with its pre-image before any write, a record
     done is marked reverted, and one found re-created by an earlier attempt is adopted.
+    With `leases`, each record is reverted under the same record and holdings leases as a
+    commit takes, so a vendor run writing the record meanwhile waits; a record whose lease
+    stays busy is kept (`lease_busy`) for the next revert.
     """
     report = RevertReport(run_id, vendor)
     changes = state.run_changes(run_id, vendor)
@@ -111,6 +125,19 @@ async def revert_run(
         if change.status == "reverted":
             report.already += 1
             return
+        if leases is None:
+            await undo(change)
+            return
+        keys = [record_scope(change.ils, change.record_key)]
+        keys += [holdings_scope(change.ils, change.ils_id)] if change.ils_id else []
+        try:
+            async with leases.hold(keys):
+                await undo(change)
+        except (LeaseLost, LeaseTimeout, ILSFencedOff) as exc:
+            log.warning("revert %s: %s kept, lease busy: %s", run_id, change.record_key, exc)
+            report.kept["lease_busy"] += 1
+
+    async def undo(change: RunChange) -> None:
         client = clients[change.ils]
         cid = f"revert:{vendor}:{change.record_key}"
         if change.action == "create":

@@ -32,6 +32,7 @@ their pre-image before any write.
 def revert(vendor: str, run_id: str) -> str:
     """Task body: open one ILS client per connection the run wrote to, and revert."""
     from catalog_sync.ils.client import ILSClient
+    from catalog_sync.leases import LeaseManager
     from catalog_sync.revert import revert_run
     from catalog_sync_airflow.runtime import task_runtime
     from ils.hooks import ILSHook
@@ -39,6 +40,12 @@ def revert(vendor: str, run_id: str) -> str:
     if not run_id.strip():
         raise AirflowFailException("give the run_id of the vendor DAG run to revert")
     rt = task_runtime(vendor)
+    if not rt.redis_url:
+        raise AirflowFailException(
+            "catalog_sync_revert writes under Redis record leases, like commit_chunk: set the "
+            "Airflow Variable catalog_sync_redis_url (or REDIS_URL)"
+        )
+    redis_url = rt.redis_url
     state = rt.state()
     connections = {c.ils for c in state.run_changes(run_id, vendor)}
     if not connections:
@@ -48,9 +55,11 @@ def revert(vendor: str, run_id: str) -> str:
         async with AsyncExitStack() as stack:
             clients: dict[str, ILSClient] = {}
             for conn_id in sorted(connections):
-                client = ILSHook(ils_conn_id=conn_id).client(rt.redis_url)
+                client = ILSHook(ils_conn_id=conn_id).client(redis_url)
                 clients[conn_id] = await stack.enter_async_context(client)
-            report = await revert_run(run_id, vendor, clients, state)
+            # The same record leases as commit_chunk: a vendor run writing meanwhile waits.
+            leases = await stack.enter_async_context(LeaseManager.from_url(redis_url))
+            report = await revert_run(run_id, vendor, clients, state, leases)
         if report.kept:
             log.warning("%s", report.line())
         return report.line()

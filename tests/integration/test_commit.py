@@ -21,6 +21,7 @@ from pymarc import Field, Indicators, Record, Subfield
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
+from catalog_sync.leases import LeaseManager
 from catalog_sync.marc.split import split_file
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile
 from catalog_sync.paths import RuntimeLayout, layout
@@ -382,7 +383,7 @@ def test_dry_run_reports_masked_field_diffs_and_writes_nothing(
 
 
 def test_revert_restores_updated_and_deleted_records_and_a_second_revert_writes_nothing(
-    feed: Feed, control: EmulatorControl
+    feed: Feed, control: EmulatorControl, redis_url: str
 ) -> None:
     records = sample_records(4)
     feed.load(records)
@@ -395,8 +396,8 @@ def test_revert_restores_updated_and_deleted_records_and_a_second_revert_writes_
         settings = ILSSettings(
             name="ils_test", base_url=feed.ils_url, username=USER, password=PASSWORD
         )
-        async with open_client(settings) as client:
-            return await revert_run("run-2", "demo", {"ils_default": client}, feed.state)
+        async with open_client(settings) as client, LeaseManager.from_url(redis_url) as leases:
+            return await revert_run("run-2", "demo", {"ils_default": client}, feed.state, leases)
 
     first = asyncio.run(revert())
 
