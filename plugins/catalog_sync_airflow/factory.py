@@ -9,8 +9,11 @@ import pendulum
 from airflow.sdk import DAG, Param, task
 
 from catalog_sync.config import VendorConfig, load_vendors
+from catalog_sync.notifications import NoticeKind
 from catalog_sync.schedule import cadence_for
 from catalog_sync_airflow import tasks
+from catalog_sync_airflow.approval import add_approval_gate
+from catalog_sync_airflow.notify import notifiers
 from catalog_sync_airflow.timetables import ComplianceTimetable
 
 # Mapped tasks show "<file> records 1-2,000" in the UI; the task puts chunk_label in its context.
@@ -57,6 +60,7 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
             "retry_delay": timedelta(minutes=1),
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": timedelta(minutes=15),
+            "on_failure_callback": notifiers(NoticeKind.FAILED, vendor.notify_to),
         },
         params={
             "force": Param(
@@ -85,13 +89,22 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
             task_id="commit_chunk", pool=vendor.ils_conn_id, map_index_template=LABEL
         )(tasks.commit)
         check_deletes: Any = task(task_id="check_deletes")(tasks.check_deletes)
-        report: Any = task(task_id="report", trigger_rule="none_failed")(tasks.report)
+        report: Any = task(
+            task_id="report",
+            trigger_rule="none_failed",
+            on_success_callback=notifiers(NoticeKind.CHANGED, vendor.notify_to),
+        )(tasks.report)
 
         name = vendor.name
         files = fetch(vendor_name=name)
         chunks = split(vendor_name=name, fetched=files)
         staged = process_chunk.partial(vendor_name=name).expand(chunk=chunks)
+        # Over the delete cap or change ratio, the run waits for a decision in the UI here.
+        cleared = add_approval_gate(
+            name, staged, notifiers(NoticeKind.NEEDS_APPROVAL, vendor.notify_to)
+        )
         gate = check_deletes(vendor_name=name, chunk_reports=staged)
+        cleared >> gate
         committed = commit_chunk.partial(vendor_name=name).expand(report=staged)
         gate >> committed
         report(vendor_name=name, fetched=files, chunk_reports=staged, commit_reports=committed)

@@ -180,7 +180,10 @@ def check_deletes(vendor_name: str, chunk_reports: Sequence[dict[str, Any]] | No
     rt = task_runtime(vendor_name)
     chunks = [ChunkReport.model_validate(c) for c in _collected(chunk_reports)]
     check = check_delete_cap(chunks, rt.vendor, rt.state())
+    from catalog_sync_airflow.approval import approved_in_ui
+
     approved = bool(get_current_context()["params"].get("approve_deletes", False))
+    approved = approved or approved_in_ui()  # answered Approve in the UI's approval gate
     if check.over_cap and not approved and not _dry_run():
         raise AirflowFailException(check.message(vendor_name))
     if check.over_cap:
