@@ -27,8 +27,11 @@ DOC_MD = """
 **fetch** finds new files in the vendor's delivery (skipping files already loaded unless the
 `force` param is set) -> **split** cuts each file into deterministic chunks ->
 **process_chunk** (one per chunk) parses, validates and stages each record's change ->
-**check_deletes** stops the run before any write when its deletes exceed the vendor's cap
-(trigger again with `approve_deletes`) ->
+**assess_changes** weighs the staged changes against the delete cap and change-ratio threshold:
+over either, **approve_changes** waits for a decision under *Required actions* (Approve writes,
+Reject stops the run with nothing written) ->
+**check_deletes** refuses deletes over the cap that nobody approved (in the UI or with the
+`approve_deletes` param) ->
 **commit_chunk** (one per chunk, pool `{pool}`) writes only real changes to the ILS ->
 **report** writes the run report (`run summary:` line last).
 
