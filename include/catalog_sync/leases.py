@@ -290,15 +290,18 @@ class LeaseManager:
         lease = Lease(self, parent=within)
         async with self._slots if counted else contextlib.nullcontext():
             await self.take(lease, wanted)
-            renewer = asyncio.create_task(self._renew(lease), name="lease-renewal")
+            done = asyncio.Event()
+            renewer = asyncio.create_task(self._renew(lease, done), name="lease-renewal")
             reset = _current.set(lease)
             try:
                 yield lease
             finally:
                 _current.reset(reset)
+                # A cancel that lands inside a Redis call can be swallowed by the client, so the
+                # renewer also stops on `done`; never wait on it longer than one TTL.
+                done.set()
                 renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
+                await asyncio.wait({renewer}, timeout=self.settings.ttl)
                 await self._release(lease)
 
     async def take(self, lease: Lease, keys: list[str]) -> None:
@@ -338,11 +341,13 @@ class LeaseManager:
                 raise self.unavailable(exc) from exc
             raise
 
-    async def _renew(self, lease: Lease) -> None:
+    async def _renew(self, lease: Lease, done: asyncio.Event) -> None:
         s = self.settings
         renewed_at = time.monotonic()
-        while not lease.lost:
+        while not lease.lost and not done.is_set():
             await asyncio.sleep(s.renew_interval)
+            if done.is_set():
+                return
             try:
                 for held in lease.held:
                     await held.lock.reacquire()

@@ -264,3 +264,21 @@ def test_a_lease_grows_only_towards_keys_later_in_the_global_order(
     assert held_in_redis
     assert fenced == {record, holdings}
     assert plain.exists(record, holdings, branch) == 0  # all released together
+
+
+def test_leaving_a_hold_never_waits_on_a_renewal_stuck_in_redis(redis_url: str) -> None:
+    """Renewing every millisecond, a cancel often lands inside a Redis call: exit must not hang."""
+
+    async def main() -> int:
+        settings = LeaseSettings(ttl=0.3, renew_every=0.001)
+        async with LeaseManager.from_url(redis_url, settings) as manager:
+            for i in range(200):
+
+                async def one(i: int = i) -> None:
+                    async with manager.hold([f"catalog_sync:test:hang:{i}"]):
+                        await asyncio.sleep(0.01)
+
+                await asyncio.wait_for(one(), 5)
+        return 200
+
+    assert asyncio.run(main()) == 200
