@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, task
 
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.notifications import NoticeKind
@@ -114,5 +114,32 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
     return dag
 
 
+MAINTENANCE_DOC_MD = """
+### Catalog Sync - retention
+
+Every day, removes what each vendor's `retention` periods in vendors.yaml say has expired:
+staging change sets and landed copies (`staging`), reject files (`rejects`), run reports,
+manifests and audit logs (`manifests`). The ILS and the state store are never touched.
+"""
+
+
+def build_maintenance_dag() -> DAG:
+    with DAG(
+        dag_id="catalog_sync_retention",
+        description="Purge Catalog Sync staging, rejects, reports and audit logs past retention",
+        schedule=CronTriggerTimetable("30 5 * * *", timezone="UTC"),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        tags=["catalog-sync", "retention"],
+        doc_md=MAINTENANCE_DOC_MD,
+        default_args={"owner": "catalog-ops", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    ) as dag:
+        task(task_id="purge_expired")(tasks.purge_expired_data)()
+    return dag
+
+
 def build_vendor_dags() -> dict[str, DAG]:
-    return {f"catalog_sync_{v.name}": build_vendor_dag(v) for v in load_vendors().values()}
+    dags = {f"catalog_sync_{v.name}": build_vendor_dag(v) for v in load_vendors().values()}
+    dags["catalog_sync_retention"] = build_maintenance_dag()
+    return dags

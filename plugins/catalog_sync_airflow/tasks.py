@@ -18,6 +18,7 @@ from catalog_sync.audit import (
     get_audit_logger,
     remove_audit_log,
 )
+from catalog_sync.config import load_vendors
 from catalog_sync.delivery.errors import (
     DeliveryAuthError,
     DeliveryHostKeyError,
@@ -32,6 +33,7 @@ from catalog_sync.paths import safe_name
 from catalog_sync.pipeline.fetch import FetchResult, fetch_deliveries
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import report_dir, write_report
+from catalog_sync.retention import purge_expired, vendor_retention_targets
 from catalog_sync_airflow.runtime import (
     REDIS_VARIABLE,
     TaskRuntime,
@@ -132,6 +134,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     chunk_report = ChunkReport.model_validate(report)
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
+    from catalog_sync.ils.errors import ILSAuthError
     from catalog_sync.leases import LeaseManager
     from catalog_sync.pipeline.commit import commit_changes, diff_path
     from ils.hooks import ILSHook
@@ -164,7 +167,11 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
                 leases=leases,
             )
 
-    result = asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except ILSAuthError as exc:
+        # Wrong credentials or permissions do not fix themselves: fail now, without retries.
+        raise AirflowFailException(str(exc)) from exc
     log.info("chunk %s committed: %s", chunk_report.label, result.model_dump())
     return result.model_dump()
 
@@ -254,3 +261,15 @@ def build_manifest(
         manifest.add_commit_report(commit_report)
     manifest.finish()
     return manifest
+
+
+def purge_expired_data() -> dict[str, int]:
+    """Remove each vendor's staging, landed copies, rejects, reports and audit logs past due."""
+    removed: dict[str, int] = {}
+    now = datetime.now(UTC)
+    for name, vendor in load_vendors().items():
+        rt = task_runtime(name)
+        targets = vendor_retention_targets(rt.layout.root, name, vendor.retention)
+        removed[name] = len(purge_expired(targets, now))
+        log.info("vendor %s: %d expired files and folders removed", name, removed[name])
+    return removed
