@@ -122,3 +122,10 @@ def test_clearing_one_mapped_commit_reruns_only_that_chunk(
     timeline = commit_timeline(DAG_ID, run.run_id, [{"created": 250}] * 4)
     assert sorted(t.label for t in timeline)[0].endswith("records 1\u2013250")
     assert len(timeline) == 4 and all(t.records == 250 for t in timeline)
+
+    # The run's report page, through the API server, charts the real commit timings.
+    page = client.get(f"/catalog-sync/runs/{DAG_ID}/{run.run_id}")
+    assert page.status_code == 200
+    assert page.text.count("<polyline") == 2
+    assert "chunk time per record (ms)" in page.text
+    assert page.text.count("seconds into the commit: ") >= 8
