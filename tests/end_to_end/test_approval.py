@@ -16,6 +16,7 @@ from airflow.sdk import DAG, task
 from catalog_sync.approval import assess_changes
 from catalog_sync.config import load_vendors
 from catalog_sync.models import ChunkRef, ChunkReport
+from catalog_sync.notifications import NoticeKind
 from catalog_sync_airflow.approval import (
     APPROVE_TASK,
     ASSESS_TASK,
@@ -24,6 +25,8 @@ from catalog_sync_airflow.approval import (
     add_approval_gate,
     route,
 )
+from catalog_sync_airflow.notify import CatalogSyncNotifier
+from tests.integration.test_notify import TO, Inbox, inbox  # noqa: F401  (SMTP fixture)
 
 DAG_ID = "catalog_sync_demo_gate"
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
@@ -105,7 +108,8 @@ def build_gate_dag(home: Path, deletes: int) -> DAG:
         def commit_chunk() -> None:
             (home / "written").write_text("written")
 
-        cleared = add_approval_gate("demo", process_chunk())
+        held = [CatalogSyncNotifier(NoticeKind.NEEDS_APPROVAL, TO)]
+        cleared = add_approval_gate("demo", process_chunk(), held)
         cleared >> commit_chunk()
     return dag
 
@@ -221,10 +225,15 @@ def test_over_cap_run_waits_for_a_decision_then_writes_or_stops(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     airflow_db: Path,
+    inbox: Inbox,  # noqa: F811
 ) -> None:
     gate = GateRun(tmp_path, monkeypatch, deletes=30)
 
     run = gate.run(answer=choice)
+
+    mails = inbox.messages()
+    assert [m["subject"] for m in mails] == ["[Catalog Sync] demo_gate: run needs approval"]
+    assert "delete_cap: 30 deletes over the cap of 2" in inbox.text()
 
     assert gate.written_before_answer is False  # nothing happens before the decision
     assert gate.answer_status == 200
@@ -240,11 +249,16 @@ def test_over_cap_run_waits_for_a_decision_then_writes_or_stops(
 
 @pytest.mark.slow
 def test_run_within_its_caps_goes_straight_through_without_asking(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    airflow_db: Path,
+    inbox: Inbox,  # noqa: F811
 ) -> None:
     gate = GateRun(tmp_path, monkeypatch, deletes=1)
 
     run = gate.run()
+
+    assert inbox.messages() == []  # nobody is asked
 
     states = gate.task_states()
     assert run.state == "success"
