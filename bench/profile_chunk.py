@@ -33,7 +33,7 @@ STEPS = {
     "StateStore.applied (one query per chunk)": ("state.py", "applied"),
     "staging: model_copy": ("main.py", "model_copy"),
     "staging: model_dump": ("main.py", "model_dump"),
-    "staging: json.dumps": ("__init__.py", "dumps"),
+    "json.dumps (fingerprint's and staging's together)": ("__init__.py", "dumps"),
 }
 
 

@@ -163,14 +163,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"## Garbage collector settings (Python {g.get('python')}, {g.get('records'):,} "
             f"records, modes interleaved in one process, best of {g.get('reps')})",
             "",
-            "| gc mode | pymarc rec/s | vs default | process_chunk rec/s | vs default |",
-            "|---|---:|---:|---:|---:|",
+            "| gc mode | pymarc rec/s | vs default | process_chunk rec/s | vs default | "
+            "process_chunk time in collector | collections per pass |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for mode, st in g.get("modes", {}).items():
             p, c = st.get("pymarc", {}), st.get("process_chunk", {})
             lines.append(
                 f"| {mode} | {_fmt(p.get('records_per_s'))} | {_pct(p.get('vs_default'))} | "
-                f"{_fmt(c.get('records_per_s'))} | {_pct(c.get('vs_default'))} |"
+                f"{_fmt(c.get('records_per_s'))} | {_pct(c.get('vs_default'))} | "
+                f"{_pct(c.get('gc_share'))[1:]} | {_fmt(c.get('collections_per_run'), 0)} |"
             )
         lines.append("")
     if results.get("commit"):

@@ -70,7 +70,7 @@ FULL = Plan(
     3,
     (10_000, 50_000, 250_000),
     20_000,
-    50_000,
+    20_000,
     ("default", "freeze", "threshold", "freeze_threshold", "disabled"),
     4000,
     10_000,
@@ -340,7 +340,7 @@ def section_gc(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
         "--stages",
         GC_STAGES,
         "--reps",
-        str(max(3, plan.reps)),
+        str(max(len(plan.gc_modes), plan.reps)),  # each mode once in every position
         "--gc-compare",
         ",".join(plan.gc_modes),
     ]

@@ -74,8 +74,8 @@ def compare_gc(path: Path, stages: list[str], reps: int, modes: list[str]) -> di
     """Each gc mode against the others in interleaved rounds, in one process.
 
     The machine's load drifts over seconds, so modes measured minutes apart in separate
-    processes differ by more than the collector does; alternating them inside each round and
-    keeping each one's best puts them under the same load.
+    processes differ by more than the collector does; alternating them inside each round, in
+    a rotating order, and keeping each one's best puts them under the same load.
     """
     single = measure(path, ["pymarc"], 1, "default")  # record count and import warm-up
     n = single["records"]
@@ -88,14 +88,37 @@ def compare_gc(path: Path, stages: list[str], reps: int, modes: list[str]) -> di
     for fn in cases.values():
         fn()
     best = {(m, s): float("inf") for m in modes for s in cases}
-    for _ in range(reps):
-        for mode in modes:
+    cpu = dict(best)
+    # Time inside the collector itself, from gc.callbacks: unlike wall time it hardly moves
+    # with the machine's load, so it shows what a setting can save at most.
+    in_gc = {key: 0.0 for key in best}
+    collections = {key: 0 for key in best}
+    started = [0.0]
+    current: list[tuple[str, str]] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif current:
+            in_gc[current[0]] += time.perf_counter() - started[0]
+            collections[current[0]] += 1
+
+    gc.callbacks.append(on_gc)
+    for round_no in range(reps):
+        # Each round starts with another mode: a mode's position in the round must not
+        # decide its result (a fixed order once favoured whichever ran last).
+        shift = round_no % len(modes)
+        for mode in modes[shift:] + modes[:shift]:
             apply_gc_mode(mode)
             for stage, fn in cases.items():
-                t0 = time.perf_counter()
+                current[:] = [(mode, stage)]
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn()
                 best[mode, stage] = min(best[mode, stage], time.perf_counter() - t0)
+                cpu[mode, stage] = min(cpu[mode, stage], time.process_time() - c0)
+                current.clear()
             _reset_gc(defaults)
+    gc.callbacks.remove(on_gc)
     out: dict[str, Any] = {"python": platform.python_version(), "records": n, "reps": reps}
     out["modes"] = {
         mode: {
@@ -105,6 +128,10 @@ def compare_gc(path: Path, stages: list[str], reps: int, modes: list[str]) -> di
                 "vs_default": round(best["default", stage] / best[mode, stage] - 1, 4)
                 if "default" in modes
                 else None,
+                "cpu_seconds": round(cpu[mode, stage], 4),
+                "gc_seconds_per_run": round(in_gc[mode, stage] / reps, 4),
+                "gc_share": round(in_gc[mode, stage] / reps / cpu[mode, stage], 4),
+                "collections_per_run": collections[mode, stage] / reps,
             }
             for stage in cases
         }
