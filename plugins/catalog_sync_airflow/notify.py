@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
-from airflow.sdk import BaseNotifier, Context
+from airflow.sdk import BaseHook, BaseNotifier, Context
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from catalog_sync.notifications import Notice, NoticeKind, build_notice, run_changed
 from catalog_sync.paths import layout, runtime_home
@@ -71,6 +72,12 @@ class CatalogSyncNotifier(BaseNotifier):
     def notify(self, context: Context) -> None:
         message = self.notice(context)
         if message is None or not self.to:
+            return
+        try:
+            BaseHook.get_connection(self.smtp_conn_id)
+        except AirflowNotFoundException:
+            # `make demo` has no mail server: say so once instead of a callback traceback.
+            log.warning("no %s connection: %s notice not sent", self.smtp_conn_id, self.kind)
             return
         with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
             sender = self.from_email or smtp.from_email or "catalog-sync@localhost"

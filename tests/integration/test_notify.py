@@ -198,3 +198,22 @@ def test_free_text_in_an_approval_notice_loses_barcodes_and_emails(
     assert "delete_cap: 40 deletes over cap 20" in notice.text
     assert len(scrubbable) >= 2
     assert [c for c in scrubbable if c in notice.text + notice.html] == []
+
+
+def test_without_a_mail_connection_notices_are_skipped_with_one_warning(
+    canary_values: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    airflow_db: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP_DEFAULT", raising=False)
+
+    run = run_dag(tmp_path, canary_values, monkeypatch)
+
+    assert run.state == "failed"  # the task's own failure, not the notifier's
+    warnings = [r.getMessage() for r in caplog.records if r.name == "catalog_sync_airflow.notify"]
+    assert sorted(warnings) == [
+        "no smtp_default connection: changed notice not sent",
+        "no smtp_default connection: failed notice not sent",
+    ]
