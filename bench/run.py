@@ -16,6 +16,7 @@ the working tree instead.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -360,12 +361,35 @@ def section_commit(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> Non
     out["commit"] = json.loads(r.run(argv, 1800).splitlines()[-1])
 
 
+# What a seeded ILS and state store depend on: reused while these files stay the same, so a
+# quick run after an unrelated commit does not seed again (~3 ILS requests per record).
+SEED_INPUTS = (
+    "include/catalog_sync/fingerprint.py",
+    "include/catalog_sync/marc/prepare.py",
+    "include/catalog_sync/state.py",
+    "include/catalog_sync/emulator/store.py",
+    "include/catalog_sync/pipeline/commit.py",
+    "include/catalog_sync/migrations",
+)
+
+
+def seed_key(src: Path) -> str:
+    digest = hashlib.sha256()
+    for name in SEED_INPUTS:
+        path = src / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file():
+                digest.update(f.relative_to(src).as_posix().encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def section_e2e(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
     base = slice_of(src, plan.e2e_records)
     changed = CACHE / "slices" / f"{base.stem}-changed{CHANGE_EVERY}.mrc"
     if not changed.is_file() or changed.stat().st_mtime < base.stat().st_mtime:
         with_changes(base, changed, CHANGE_EVERY)
-    seed = CACHE / "seeds" / f"{r.src.name}-{base.stem}-{plan.records_per_chunk}"
+    seed = CACHE / "seeds" / f"{seed_key(r.src)}-{base.stem}-{plan.records_per_chunk}"
     result_file = CACHE / f"e2e-{plan.mode}.json"
     argv = [
         sys.executable,
