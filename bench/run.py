@@ -60,10 +60,11 @@ class Plan:
     commit_records: int
     e2e_records: int
     records_per_chunk: int
+    python_rounds: int = 3
 
 
 QUICK = Plan(
-    "quick", 5000, 2, (1000, 5000), 1000, 5000, ("default", "freeze_threshold"), 600, 5000, 1000
+    "quick", 5000, 2, (1000, 5000), 1000, 5000, ("default", "freeze_threshold"), 600, 5000, 1000, 1
 )
 FULL = Plan(
     "full",
@@ -293,7 +294,7 @@ def section_pythons(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> No
     for version_dir in other_pythons():
         pythons.append((version_dir.name, python_venv(version_dir)))
     best: dict[str, dict[str, Any]] = {}
-    for _ in range(plan.reps):
+    for _ in range(plan.python_rounds):
         for name, python in pythons:
             if python is None:
                 best[name] = {"python": name, "note": "uv not found: venv not built"}
@@ -465,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             min(n, plan.commit_records),
             n,
             max(1, n // 2),
+            1,
         )
         source = take_records(source, n, CACHE / "slices" / f"{source.stem}-{n}.mrc")
 
