@@ -38,9 +38,8 @@ ALL_STAGES = (
     "cpu_stage",
     "process_chunk",
 )
-# Where the field-level diff of issue 5 is expected; the stage is "pending" until one exists.
-DIFF_MODULES = ("catalog_sync.diff", "catalog_sync.pipeline.diff", "catalog_sync.fielddiff")
-DIFF_FUNCTIONS = ("field_diff", "diff_records", "record_diff", "diff")
+# The field-level diff commit_chunk runs (issue 5); absent in the other Pythons' venvs.
+DIFF_MODULE, DIFF_FUNCTION = "catalog_sync.recordiff", "diff_records"
 # gc modes compared by run.py; "freeze_threshold" is what catalog_sync.gctuning applies.
 GC_MODES = ("default", "freeze", "threshold", "freeze_threshold", "disabled")
 
@@ -167,20 +166,13 @@ def _best_of(cases: dict[str, Callable[[], None]], reps: int) -> dict[str, float
 
 
 def find_diff() -> tuple[str, Callable[[Any, Any], Any]] | None:
-    """The project's field-level diff function, if the module exists yet."""
-    for module in DIFF_MODULES:
-        try:
-            found = importlib.util.find_spec(module)
-        except ModuleNotFoundError:
-            found = None
-        if found is None:
-            continue
-        mod = importlib.import_module(module)
-        for name in DIFF_FUNCTIONS:
-            fn = getattr(mod, name, None)
-            if callable(fn):
-                return f"{module}.{name}", fn
-    return None
+    """The project's field-level diff function, where catalog_sync is importable."""
+    try:
+        module = importlib.import_module(DIFF_MODULE)
+    except ImportError:
+        return None
+    fn: Callable[[Any, Any], Any] = getattr(module, DIFF_FUNCTION)
+    return f"{DIFF_MODULE}.{DIFF_FUNCTION}", fn
 
 
 def measure(path: Path, stages: list[str], reps: int, gc_mode: str) -> dict[str, Any]:

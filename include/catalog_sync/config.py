@@ -55,6 +55,8 @@ class VendorConfig(BaseModel):
     record_key: list[str] = Field(default_factory=lambda: ["003", "001"])
     declared_format: Literal["iso2709", "marcxml", "bibframe"] | None = None
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
+    # Repair invalid UTF-8 (replacement characters) instead of rejecting the record.
+    allow_utf8_repair: bool = False
     # Change detection (include/catalog_sync/matching.py, protected.py, pipeline/commit.py):
     match_points: list[MatchPoint] = Field(
         default_factory=lambda: list(DEFAULT_MATCH_POINTS),

@@ -25,6 +25,7 @@ from catalog_sync.delivery.errors import (
     DeliveryNotFoundError,
 )
 from catalog_sync.errors import RunInputError
+from catalog_sync.gctuning import tune_gc
 from catalog_sync.manifest import RunManifest, trigger_from_dag_run
 from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.marc.split import split_file
@@ -105,6 +106,7 @@ def split(vendor_name: str, fetched: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
+    tune_gc()  # after imports, before the records (bench/README.md: GC tuning)
     ref = ChunkRef.model_validate(chunk)
     get_current_context()["chunk_label"] = ref.label  # type: ignore[typeddict-unknown-key]
     rt = task_runtime(vendor_name)
@@ -131,6 +133,7 @@ def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
 
 
 def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
+    tune_gc()
     chunk_report = ChunkReport.model_validate(report)
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.

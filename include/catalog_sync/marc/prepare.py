@@ -57,7 +57,7 @@ class Rejection:
 
 def allows_utf8_repair(vendor: VendorConfig) -> bool:
     """The vendor's opt-in to replace invalid UTF-8 with U+FFFD instead of rejecting the record."""
-    return bool(getattr(vendor, "allow_utf8_repair", False))
+    return vendor.allow_utf8_repair
 
 
 def prepare_record(

@@ -10,7 +10,7 @@ import math
 import os
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -314,16 +314,34 @@ async def _guarded(
         return f"lease:{exc.reason}"
 
 
+# Records being worked on at once. The ILS client bounds requests by itself; this bounds the
+# memory of records read and parsed ahead of it, which otherwise grows with the chunk size
+# on an initial load (bench/README.md: +42 MB for 2,000 creates).
+MAX_RECORDS_IN_FLIGHT = 64
+
+
+async def _each_bounded(
+    pending: Sequence[StagedChange], run: Callable[[StagedChange], Awaitable[str]]
+) -> list[str]:
+    gate = asyncio.Semaphore(MAX_RECORDS_IN_FLIGHT)
+
+    async def one(change: StagedChange) -> str:
+        async with gate:
+            return await run(change)
+
+    return list(await asyncio.gather(*(one(c) for c in pending)))
+
+
 async def _apply_all(
     pending: Sequence[StagedChange], job: _Commit, leases: LeaseManager | None
 ) -> list[str]:
     if leases is None:
-        return list(await asyncio.gather(*(_apply(c, job) for c in pending)))
+        return await _each_bounded(pending, lambda c: _apply(c, job))
     if job.vendor.lease_branch is None:
-        return list(await asyncio.gather(*(_guarded(c, job, leases, None) for c in pending)))
+        return await _each_bounded(pending, lambda c: _guarded(c, job, leases, None))
     branch = branch_scope(job.ils, job.vendor.lease_branch)
     async with leases.hold([branch], counted=False) as outer:
-        return list(await asyncio.gather(*(_guarded(c, job, leases, outer) for c in pending)))
+        return await _each_bounded(pending, lambda c: _guarded(c, job, leases, outer))
 
 
 def diff_path(report_dir: Path, chunk_id: str) -> Path:
