@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from catalog_sync.config import load_ils_connections
+from catalog_sync.config import load_ils_connections, pool_specs
 from catalog_sync.paths import REPO_ROOT, RuntimeLayout
 from catalog_sync.services import ServiceError, pid_alive, start_emulator, start_redis
 
@@ -169,10 +169,7 @@ def provision(layout: RuntimeLayout, services: LocalServices) -> None:
         "description": "Secret key (password) of the keyed hashes that mask PII",
         "password": pii_secret(layout),
     }
-    pools = {
-        c.name: {"slots": c.pool_slots, "description": c.description, "include_deferred": False}
-        for c in load_ils_connections().values()
-    }
+    pools = pool_specs()
     variables = {
         "catalog_sync_home": str(layout.root),
         "catalog_sync_redis_url": services.redis_url,
