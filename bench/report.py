@@ -102,6 +102,12 @@ def markdown(results: dict[str, Any]) -> str:
         + ". All timings are best of N interleaved rounds, single process (= per core).",
         "",
     ]
+    for update in results.get("updated", []):
+        sections = ", ".join(update.get("sections", []))
+        lines += [
+            f"Sections {sections} re-run at {update.get('at')} on code {update.get('code')}.",
+            "",
+        ]
     stage_block = results.get("stages", {})
     if stage_block:
         lines += [
