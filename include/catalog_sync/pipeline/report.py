@@ -75,6 +75,23 @@ def render_text(
     if failures:
         lines += ["", "records the ILS refused:"]
         lines += [f"  {code}: {n}" for code, n in failures.most_common()]
+    commit_notes = [
+        (sum(c.matched for c in commits), "new record(s) matched an existing ILS record"),
+        (sum(c.no_change for c in commits), "change(s) already in the ILS copy: nothing sent"),
+        (sum(c.drifted for c in commits), "ILS record(s) edited since our last write (drift)"),
+    ]
+    if any(n for n, _ in commit_notes):
+        lines += [""] + [f"{n} {what}" for n, what in commit_notes if n]
+    reviews: Counter[str] = Counter()
+    for cm in commits:
+        reviews.update(cm.reviews)
+    if reviews:
+        lines += ["", "records held for review (not written):"]
+        lines += [f"  {code}: {n}" for code, n in reviews.most_common()]
+    diffs = [c.diff_path for c in commits if c.diff_path and _non_empty(Path(c.diff_path))]
+    if diffs:
+        dry = " (dry run: nothing was written)" if any(c.dry_run for c in commits) else ""
+        lines += ["", f"field-level diffs, masked{dry}: {Path(diffs[0]).parent}/"]
     already = sum(c.already_applied for c in commits)
     if already:
         lines += [
@@ -116,3 +133,7 @@ def write_report(
     tmp.symlink_to(out.name)
     os.replace(tmp, latest)
     return summary, out
+
+
+def _non_empty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
