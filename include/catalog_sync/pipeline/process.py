@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from catalog_sync.audit import correlation_id
 from catalog_sync.config import VendorConfig
 from catalog_sync.fingerprint import record_fingerprint, record_key
 from catalog_sync.marc.prepare import Rejection, prepare_record
@@ -16,11 +17,6 @@ from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, StagedChang
 from catalog_sync.paths import RuntimeLayout, safe_name
 from catalog_sync.privacy import Masker
 from catalog_sync.state import StateStore
-
-
-def correlation_id(ref: ChunkRef, offset: int) -> str:
-    """Deterministic per record: vendor, file hash, chunk and byte offset."""
-    return f"{ref.vendor}:{ref.file_sha256[:12]}:{ref.chunk_id[:8]}:{offset}"
 
 
 def staging_path(layout: RuntimeLayout, vendor: str, run_id: str, chunk_id: str) -> Path:
@@ -87,7 +83,9 @@ def process_chunk(
                 fingerprint=record_fingerprint(result.record),
                 offset=raw.offset,
                 length=len(raw.data),
-                correlation_id=correlation_id(ref, raw.offset),
+                correlation_id=correlation_id(
+                    ref.vendor, ref.file_sha256, ref.chunk_id, raw.offset
+                ),
             )
             staged.append((change, result.deleted))
 
