@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pymarc import Record
@@ -55,7 +55,7 @@ async def find_match(
     client: ILSClient,
     *,
     correlation_id: str,
-    taken: Callable[[str], bool],
+    taken: Callable[[str], Awaitable[bool]],
 ) -> MatchResult:
     """Search the match points in order; the first point that finds anything decides.
 
@@ -69,7 +69,7 @@ async def find_match(
             continue
         if len(found) > 1:
             return MatchResult(None, point, f"ambiguous_match:{point}")
-        if taken(found[0]):
+        if await taken(found[0]):
             return MatchResult(None, point, f"match_taken:{point}")
         return MatchResult(found[0], point)
     return MatchResult(None)

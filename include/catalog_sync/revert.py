@@ -17,7 +17,7 @@ from catalog_sync.leases import (
     holdings_scope,
     record_scope,
 )
-from catalog_sync.state import RunChange, StateStore
+from catalog_sync.state import RunChange, StateCalls, StateStore, ops
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,13 @@ async def _restore(client: ILSClient, change: RunChange, cid: str) -> tuple[str,
 
 
 async def _undo_create(
-    client: ILSClient, state: StateStore, change: RunChange, cid: str
+    client: ILSClient, state: StateCalls, change: RunChange, cid: str
 ) -> tuple[str, str | None]:
     ils_id = change.ils_id
     if ils_id is None:
         # The run died between the create and its acknowledgement: find what it made.
         found = await client.find_biblio_ids_by(_query_for(change.record_key), correlation_id=cid)
-        owners = {b: state.owner_of(change.ils, b) for b in found}
+        owners = {b: await state.run(ops.owner_of(change.ils, b)) for b in found}
         mine = [b for b, owner in owners.items() if owner in (None, change.record_key)]
         if len(mine) > 1:
             return "kept:ambiguous", None
@@ -118,8 +118,20 @@ async def revert_run(
     commit takes, so a vendor run writing the record meanwhile waits; a record whose lease
     stays busy is kept (`lease_busy`) for the next revert.
     """
+    async with StateCalls(state) as calls:
+        return await _revert(run_id, vendor, clients, calls, leases)
+
+
+async def _revert(
+    run_id: str,
+    vendor: str,
+    clients: dict[str, ILSClient],
+    state: StateCalls,
+    leases: LeaseManager | None,
+) -> RevertReport:
+    """revert_run's work, with every state-store step run off the event loop."""
     report = RevertReport(run_id, vendor)
-    changes = state.run_changes(run_id, vendor)
+    changes = await state.run(ops.changes_of_run(run_id, vendor))
 
     async def one(change: RunChange) -> None:
         if change.status == "reverted":
@@ -148,7 +160,8 @@ async def revert_run(
             report.kept[outcome.split(":", 1)[1]] += 1
             log.warning("revert %s: %s left as it is (%s)", run_id, change.record_key, outcome)
             return
-        state.record_reverted(change, ils_id if change.action != "create" else change.prev_ils_id)
+        restored = ils_id if change.action != "create" else change.prev_ils_id
+        await state.run(ops.record_reverted(change, restored))
         if outcome == "restored":
             report.restored += 1
         elif outcome == "recreated":
@@ -160,5 +173,5 @@ async def revert_run(
 
     await asyncio.gather(*(one(c) for c in changes))
     if not report.kept:
-        state.forget_run_files(run_id, vendor)
+        await state.run(ops.forget_run_files(run_id, vendor))
     return report

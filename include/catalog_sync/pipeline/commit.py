@@ -40,7 +40,7 @@ from catalog_sync.pipeline.process import read_staged
 from catalog_sync.privacy import Masker, load_policy
 from catalog_sync.protected import FieldRules, TagSet, load_field_rules, merge_protected
 from catalog_sync.recordiff import content_fingerprint, diff_records, masked_changes
-from catalog_sync.state import AppliedRecord, StateStore, idempotency_key
+from catalog_sync.state import AppliedRecord, StateCalls, StateStore, idempotency_key, ops
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class _Commit:
     ref: ChunkRef
     vendor: VendorConfig
     client: ILSClient
-    state: StateStore
+    state: StateCalls
     run_id: str
     rules: FieldRules
     masker: Masker
@@ -139,7 +139,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
     key = idempotency_key(
         ils, change.record_key, change.fingerprint, change.action.value, change.previous_fingerprint
     )
-    entry = job.state.ledger_entry(key)
+    entry = await job.state.run(ops.ledger_entry(key))
     if entry is not None and entry.status == "applied":
         return "already_applied"
     cid = change.correlation_id
@@ -150,36 +150,47 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
         "action": change.action.value,
     }
     if not job.dry_run:
-        job.state.record_pending(
-            key, run_id=job.run_id, chunk_id=job.ref.chunk_id, ils_id=change.ils_id, **ledger
+        await job.state.run(
+            ops.record_pending(
+                key, run_id=job.run_id, chunk_id=job.ref.chunk_id, ils_id=change.ils_id, **ledger
+            )
         )
 
-    def close(status: str, detail: str) -> None:
+    # Each step is awaited until committed: the write waits for its intent, the count for its
+    # acknowledgement, even when StateCalls commits it together with other records' steps.
+    async def close(status: str, detail: str) -> None:
         if not job.dry_run:
-            job.state.record_failed(key, detail, status=status)
+            await job.state.run(ops.record_failed(key, detail, status=status))
 
-    def acknowledge(ils_id: str | None, ils_fp: str | None, ack: str) -> None:
+    async def acknowledge(ils_id: str | None, ils_fp: str | None, ack: str) -> None:
         if not job.dry_run:
-            job.state.record_applied(
-                key,
-                ils_id=ils_id,
-                run_id=job.run_id,
-                vendor=job.vendor.name,
-                ils_fingerprint=ils_fp,
-                ack=ack,
-                **ledger,
+            await job.state.run(
+                ops.record_applied(
+                    key,
+                    ils_id=ils_id,
+                    run_id=job.run_id,
+                    vendor=job.vendor.name,
+                    ils_fingerprint=ils_fp,
+                    ack=ack,
+                    **ledger,
+                )
             )
 
-    def intent(action: str, ils_id: str | None, pre_image: bytes | None) -> None:
-        job.state.record_intent(
-            run_id=job.run_id,
-            ils=ils,
-            vendor=job.vendor.name,
-            record_key=change.record_key,
-            action=action,
-            ils_id=ils_id,
-            pre_image=pre_image,
+    async def intent(action: str, ils_id: str | None, pre_image: bytes | None) -> None:
+        await job.state.run(
+            ops.record_intent(
+                run_id=job.run_id,
+                ils=ils,
+                vendor=job.vendor.name,
+                record_key=change.record_key,
+                action=action,
+                ils_id=ils_id,
+                pre_image=pre_image,
+            )
         )
+
+    async def taken(found: str) -> bool:
+        return await job.state.run(ops.owner_of(ils, found)) not in (None, change.record_key)
 
     try:
         if change.action is ChangeAction.DELETE:
@@ -193,18 +204,18 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
                 job.vendor.match_points,
                 job.client,
                 correlation_id=cid,
-                taken=lambda found: job.state.owner_of(ils, found) not in (None, change.record_key),
+                taken=taken,
             )
             if match.review_reason is not None:
-                close("review", match.review_reason)
+                await close("review", match.review_reason)
                 job.note_review(change, match.review_reason)
                 return f"review:{match.review_reason}"
             if match.ils_id is None:
                 if not job.dry_run:
-                    intent("create", None, None)
+                    await intent("create", None, None)
                     ils_id = await job.client.create_biblio(_xml(incoming), correlation_id=cid)
                 job.note_diff(change, "created", None, incoming)
-                acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
+                await acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
                 return "created"
             ils_id, matched = match.ils_id, True
             lease = current_lease()
@@ -214,7 +225,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
         assert ils_id is not None, "an update is staged only for a record with an ILS id"
         raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
         if raw_copy is None:
-            close("review", "ils_record_missing")
+            await close("review", "ils_record_missing")
             job.note_review(change, "ils_record_missing")
             return "review:ils_record_missing"
         ils_copy = parse_ils_record(raw_copy)
@@ -228,28 +239,28 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
             drifted = held != previous.ils_fingerprint and held != job.ils_fingerprint(merged)
         if drifted and job.vendor.drift_policy != "overlay":
             reason = "drift"
-            close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
+            await close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
             job.note_diff(change, f"drift_{job.vendor.drift_policy}", ils_copy, incoming)
             return "drift_skipped" if job.vendor.drift_policy == "skip" else f"review:{reason}"
         if not diff_records(ils_copy, merged, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
             # write, or only protected fields differed): nothing to send.
-            acknowledge(ils_id, job.ils_fingerprint(merged), "unchanged in the ILS")
+            await acknowledge(ils_id, job.ils_fingerprint(merged), "unchanged in the ILS")
             return (
                 "drifted:no_change"
                 if drifted
                 else ("matched:no_change" if matched else "no_change")
             )
         if not job.dry_run:
-            intent("update", ils_id, raw_copy)
+            await intent("update", ils_id, raw_copy)
             await job.client.update_biblio(ils_id, _xml(merged), correlation_id=cid)
         job.note_diff(change, "updated", ils_copy, merged)
-        acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
+        await acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
         prefix = "drifted:" if drifted else ("matched:" if matched else "")
         return f"{prefix}updated"
     except (ILSRejected, ILSConflict) as exc:
         # The ILS refused this record for good; the rest of the chunk goes on.
-        close("failed", f"{type(exc).__name__}: {exc}")
+        await close("failed", f"{type(exc).__name__}: {exc}")
         return f"failed:{getattr(exc, 'reason', type(exc).__name__)}"
 
 
@@ -261,25 +272,25 @@ async def _delete(
     cid = change.correlation_id
     raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
     if raw_copy is None:
-        acknowledge(ils_id, None, "already absent from the ILS")
+        await acknowledge(ils_id, None, "already absent from the ILS")
         return "deleted"
     ils_copy = parse_ils_record(raw_copy)
     if job.dry_run:
         # Whether items are attached shows only when the ILS refuses the delete.
         job.note_diff(change, "deleted", ils_copy, None)
         return "deleted"
-    intent("delete", ils_id, raw_copy)
+    await intent("delete", ils_id, raw_copy)
     try:
         await job.client.delete_biblio(ils_id, correlation_id=cid)
     except ILSNotFound:
         log.info("record %s already absent from the ILS", cid)
     except ILSConflict:
         # Items are attached: a catalogue record with holdings is never deleted by a feed.
-        close("review", "items_attached")
+        await close("review", "items_attached")
         job.note_review(change, "items_attached")
         return "review:items_attached"
     job.note_diff(change, "deleted", ils_copy, None)
-    acknowledge(ils_id, None, f"deleted biblio {ils_id}")
+    await acknowledge(ils_id, None, f"deleted biblio {ils_id}")
     return "deleted"
 
 
@@ -302,7 +313,8 @@ async def _guarded(
     try:
         async with leases.hold(lease_keys(job.ils, change), within=within):
             # Read again under the lease: another run may have just written this record.
-            fresh = job.state.applied(job.ils, [change.record_key]).get(change.record_key)
+            now = await job.state.run(ops.applied(job.ils, [change.record_key]))
+            fresh = now.get(change.record_key)
             if fresh is None:
                 job.applied.pop(change.record_key, None)
             else:
@@ -381,19 +393,24 @@ async def commit_changes(
     pending = sorted(
         (c for c in changes if c.action is not ChangeAction.UNCHANGED), key=lambda c: c.record_key
     )
-    job = _Commit(
-        ref=ref,
-        vendor=vendor,
-        client=client,
-        state=state,
-        run_id=run_id,
-        rules=load_field_rules(protected=vendor.protected_fields),
-        masker=masker or Masker(load_policy(), secrets.token_bytes(32)),
-        applied=state.applied(vendor.ils_conn_id, (c.record_key for c in pending)),
-        dry_run=dry_run,
-        diffs=[],
-    )
-    results = await _apply_all(pending, job, leases)
+    # Every state-store step runs off the event loop: a wait for a locked database must not
+    # hold up requests in flight or the lease renewals running beside them.
+    async with StateCalls(state) as calls:
+        job = _Commit(
+            ref=ref,
+            vendor=vendor,
+            client=client,
+            state=calls,
+            run_id=run_id,
+            rules=load_field_rules(protected=vendor.protected_fields),
+            masker=masker or Masker(load_policy(), secrets.token_bytes(32)),
+            applied=await calls.run(
+                ops.applied(vendor.ils_conn_id, [c.record_key for c in pending])
+            ),
+            dry_run=dry_run,
+            diffs=[],
+        )
+        results = await _apply_all(pending, job, leases)
     unleased = Counter(r.partition(":")[2] for r in results if r.startswith("lease:"))
     if unleased:
         raise UnleasedRecords(
