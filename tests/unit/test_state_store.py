@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from catalog_sync.state import StateStore, idempotency_key
+from catalog_sync.state import StateCalls, StateStore, idempotency_key, ops
 
 PG_URL = os.environ.get(
     "CATALOG_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/test"
@@ -142,6 +143,45 @@ def test_reverting_a_create_forgets_the_record_and_the_runs_files(url: str) -> N
 
     assert store.applied("ils_default", ["DLC:9"]) == {}
     assert store.forget_run_files("r1", "demo") == 1
+    assert not store.is_loaded("demo", "sha")
+
+
+def test_steps_committed_together_keep_their_effects_and_a_failing_one_fails_alone(
+    url: str,
+) -> None:
+    store = StateStore(url)
+    keys = [idempotency_key("ils_default", f"DLC:{i}", "fp", "create") for i in range(5)]
+    # A real database error: loaded_files.name is NOT NULL.
+    broken = ops.Op(
+        lambda conn: conn.exec_driver_sql(
+            "INSERT INTO loaded_files (vendor, sha256, run_id, loaded_at)"
+            " VALUES ('demo', 'sha', 'r1', CURRENT_TIMESTAMP)"
+        ),
+        writes=True,
+    )
+
+    fields = {"ils": "ils_default", "fingerprint": "fp", "action": "create", "chunk_id": "c"}
+
+    async def scenario() -> tuple[list[object], int]:
+        async with StateCalls(store) as calls:
+            steps = [
+                calls.run(
+                    ops.record_pending(
+                        key, record_key=f"DLC:{i}", run_id="r1", ils_id=None, **fields
+                    )
+                )
+                for i, key in enumerate(keys)
+            ]
+            outcomes = await asyncio.gather(*steps, calls.run(broken), return_exceptions=True)
+            return outcomes, calls.transactions
+
+    outcomes, transactions = asyncio.run(scenario())
+
+    assert transactions == 1, "steps asked for together go in one transaction"
+    assert outcomes[:5] == [None] * 5
+    assert isinstance(outcomes[5], sa.exc.IntegrityError)
+    entries = [store.ledger_entry(key) for key in keys]
+    assert [e.status if e else None for e in entries] == ["pending"] * 5
     assert not store.is_loaded("demo", "sha")
 
 
