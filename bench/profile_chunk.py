@@ -30,7 +30,7 @@ STEPS = {
     "record_fingerprint (canonical JSON + sha256)": ("fingerprint.py", "record_fingerprint"),
     "record_key": ("fingerprint.py", "record_key"),
     "iter_chunk (framing, file reads)": ("reader.py", "iter_chunk"),
-    "StateStore.applied (one query per chunk)": ("state.py", "applied"),
+    "StateStore.applied (one query per chunk)": ("store.py", "run"),
     "staging: model_copy": ("main.py", "model_copy"),
     "staging: model_dump": ("main.py", "model_dump"),
     "json.dumps (fingerprint's and staging's together)": ("__init__.py", "dumps"),

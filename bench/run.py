@@ -367,7 +367,7 @@ def section_commit(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> Non
 SEED_INPUTS = (
     "include/catalog_sync/fingerprint.py",
     "include/catalog_sync/marc/prepare.py",
-    "include/catalog_sync/state.py",
+    "include/catalog_sync/state",
     "include/catalog_sync/emulator/store.py",
     "include/catalog_sync/pipeline/commit.py",
     "include/catalog_sync/migrations",
