@@ -73,7 +73,7 @@ def _is_contention(exc: DBAPIError, dialect: str) -> bool:
     return getattr(orig, "pgcode", None) in _PG_RETRYABLE
 
 
-def configure_sqlite(engine: Engine, busy_timeout_ms: int, *, all_immediate: bool) -> None:
+def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     """WAL, a short busy timeout, and transactions that take the write lock when they begin.
 
     pysqlite starts a transaction only at the first INSERT/UPDATE and never for DDL; taking
@@ -93,7 +93,7 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int, *, all_immediate: boo
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        writes = all_immediate or bool(conn.get_execution_options().get(_WRITES))
+        writes = bool(conn.get_execution_options().get(_WRITES))
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
@@ -128,18 +128,29 @@ def _head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
 def migrate(url: str) -> None:
     """`alembic upgrade head` on the store at `url`, serialised between processes."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         # A long wait: the first process to open a new store holds the lock while it migrates.
-        configure_sqlite(engine, 30_000, all_immediate=True)
+        configure_sqlite(engine, 30_000)
+    head = _head()
     try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(8315020261128)"))
-            current = MigrationContext.configure(conn).get_current_revision()
-            if current != _head():
-                command.upgrade(alembic_config(connection=conn), "head")
+        # Every task process opens the store: a store already at head costs it no write lock.
+        with engine.connect() as conn:
+            with conn.begin():
+                if _revision(conn) == head:
+                    return
+            conn.execution_options(**{_WRITES: True})
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(8315020261128)"))
+                # Again under the lock: another process may have migrated in between.
+                if _revision(conn) != head:
+                    command.upgrade(alembic_config(connection=conn), "head")
     finally:
         engine.dispose()

@@ -57,7 +57,7 @@ class StateStore:
         self.contention = contention or Contention()
         self.engine: Engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
-            configure_sqlite(self.engine, self.contention.busy_timeout_ms, all_immediate=False)
+            configure_sqlite(self.engine, self.contention.busy_timeout_ms)
         with _migrate_lock:
             if url not in _migrated:
                 migrate(url)
