@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 DAG_PREFIX = "catalog_sync_"
 REPORT_URL = "/catalog-sync/runs/{dag_id}/{run_id}"
-ASSESS_TASK = "assess_changes"
+SMTP_CONN_ID = "smtp_default"
 
 
 class CatalogSyncNotifier(BaseNotifier):
@@ -37,7 +37,7 @@ class CatalogSyncNotifier(BaseNotifier):
         self,
         kind: NoticeKind | str,
         to: Sequence[str],
-        smtp_conn_id: str = "smtp_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         from_email: str | None = None,
     ) -> None:
         super().__init__()
@@ -66,7 +66,8 @@ class CatalogSyncNotifier(BaseNotifier):
             return build_notice(
                 self.kind, vendor, run_id, failed_task=task, failure_code=code, report_url=url
             )
-        reasons = ti.xcom_pull(task_ids=ASSESS_TASK, key="reasons") or []
+        # Sent by the approval gate itself, which pushed its reasons just before asking.
+        reasons = ti.xcom_pull(task_ids=ti.task_id, key="reasons") or []
         return build_notice(self.kind, vendor, run_id, approval_reasons=list(reasons))
 
     def notify(self, context: Context) -> None:
