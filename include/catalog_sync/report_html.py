@@ -162,8 +162,14 @@ def _header(
     )
 
 
-def render_run_report(report: Mapping[str, Any], timeline: Sequence[ChunkTiming] = ()) -> str:
-    """report.json (as written by pipeline.report) -> an HTML page; values are escaped."""
+def render_run_report(
+    report: Mapping[str, Any], timeline: Sequence[ChunkTiming] = (), failed_html: str = ""
+) -> str:
+    """report.json (as written by pipeline.report) -> an HTML page; values are escaped.
+
+    `failed_html` (run_status.failed_tasks_section) goes under the header: tasks that failed
+    after this report was written, e.g. a cleared chunk whose re-run failed.
+    """
     summary: Mapping[str, Any] = report.get("summary", {})
     chunks: list[Mapping[str, Any]] = list(report.get("chunks", []))
     commits: list[Mapping[str, Any]] = list(report.get("commits", []))
@@ -242,6 +248,7 @@ def render_run_report(report: Mapping[str, Any], timeline: Sequence[ChunkTiming]
     body = "".join(
         [
             _header(report, vendor, run_id, status, summary_line),
+            failed_html,
             _section(
                 "files",
                 "Files",

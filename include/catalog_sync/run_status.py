@@ -36,29 +36,12 @@ def _cell(text: str) -> str:
     return f"<td>{escape(text)}</td>"
 
 
-def render_run_status(
-    dag_id: str,
-    run_id: str,
-    run_state: str | None,
-    tasks: Sequence[TaskAttempt],
-    notes: Sequence[str] = (),
-) -> str:
-    """HTML for a run whose report was never written; values are escaped."""
+def failed_tasks_section(tasks: Sequence[TaskAttempt], *, always: bool = False) -> str:
+    """The failed tasks with their try and log links ("" when none failed, unless `always`)."""
     failed = [t for t in tasks if t.state == "failed"]
     blocked = [t for t in tasks if t.state == "upstream_failed"]
-    if failed or run_state == "failed":
-        headline = (
-            f"This run failed: {len(failed)} task(s) failed"
-            + (f", {len(blocked)} did not run because of them" if blocked else "")
-            + ". No run report was written."
-        )
-        status = "failures"
-    elif run_state is None:
-        headline = "Airflow knows no such run of this DAG."
-        status = "failures"
-    else:
-        headline = f"This run is {run_state}: the report task writes the run report when it ends."
-        status = "no-changes"
+    if not failed and not blocked and not always:
+        return ""
     rows = "".join(
         "<tr>"
         + _cell(t.task_id)
@@ -76,8 +59,6 @@ def render_run_status(
         if rows
         else "<p class='empty'>No task has failed.</p>"
     )
-    states = Counter(t.state or "not started" for t in tasks)
-    state_line = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items()))
     blocked_line = (
         "<p>Not run because an upstream task failed: "
         + escape(", ".join(t.shown_as for t in blocked))
@@ -85,17 +66,45 @@ def render_run_status(
         if blocked
         else ""
     )
+    return (
+        f'<section id="failed"><h2>Failed tasks</h2>{table}{blocked_line}'
+        "<p>Each log link opens the task's log in the Airflow UI (the <code>/api/v2</code> path "
+        "under it serves the same log to scripts). Fix the cause, then clear the failed task: "
+        "a cleared <code>commit_chunk</code> skips what its ledger says was already written.</p>"
+        "</section>"
+    )
+
+
+def render_run_status(
+    dag_id: str,
+    run_id: str,
+    run_state: str | None,
+    tasks: Sequence[TaskAttempt],
+    notes: Sequence[str] = (),
+) -> str:
+    """HTML for a run whose report was never written; values are escaped."""
+    failed = [t for t in tasks if t.state == "failed"]
+    blocked = [t for t in tasks if t.state == "upstream_failed"]
+    if failed or run_state == "failed":
+        headline = (
+            f"This run failed: {len(failed)} task(s) failed"
+            + (f", {len(blocked)} did not run because of them" if blocked else "")
+            + ". No run report was written."
+        )
+        status = "failures"
+    else:
+        headline = f"This run is {run_state}: the report task writes the run report when it ends."
+        status = "no-changes"
+    states = Counter(t.state or "not started" for t in tasks)
+    state_line = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items()))
     note_items = "".join(f"<li>{escape(n)}</li>" for n in notes)
     body = (
         f"<header><h1>Catalog Sync run report</h1><p>DAG <b>{escape(dag_id)}</b> &middot; run "
         f'<code id="run-id">{escape(run_id)}</code> &middot; state '
         f'<b id="run-state">{escape(run_state or "unknown")}</b></p>'
         f'<p class="status {status}" id="summary"><b>{escape(headline)}</b></p></header>'
-        f'<section id="failed"><h2>Failed tasks</h2>{table}{blocked_line}'
-        "<p>Each log link opens the task's log in the Airflow UI (the <code>/api/v2</code> path "
-        "under it serves the same log to scripts). Fix the cause, then clear the failed task: "
-        "a cleared <code>commit_chunk</code> skips what its ledger says was already written.</p>"
-        f"</section><section id='tasks'><h2>All tasks</h2><p>{escape(state_line)}</p></section>"
+        + failed_tasks_section(tasks, always=True)
+        + f"<section id='tasks'><h2>All tasks</h2><p>{escape(state_line)}</p></section>"
         + (f"<section id='notes'><h2>Notes</h2><ul>{note_items}</ul></section>" if notes else "")
     )
     return (

@@ -15,7 +15,7 @@ from catalog_sync.config import load_vendors
 from catalog_sync.paths import layout, runtime_home
 from catalog_sync.pipeline.report import report_dir
 from catalog_sync.report_html import ChunkTiming, render_run_report
-from catalog_sync.run_status import TaskAttempt, render_run_status
+from catalog_sync.run_status import TaskAttempt, failed_tasks_section, render_run_status
 from catalog_sync_airflow.notify import notice_gaps
 
 URL_PREFIX = "/catalog-sync"
@@ -153,9 +153,10 @@ def run_report_page(dag_id: str, run_id: str) -> str:
         return render_run_status(dag_id, run_id, state, tasks, notes)
     try:
         timeline = commit_timeline(dag_id, run_id, list(report.get("commits", [])))
+        failed = failed_tasks_section(run_tasks(dag_id, run_id)[1])
     except Exception:  # no metadata DB reachable: the counts are still worth showing
-        timeline = []
-    return render_run_report(report, timeline)
+        timeline, failed = [], ""
+    return render_run_report(report, timeline, failed)
 
 
 def create_report_app() -> FastAPI:

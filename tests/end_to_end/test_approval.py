@@ -152,6 +152,7 @@ class GateRun:
         self.client = TestClient(create_app())
         self.run_id: str | None = None
         self.answer_status: int | None = None
+        self.request_body = ""
         self.written_before_answer: bool | None = None
         self.error: BaseException | None = None
 
@@ -208,6 +209,11 @@ class GateRun:
                     raise AssertionError("the gate never asked for a decision")
                 time.sleep(0.5)
             self.written_before_answer = (self.home / "written").exists()
+            asked = self.client.get(
+                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/"
+                f"{APPROVE_TASK}/-1/hitlDetails"
+            )
+            self.request_body = str(asked.json().get("body", ""))
             response = self.client.patch(
                 f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/"
                 f"{APPROVE_TASK}/-1/hitlDetails",
@@ -250,6 +256,9 @@ def test_over_cap_run_waits_for_a_decision_then_writes_or_stops(
     assert "delete_cap: 30 deletes over the cap of 2" in inbox.text()
 
     assert gate.written_before_answer is False  # nothing happens before the decision
+    # What the approver reads under Required actions: the run's figures and the rule broken.
+    assert "**delete_cap: 30 deletes over the cap of 2**" in gate.request_body
+    assert "- creates: 0, updates: 0, deletes: 30" in gate.request_body
     assert gate.answer_status == 200
     states = gate.task_states()
     assert run.state == "success"

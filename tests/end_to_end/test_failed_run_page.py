@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import pytest
 
 from catalog_sync.config import load_vendors
-from catalog_sync.paths import REPO_ROOT
+from catalog_sync.paths import REPO_ROOT, layout
+from catalog_sync.pipeline.report import write_report
 from tests.end_to_end.harness import DemoRun
 
 pytestmark = pytest.mark.slow
@@ -96,6 +97,14 @@ def test_failed_run_page_names_each_failed_chunk_its_try_and_its_log(
         page.text
     )
     assert "detail" not in page.text  # not the raw JSON error of old
+
+    # A report written before tasks failed (a cleared chunk whose re-run failed) keeps its
+    # numbers, and the failed tasks show above them.
+    write_report(layout(demo.home), "demo", run.run_id, [], [], [])
+    page = TestClient(create_app()).get(f"/catalog-sync/runs/{DAG_ID}/{run.run_id}")
+    assert page.status_code == 200
+    assert 'id="failed"' in page.text and page.text.count("log of try 1") == 4
+    assert "Records through the stages" in page.text
 
 
 def test_report_tab_of_an_unknown_run_is_a_404(demo: DemoRun) -> None:
