@@ -98,7 +98,7 @@ class ChangeApprovalGate(ApprovalOperator):
                 "dry run" if assessment.needs_approval else "within the vendor's caps",
                 assessment.summary().replace("\n", "; "),
             )
-            return NOT_NEEDED
+            return dict(NOT_NEEDED)
         self.body = BODY.format(
             run_id=context["run_id"], dag_id=context["dag"].dag_id, summary=assessment.summary()
         )

@@ -39,11 +39,14 @@ or which tasks failed and where their logs are).
 Re-run a failed chunk by clearing that one mapped `commit_chunk` task: its ledger skips what
 was already written, and the report still counts those records as what they were. Owner: {owner}.
 
-**Notices** ({recipients}) go out by mail through the Airflow Connection `{smtp_conn_id}`.
-Without that Connection no mail is sent: the task log says so and the run report shows
-"notices not sent". `make airflow` provisions it pointing at a local SMTP sink that keeps
-each message under `var/mail/`; for a real mail server, set `AIRFLOW_CONN_SMTP_DEFAULT`
-(for example `smtp://user:password@mail.example.org:587`) or add the Connection in the UI.
+**Notices** (failed, changed, needs approval; to: {recipients}) go out by mail through the
+Airflow Connection `{smtp_conn_id}`. Without that Connection **no mail is sent**: the task log
+warns, and the run report (and the *Run report* tab of a failed run) notes "notices are not
+sent". `make airflow` provisions it as a local SMTP sink that keeps each message as a file
+under `var/mail/`. For a real mail server, add the Connection (Admin > Connections, type smtp)
+or set `AIRFLOW_CONN_SMTP_DEFAULT`, e.g. `smtp://user:password@mail.example.org:587`; under
+`make airflow`, set that variable before starting it (the sink's Connection is an environment
+variable, which takes precedence over one added in the UI).
 """
 
 

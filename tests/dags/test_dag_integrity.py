@@ -88,3 +88,6 @@ def test_vendor_dag_wires_the_design_flow(dagbag_and_reads: tuple[DagBag, list[s
     assert dag.get_task("split").downstream_task_ids == {"process_chunk"}
     assert "commit_chunk" in dag.get_task("process_chunk").downstream_task_ids
     assert dag.max_active_runs == 1
+    # The DAG docs tell an operator that notices need Connection smtp_default, and how to add it.
+    assert "`smtp_default`" in dag.doc_md and "**no mail is sent**" in dag.doc_md
+    assert "var/mail/" in dag.doc_md and "AIRFLOW_CONN_SMTP_DEFAULT" in dag.doc_md
