@@ -276,9 +276,8 @@ def run_airflow_ui(layout: RuntimeLayout) -> int:
     print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
     env = airflow_env(layout)
     # Notices go to a local SMTP sink (var/mail/) unless a mail server is configured.
-    env.setdefault(
-        "AIRFLOW_CONN_SMTP_DEFAULT", ensure_mail_sink(layout.run_dir, layout.root / "mail")
-    )
+    if "AIRFLOW_CONN_SMTP_DEFAULT" not in env:
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = ensure_mail_sink(layout.run_dir, layout.root / "mail")
     print(f"mail notices: Connection smtp_default = {env['AIRFLOW_CONN_SMTP_DEFAULT']}")
     print("starting airflow standalone; the admin password is printed by Airflow below")
     return subprocess.call([airflow_bin(), "standalone"], env=env)
