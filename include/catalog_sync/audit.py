@@ -1,8 +1,10 @@
-"""Structured JSON audit events: bound to run, file, chunk and record, scrubbed of PII.
+"""Structured audit events: ids bound with structlog's contextvars, PII scrubbed by a processor.
 
-Events are stdlib logging records under the `catalog_sync.audit` logger, so Airflow captures
-them into task logs like any log line; `configure_audit_log(path)` also writes them, one JSON
-object per line, to the audit log file.
+Events run through a structlog processor chain (bound ids, timestamp and level, the PII
+scrubber) and end as stdlib records of the `catalog_sync.audit` logger in structlog's
+ProcessorFormatter shape, so Airflow's task log (structlog) shows each event with its ids and
+fields as structured fields; `configure_audit_log(path)` also writes them, one JSON object per
+line, to the audit log file.
 
     configure_audit_log(layout.reports / "audit.jsonl")        # once per process (task)
     audit = get_audit_logger("process_chunk")
@@ -13,6 +15,7 @@ object per line, to the audit log file.
             with audit_context(correlation_id=correlation_id("demo", sha, ref.chunk_id, offset)):
                 audit.warning("record.rejected", reason="missing_245")
 
+The ids are structlog contextvars, so Airflow's own log lines in the same task carry them too.
 Every string of every event, and every message of any record passing through an audit logger,
 goes through the PII scrubbers first (the policy's scrubbers unless `set_audit_scrubber` says
 otherwise): a last line of defence, not a licence to log record values.
@@ -27,9 +30,14 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
+from typing import Any
+
+import structlog
+from structlog.contextvars import bind_contextvars, get_contextvars, reset_contextvars
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from catalog_sync.privacy import Scrubber, load_policy
 
@@ -37,11 +45,11 @@ AUDIT_LOGGER = "catalog_sync.audit"
 BOUND_KEYS = ("run_id", "vendor", "file_sha256", "chunk_id", "correlation_id")
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
 _KEY = re.compile(r"[a-z][a-z0-9_]*")
-_RESERVED = frozenset({"ts", "level", "event", "logger", "message"})
+_RESERVED = frozenset({"ts", "timestamp", "level", "event", "logger", "message"})
 
-_context: ContextVar[Mapping[str, str]] = ContextVar(
-    "catalog_sync_audit_context", default=MappingProxyType({})
-)
+# Which structlog contextvars are audit ids: Airflow binds its own (ti_id, try_number, ...),
+# and those stay out of the audit file.
+_audit_keys: ContextVar[frozenset[str]] = ContextVar("catalog_sync_audit_keys", default=frozenset())
 _scrubber_lock = threading.Lock()
 _scrubber: Scrubber | None = None
 
@@ -70,40 +78,105 @@ def audit_scrubber() -> Scrubber:
         return _scrubber
 
 
+@dataclass(frozen=True)
+class AuditBinding:
+    """What `bind_audit_context` changed, for `reset_audit_context` to undo."""
+
+    ids: Mapping[str, Token[Any]]
+    keys: Token[frozenset[str]]
+
+
 def bound_context() -> dict[str, str]:
-    """The ids bound in the current context (task, thread or asyncio task)."""
-    return dict(_context.get())
+    """The audit ids bound in the current context (task, thread or asyncio task)."""
+    ctx, keys = get_contextvars(), _audit_keys.get()
+    ordered = [k for k in BOUND_KEYS if k in keys] + sorted(keys.difference(BOUND_KEYS))
+    return {k: str(ctx[k]) for k in ordered if k in ctx}
 
 
-def bind_audit_context(**ids: str | None) -> Token[Mapping[str, str]]:
+def bind_audit_context(**ids: str | None) -> AuditBinding:
     """Bind ids for later events in this context; None unbinds. Undo with reset_audit_context."""
     for key in ids:
         if not _KEY.fullmatch(key) or key in _RESERVED:
             raise ValueError(f"{key!r} cannot be bound to audit events")
-    merged = {**_context.get(), **{k: str(v) for k, v in ids.items() if v is not None}}
-    for key in (k for k, v in ids.items() if v is None):
-        merged.pop(key, None)
-    return _context.set(MappingProxyType(merged))
+    # structlog treats Ellipsis as "not bound", so None unbinds through the same token.
+    tokens = bind_contextvars(**{k: ... if v is None else str(v) for k, v in ids.items()})
+    unbound = {k for k, v in ids.items() if v is None}
+    keys = (_audit_keys.get() | set(ids)) - unbound
+    return AuditBinding(tokens, _audit_keys.set(frozenset(keys)))
 
 
-def reset_audit_context(token: Token[Mapping[str, str]]) -> None:
-    _context.reset(token)
+def reset_audit_context(binding: AuditBinding) -> None:
+    _audit_keys.reset(binding.keys)
+    reset_contextvars(**binding.ids)
 
 
 @contextmanager
 def audit_context(**ids: str | None) -> Iterator[None]:
     """Bind ids for the events inside the block; nested blocks add to the outer ones."""
-    token = bind_audit_context(**ids)
+    binding = bind_audit_context(**ids)
     try:
         yield
     finally:
-        _context.reset(token)
+        reset_audit_context(binding)
+
+
+# The processor chain of an audit event.
+
+
+def add_audit_fields(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """ts, level, event, logger, then the bound ids, then the event's own fields."""
+    event = event_dict.pop("event")
+    name = event_dict.pop("logger")
+    return {
+        "ts": datetime.now(UTC).isoformat(),
+        "level": method_name,
+        "event": event,
+        "logger": name,
+        **bound_context(),
+        **event_dict,
+    }
+
+
+def scrub_pii(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    """The PII scrubbers over every string of the event (keys and values, nested too)."""
+    scrubbed = audit_scrubber().scrub_value(dict(event_dict))
+    assert isinstance(scrubbed, dict), "a scrubbed dict is a dict"
+    return scrubbed
+
+
+class AuditRecord(dict[str, Any]):
+    """An event on its way to stdlib handlers; plain handlers print it as its JSON line."""
+
+    audit_line: str = ""
+
+    def __str__(self) -> str:
+        return self.audit_line
+
+
+def to_stdlib(
+    logger: WrappedLogger, method_name: str, event_dict: EventDict
+) -> tuple[tuple[AuditRecord], dict[str, Any]]:
+    """Hand the event to the stdlib logger as structlog's ProcessorFormatter expects it.
+
+    Airflow's task log handler (a ProcessorFormatter) renders it as structured fields, with
+    the `timestamp` key its JSON renderer needs; the audit file writes the event as built.
+    """
+    record = AuditRecord({"timestamp": event_dict["ts"], **event_dict})
+    del record["ts"]
+    record.audit_line = _dumps(event_dict)
+    extra = {"_logger": logger, "_name": method_name, "audit_event": event_dict}
+    return (record,), {"extra": extra}
+
+
+AUDIT_PROCESSORS: tuple[Processor, ...] = (add_audit_fields, scrub_pii, to_stdlib)
 
 
 class ScrubFilter(logging.Filter):
     """Rewrites a log record's message (and traceback text) through the PII scrubbers."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, AuditRecord):
+            return True  # an audit event, scrubbed by its processor chain already
         scrub = audit_scrubber().scrub
         message = record.getMessage()
         record.msg = scrub(message)
@@ -149,6 +222,9 @@ class AuditLogger:
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
+        self._events = structlog.wrap_logger(
+            logger, processors=list(AUDIT_PROCESSORS), wrapper_class=structlog.stdlib.BoundLogger
+        ).bind(logger=logger.name)
 
     def event(self, level: int, event: str, /, **fields: object) -> None:
         if not _EVENT_NAME.fullmatch(event):
@@ -158,19 +234,7 @@ class AuditLogger:
         clash = _RESERVED.intersection(fields)
         if clash:
             raise ValueError(f"audit fields {sorted(clash)} are reserved")
-        payload: dict[str, object] = {
-            "ts": datetime.now(UTC).isoformat(),
-            "level": logging.getLevelName(level).lower(),
-            "event": event,
-            "logger": self.logger.name,
-            **_context.get(),
-            **fields,
-        }
-        scrubbed = audit_scrubber().scrub_value(payload)
-        line = _dumps(scrubbed)
-        # The JSON line is the message, so task logs show the whole event; the file handler
-        # writes the same dict. No args: a '%' in a value must not be taken for a format.
-        self.logger.log(level, line, extra={"audit_event": scrubbed})
+        self._events.log(level, event, **fields)
 
     def debug(self, event: str, /, **fields: object) -> None:
         self.event(logging.DEBUG, event, **fields)

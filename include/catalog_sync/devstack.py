@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from catalog_sync.config import load_ils_connections, pool_specs
+from catalog_sync.mailsink import ensure_mail_sink
 from catalog_sync.paths import REPO_ROOT, RuntimeLayout
 from catalog_sync.services import ServiceError, pid_alive, start_emulator, start_redis
 
@@ -126,7 +127,7 @@ def ensure_services(layout: RuntimeLayout) -> LocalServices:
 
 def stop_services(layout: RuntimeLayout) -> list[str]:
     stopped = []
-    for name in ("emulator", "redis"):
+    for name in ("emulator", "redis", "mail"):
         info = layout.run_dir / f"{name}.pid"
         pid = _read_pid(info)
         if pid is not None:
@@ -273,5 +274,10 @@ def run_airflow_ui(layout: RuntimeLayout) -> int:
     provision(layout, services)
     layout.inbox(DEMO_VENDOR).mkdir(parents=True, exist_ok=True)
     print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
+    env = airflow_env(layout)
+    # Notices go to a local SMTP sink (var/mail/) unless a mail server is configured.
+    if "AIRFLOW_CONN_SMTP_DEFAULT" not in env:
+        env["AIRFLOW_CONN_SMTP_DEFAULT"] = ensure_mail_sink(layout.run_dir, layout.root / "mail")
+    print(f"mail notices: Connection smtp_default = {env['AIRFLOW_CONN_SMTP_DEFAULT']}")
     print("starting airflow standalone; the admin password is printed by Airflow below")
-    return subprocess.call([airflow_bin(), "standalone"], env=airflow_env(layout))
+    return subprocess.call([airflow_bin(), "standalone"], env=env)

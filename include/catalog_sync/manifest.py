@@ -114,7 +114,9 @@ class IlsWrites(BaseModel):
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
-    already_applied: int = 0
+    already_applied: int = Field(
+        default=0, description="Of created/updated/deleted: written by an earlier try, not resent"
+    )
     failed: int = 0
     failures: dict[str, int] = Field(default_factory=dict)
 

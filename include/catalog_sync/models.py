@@ -125,7 +125,11 @@ class CommitReport(Payload):
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
-    already_applied: int = 0
+    already_applied: int = Field(
+        default=0,
+        description="Of created/updated/deleted, records an earlier try had already written "
+        "(acknowledged in the ledger, not sent again); counted there as what they were",
+    )
     failed: int = 0
     failures: dict[str, int] = Field(default_factory=dict)
     matched: int = Field(default=0, description="New records matched to an existing ILS copy")

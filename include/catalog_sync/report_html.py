@@ -19,7 +19,7 @@ _CHANGE_TYPES = (
     ("updated", _BAR),
     ("deleted", _BAD),
     ("unchanged", "#718096"),
-    ("already_applied", "#718096"),
+    ("already_applied", "#718096"),  # a part of created/updated/deleted, shown on its own
     ("no_change", "#718096"),
     ("matched", _BAR),
     ("drifted", _WARN),
@@ -132,8 +132,44 @@ def _section(anchor: str, title: str, *parts: str) -> str:
     return f'<section id="{anchor}"><h2>{escape(title)}</h2>{"".join(parts)}</section>'
 
 
-def render_run_report(report: Mapping[str, Any], timeline: Sequence[ChunkTiming] = ()) -> str:
-    """report.json (as written by pipeline.report) -> an HTML page; values are escaped."""
+def _header(
+    report: Mapping[str, Any], vendor: str, run_id: str, status: str, summary_line: str
+) -> str:
+    """Title, totals, earlier versions of this run's report and the operator's notes."""
+    earlier: list[Mapping[str, Any]] = list(report.get("earlier_versions", []))
+    versions = ""
+    if earlier:
+        items = "".join(
+            f"<li><code>{escape(str(v.get('path', '')))}</code> written "
+            f"{escape(str(v.get('written_at', '')))}: {escape(str(v.get('summary_line', '')))}</li>"
+            for v in earlier
+        )
+        versions = (
+            f'<div id="versions"><p>This is version {len(earlier) + 1} of this run\'s report: '
+            "tasks ran again after it was first written. Earlier versions, kept as written in "
+            f"the run's report folder:</p><ul>{items}</ul></div>"
+        )
+    notes = "".join(f"<li>{escape(str(n))}</li>" for n in report.get("notes", []))
+    return (
+        f"<header><h1>Catalog Sync run report</h1>"
+        f'<p>vendor <b id="vendor">{escape(vendor)}</b> &middot; run '
+        f'<code id="run-id">{escape(run_id)}</code> &middot; written '
+        f"{escape(str(report.get('written_at', '')))}</p>"
+        f'<p class="status {status.replace(" ", "-")}" id="summary">'
+        f"<b>{escape(status)}</b>: {escape(summary_line)}</p>{versions}"
+        + (f'<ul id="notes" class="notes">{notes}</ul>' if notes else "")
+        + "</header>"
+    )
+
+
+def render_run_report(
+    report: Mapping[str, Any], timeline: Sequence[ChunkTiming] = (), failed_html: str = ""
+) -> str:
+    """report.json (as written by pipeline.report) -> an HTML page; values are escaped.
+
+    `failed_html` (run_status.failed_tasks_section) goes under the header: tasks that failed
+    after this report was written, e.g. a cleared chunk whose re-run failed.
+    """
     summary: Mapping[str, Any] = report.get("summary", {})
     chunks: list[Mapping[str, Any]] = list(report.get("chunks", []))
     commits: list[Mapping[str, Any]] = list(report.get("commits", []))
@@ -211,12 +247,8 @@ def render_run_report(report: Mapping[str, Any], timeline: Sequence[ChunkTiming]
 
     body = "".join(
         [
-            f"<header><h1>Catalog Sync run report</h1>"
-            f'<p>vendor <b id="vendor">{escape(vendor)}</b> &middot; run '
-            f'<code id="run-id">{escape(run_id)}</code> &middot; written '
-            f"{escape(str(report.get('written_at', '')))}</p>"
-            f'<p class="status {status.replace(" ", "-")}" id="summary">'
-            f"<b>{escape(status)}</b>: {escape(summary_line)}</p></header>",
+            _header(report, vendor, run_id, status, summary_line),
+            failed_html,
             _section(
                 "files",
                 "Files",

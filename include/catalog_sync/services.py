@@ -149,3 +149,29 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def start_mail_sink(
+    workdir: Path, folder: Path, port: int | None = None, detach: bool = False
+) -> ServiceProcess:
+    """The local SMTP sink (catalog_sync.mailsink) as its own process; its url is smtp://."""
+    port = port or free_port()
+    log = workdir / f"mailsink-{port}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "catalog_sync.mailsink",
+        "--port",
+        str(port),
+        "--dir",
+        str(folder),
+    ]
+    proc = _spawn("mail sink", argv, log, detach)
+
+    def ready() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
+            return s.recv(64).startswith(b"220")
+        return False
+
+    _wait_until(ready, proc, "mail sink", log)
+    return ServiceProcess("mail", f"smtp://127.0.0.1:{port}", proc, log)

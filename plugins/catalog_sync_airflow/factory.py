@@ -13,7 +13,7 @@ from catalog_sync.notifications import NoticeKind
 from catalog_sync.schedule import cadence_for
 from catalog_sync_airflow import tasks
 from catalog_sync_airflow.approval import add_approval_gate
-from catalog_sync_airflow.notify import notifiers
+from catalog_sync_airflow.notify import SMTP_CONN_ID, notifiers
 from catalog_sync_airflow.timetables import ComplianceTimetable
 
 # Mapped tasks show "<file> records 1-2,000" in the UI; the task puts chunk_label in its context.
@@ -27,16 +27,26 @@ DOC_MD = """
 **fetch** finds new files in the vendor's delivery (skipping files already loaded unless the
 `force` param is set) -> **split** cuts each file into deterministic chunks ->
 **process_chunk** (one per chunk) parses, validates and stages each record's change ->
-**assess_changes** weighs the staged changes against the delete cap and change-ratio threshold:
-over either, **approve_changes** waits for a decision under *Required actions* (Approve writes,
-Reject stops the run with nothing written) ->
+**approve_changes** weighs the staged changes against the delete cap and change-ratio
+threshold: within both it succeeds at once; over either it waits for a decision under
+*Required actions* (Approve writes, Reject stops the run with nothing written) ->
 **check_deletes** refuses deletes over the cap that nobody approved (in the UI or with the
 `approve_deletes` param) ->
 **commit_chunk** (one per chunk, pool `{pool}`) writes only real changes to the ILS ->
-**report** writes the run report (`run summary:` line last).
+**report** writes the run report (`run summary:` line last; the *Run report* tab shows it,
+or which tasks failed and where their logs are).
 
 Re-run a failed chunk by clearing that one mapped `commit_chunk` task: its ledger skips what
-was already written. Owner: {owner}.
+was already written, and the report still counts those records as what they were. Owner: {owner}.
+
+**Notices** (failed, changed, needs approval; to: {recipients}) go out by mail through the
+Airflow Connection `{smtp_conn_id}`. Without that Connection **no mail is sent**: the task log
+warns, and the run report (and the *Run report* tab of a failed run) notes "notices are not
+sent". `make airflow` provisions it as a local SMTP sink that keeps each message as a file
+under `var/mail/`. For a real mail server, add the Connection (Admin > Connections, type smtp)
+or set `AIRFLOW_CONN_SMTP_DEFAULT`, e.g. `smtp://user:password@mail.example.org:587`; under
+`make airflow`, set that variable before starting it (the sink's Connection is an environment
+variable, which takes precedence over one added in the UI).
 """
 
 
@@ -56,6 +66,8 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
             description=vendor.description.strip(),
             pool=vendor.ils_conn_id,
             owner=vendor.owner,
+            recipients=", ".join(vendor.notify_to) or "no recipients configured",
+            smtp_conn_id=SMTP_CONN_ID,
         ),
         default_args={
             "owner": vendor.owner,
@@ -102,12 +114,13 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
         files = fetch(vendor_name=name)
         chunks = split(vendor_name=name, fetched=files)
         staged = process_chunk.partial(vendor_name=name).expand(chunk=chunks)
-        # Over the delete cap or change ratio, the run waits for a decision in the UI here.
-        cleared = add_approval_gate(
+        # Over the delete cap or change ratio, the run waits for a decision in the UI here;
+        # within them, the gate succeeds at once.
+        approval = add_approval_gate(
             name, staged, notifiers(NoticeKind.NEEDS_APPROVAL, vendor.notify_to)
         )
         gate = check_deletes(vendor_name=name, chunk_reports=staged)
-        cleared >> gate
+        approval >> gate
         committed = commit_chunk.partial(vendor_name=name).expand(report=staged)
         gate >> committed
         report(vendor_name=name, fetched=files, chunk_reports=staged, commit_reports=committed)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 DAG_PREFIX = "catalog_sync_"
 REPORT_URL = "/catalog-sync/runs/{dag_id}/{run_id}"
-ASSESS_TASK = "assess_changes"
+SMTP_CONN_ID = "smtp_default"
 
 
 class CatalogSyncNotifier(BaseNotifier):
@@ -37,7 +37,7 @@ class CatalogSyncNotifier(BaseNotifier):
         self,
         kind: NoticeKind | str,
         to: Sequence[str],
-        smtp_conn_id: str = "smtp_default",
+        smtp_conn_id: str = SMTP_CONN_ID,
         from_email: str | None = None,
     ) -> None:
         super().__init__()
@@ -66,18 +66,18 @@ class CatalogSyncNotifier(BaseNotifier):
             return build_notice(
                 self.kind, vendor, run_id, failed_task=task, failure_code=code, report_url=url
             )
-        reasons = ti.xcom_pull(task_ids=ASSESS_TASK, key="reasons") or []
+        # Sent by the approval gate itself, which pushed its reasons just before asking.
+        reasons = ti.xcom_pull(task_ids=ti.task_id, key="reasons") or []
         return build_notice(self.kind, vendor, run_id, approval_reasons=list(reasons))
 
     def notify(self, context: Context) -> None:
         message = self.notice(context)
         if message is None or not self.to:
             return
-        try:
-            BaseHook.get_connection(self.smtp_conn_id)
-        except AirflowNotFoundException:
-            # `make demo` has no mail server: say so once instead of a callback traceback.
-            log.warning("no %s connection: %s notice not sent", self.smtp_conn_id, self.kind)
+        if not _connection_exists(self.smtp_conn_id, task_side=True):
+            # No mail server configured: say so once instead of a callback traceback; the run
+            # report and the DAG docs say it too (notice_gaps).
+            log.warning("%s: %s notice not sent", no_smtp_message(self.smtp_conn_id), self.kind)
             return
         with SmtpHook(smtp_conn_id=self.smtp_conn_id) as smtp:
             sender = self.from_email or smtp.from_email or "catalog-sync@localhost"
@@ -105,6 +105,37 @@ def _run_summary(vendor: str, run_id: str) -> dict[str, Any] | None:
         return None
     summary: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["summary"]
     return summary
+
+
+def no_smtp_message(conn_id: str = SMTP_CONN_ID) -> str:
+    return (
+        f"notices are not sent: there is no Airflow Connection {conn_id!r} (add one, or run "
+        "`make airflow`, which provisions a local SMTP sink; see the DAG docs)"
+    )
+
+
+def _connection_exists(conn_id: str, *, task_side: bool) -> bool:
+    """Whether Airflow can give us the Connection (in a task, or in the API server)."""
+    if task_side:
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            return False
+        return True
+    from airflow.models.connection import Connection
+
+    try:
+        Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return False
+    return True
+
+
+def notice_gaps(to: Sequence[str], *, task_side: bool = False) -> list[str]:
+    """Operator notes for a run report: a vendor with recipients but no way to mail them."""
+    if to and not _connection_exists(SMTP_CONN_ID, task_side=task_side):
+        return [f"{len(to)} recipient(s) configured, but {no_smtp_message()}"]
+    return []
 
 
 def notifiers(kind: NoticeKind, to: Sequence[str]) -> list[CatalogSyncNotifier]:

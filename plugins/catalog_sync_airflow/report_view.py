@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
@@ -14,6 +15,8 @@ from catalog_sync.config import load_vendors
 from catalog_sync.paths import layout, runtime_home
 from catalog_sync.pipeline.report import report_dir
 from catalog_sync.report_html import ChunkTiming, render_run_report
+from catalog_sync.run_status import TaskAttempt, failed_tasks_section, render_run_status
+from catalog_sync_airflow.notify import notice_gaps
 
 URL_PREFIX = "/catalog-sync"
 DAG_PREFIX = "catalog_sync_"
@@ -65,9 +68,10 @@ def commit_timeline(dag_id: str, run_id: str, commits: list[dict[str, Any]]) -> 
         if started is None or finished is None:
             continue
         sent = commits[map_index] if 0 <= map_index < len(commits) else {}
+        # already_applied is part of created/updated/deleted, not records of its own.
         records = sum(
             int(sent.get(k, 0))
-            for k in ("created", "updated", "deleted", "unchanged", "already_applied", "failed")
+            for k in ("created", "updated", "deleted", "unchanged", "failed", "review")
         )
         latency = sent.get("latency_ms_mean")
         timeline.append(
@@ -82,27 +86,77 @@ def commit_timeline(dag_id: str, run_id: str, commits: list[dict[str, Any]]) -> 
     return timeline
 
 
-def load_report(dag_id: str, run_id: str) -> dict[str, Any]:
-    """report.json of one run; only configured vendors' folders are ever read."""
+def vendor_of(dag_id: str) -> str:
+    """The vendor of a Catalog Sync DAG; anything else is a 404 (only its folders are read)."""
     vendor = dag_id.removeprefix(DAG_PREFIX)
     if not dag_id.startswith(DAG_PREFIX) or vendor not in load_vendors():
         raise HTTPException(404, f"{dag_id!r} is not a Catalog Sync vendor DAG")
-    path = report_dir(layout(report_home()), vendor, run_id) / "report.json"
+    return vendor
+
+
+def load_report(dag_id: str, run_id: str) -> dict[str, Any] | None:
+    """report.json of one run, or None when the report task has not written it."""
+    path = report_dir(layout(report_home()), vendor_of(dag_id), run_id) / "report.json"
     if not path.is_file():
-        raise HTTPException(
-            404, f"no run report for {dag_id} run {run_id!r} yet: the report task writes it"
-        )
+        return None
     body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return body
 
 
+def run_tasks(dag_id: str, run_id: str) -> tuple[str | None, list[TaskAttempt]]:
+    """The run's state and its task instances, from Airflow's metadata (None: no such run)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        state = session.scalar(
+            select(DagRun.state).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+        )
+        tis = session.scalars(
+            select(TaskInstance)
+            .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+            .order_by(TaskInstance.task_id, TaskInstance.map_index)
+        ).all()
+        attempts = [
+            TaskAttempt(
+                task_id=ti.task_id,
+                map_index=ti.map_index,
+                label=ti.rendered_map_index,
+                try_number=ti.try_number,
+                state=_text(ti.state),
+                ended=ti.end_date,
+                log_url=ti.log_url,
+                log_api=f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/"
+                f"{ti.task_id}/logs/{ti.try_number}?map_index={ti.map_index}",
+            )
+            for ti in tis
+        ]
+    return _text(state), attempts
+
+
+def _text(state: Any) -> str | None:
+    return None if state is None else str(getattr(state, "value", state))
+
+
 def run_report_page(dag_id: str, run_id: str) -> str:
     report = load_report(dag_id, run_id)
+    if report is None:
+        try:
+            state, tasks = run_tasks(dag_id, run_id)
+        except Exception:  # no metadata DB reachable: nothing to say about the run
+            state, tasks = None, []
+        if state is None:
+            raise HTTPException(404, f"no run {run_id!r} of {dag_id} and no report for it")
+        notes = notice_gaps(load_vendors()[vendor_of(dag_id)].notify_to)
+        return render_run_status(dag_id, run_id, state, tasks, notes)
     try:
         timeline = commit_timeline(dag_id, run_id, list(report.get("commits", [])))
+        failed = failed_tasks_section(run_tasks(dag_id, run_id)[1])
     except Exception:  # no metadata DB reachable: the counts are still worth showing
-        timeline = []
-    return render_run_report(report, timeline)
+        timeline, failed = [], ""
+    return render_run_report(report, timeline, failed)
 
 
 def create_report_app() -> FastAPI:

@@ -35,6 +35,7 @@ from catalog_sync.pipeline.fetch import FetchResult, fetch_deliveries
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import report_dir, write_report
 from catalog_sync.retention import purge_expired, vendor_retention_targets
+from catalog_sync_airflow.notify import notice_gaps
 from catalog_sync_airflow.runtime import (
     REDIS_VARIABLE,
     TaskRuntime,
@@ -221,7 +222,10 @@ def report(
     chunks = [ChunkReport.model_validate(c) for c in _collected(chunk_reports)]
     commits = [CommitReport.model_validate(c) for c in _collected(commit_reports)]
     with _audited(rt):
-        summary, out = write_report(rt.layout, vendor_name, run_id, result.files, chunks, commits)
+        notes = notice_gaps(rt.vendor.notify_to, task_side=True)  # e.g. no mail server
+        summary, out = write_report(
+            rt.layout, vendor_name, run_id, result.files, chunks, commits, notes
+        )
         manifest = build_manifest(context, vendor_name, result, chunks, commits)
         manifest.write(out / "manifest.json")
         state = rt.state()

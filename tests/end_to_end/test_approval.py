@@ -19,11 +19,9 @@ from catalog_sync.models import ChunkRef, ChunkReport
 from catalog_sync.notifications import NoticeKind
 from catalog_sync_airflow.approval import (
     APPROVE_TASK,
-    ASSESS_TASK,
-    CLEARED_TASK,
-    SKIP_TASK,
+    ChangeApprovalGate,
     add_approval_gate,
-    route,
+    must_ask,
 )
 from catalog_sync_airflow.notify import CatalogSyncNotifier
 from tests.integration.test_notify import TO, Inbox, inbox  # noqa: F401  (SMTP fixture)
@@ -60,24 +58,25 @@ def test_a_dry_run_never_waits_for_approval() -> None:
         creates=0, updates=0, deletes=9, known_records=10, delete_cap=0, change_ratio_threshold=0.1
     )
 
-    assert route(held, dry_run=False) == APPROVE_TASK
-    assert route(held, dry_run=True) == SKIP_TASK
+    assert must_ask(held, dry_run=False)
+    assert not must_ask(held, dry_run=True)
 
 
-def test_vendor_dag_routes_every_commit_through_the_gate() -> None:
+def test_vendor_dag_routes_every_commit_through_one_gate_task() -> None:
     from catalog_sync_airflow.factory import build_vendor_dag
 
     dag = build_vendor_dag(load_vendors()["demo"])
     approve = dag.get_task(APPROVE_TASK)
 
-    assert dag.get_task(ASSESS_TASK).downstream_task_ids == {APPROVE_TASK, SKIP_TASK}
-    assert isinstance(approve, ApprovalOperator)
+    assert isinstance(approve, ChangeApprovalGate)
+    assert approve.upstream_task_ids == {"process_chunk"}
+    assert approve.downstream_task_ids == {"check_deletes"}
     assert approve.ignore_downstream_trigger_rules is True
     assert approve.defaults == [ApprovalOperator.REJECT]
-    assert dag.get_task(CLEARED_TASK).trigger_rule == "none_failed_min_one_success"
-    assert CLEARED_TASK in dag.get_task("commit_chunk").get_flat_relative_ids(upstream=True)
-    assert "process_chunk" in dag.get_task(ASSESS_TASK).upstream_task_ids
+    assert APPROVE_TASK in dag.get_task("commit_chunk").get_flat_relative_ids(upstream=True)
     assert APPROVE_TASK in dag.get_task("report").get_flat_relative_ids(upstream=True)
+    # No branch, no skipped twin beside the gate: a run that needs nobody shows no skip.
+    assert not any(t.inherits_from_skipmixin for t in dag.tasks if t.task_id != APPROVE_TASK)
 
 
 def _staged(deletes: int) -> dict[str, Any]:
@@ -109,8 +108,7 @@ def build_gate_dag(home: Path, deletes: int) -> DAG:
             (home / "written").write_text("written")
 
         held = [CatalogSyncNotifier(NoticeKind.NEEDS_APPROVAL, TO)]
-        cleared = add_approval_gate("demo", process_chunk(), held)
-        cleared >> commit_chunk()
+        add_approval_gate("demo", process_chunk(), held) >> commit_chunk()
     return dag
 
 
@@ -154,6 +152,7 @@ class GateRun:
         self.client = TestClient(create_app())
         self.run_id: str | None = None
         self.answer_status: int | None = None
+        self.request_body = ""
         self.written_before_answer: bool | None = None
         self.error: BaseException | None = None
 
@@ -170,6 +169,22 @@ class GateRun:
                 )
             ).all()
         return {t: (str(getattr(s, "value", s)) if s is not None else None) for t, s in rows}
+
+    def hitl_requests(self) -> int:
+        """Human-in-the-loop requests Airflow holds for this run's tasks."""
+        from airflow.models.hitl import HITLDetail
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import func, select
+
+        with create_session() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(HITLDetail)
+                .join(TaskInstance, HITLDetail.ti_id == TaskInstance.id)
+                .where(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == self.run_id)
+            )
+        return int(count or 0)
 
     def _waiting_run(self) -> str | None:
         from airflow.models.taskinstance import TaskInstance
@@ -194,6 +209,11 @@ class GateRun:
                     raise AssertionError("the gate never asked for a decision")
                 time.sleep(0.5)
             self.written_before_answer = (self.home / "written").exists()
+            asked = self.client.get(
+                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/"
+                f"{APPROVE_TASK}/-1/hitlDetails"
+            )
+            self.request_body = str(asked.json().get("body", ""))
             response = self.client.patch(
                 f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/"
                 f"{APPROVE_TASK}/-1/hitlDetails",
@@ -236,15 +256,17 @@ def test_over_cap_run_waits_for_a_decision_then_writes_or_stops(
     assert "delete_cap: 30 deletes over the cap of 2" in inbox.text()
 
     assert gate.written_before_answer is False  # nothing happens before the decision
+    # What the approver reads under Required actions: the run's figures and the rule broken.
+    assert "**delete_cap: 30 deletes over the cap of 2**" in gate.request_body
+    assert "- creates: 0, updates: 0, deletes: 30" in gate.request_body
     assert gate.answer_status == 200
     states = gate.task_states()
     assert run.state == "success"
     assert states[APPROVE_TASK] == "success"
-    assert states[SKIP_TASK] == "skipped"
+    assert set(states) == {"process_chunk", APPROVE_TASK, "commit_chunk"}
     assert (gate.home / "written").exists() is written
-    expected = "success" if written else "skipped"
-    assert states["commit_chunk"] == expected
-    assert states[CLEARED_TASK] == expected
+    assert states["commit_chunk"] == ("success" if written else "skipped")
+    assert gate.hitl_requests() == 1
 
 
 @pytest.mark.slow
@@ -262,6 +284,11 @@ def test_run_within_its_caps_goes_straight_through_without_asking(
 
     states = gate.task_states()
     assert run.state == "success"
-    assert states[APPROVE_TASK] == "skipped"
-    assert states["commit_chunk"] == "success"
+    # One green gate, nothing skipped, and no request ever written to Required actions.
+    assert states == {
+        "process_chunk": "success",
+        APPROVE_TASK: "success",
+        "commit_chunk": "success",
+    }
+    assert gate.hitl_requests() == 0
     assert (gate.home / "written").exists()

@@ -21,7 +21,7 @@ from catalog_sync.notifications import NoticeKind, build_notice, run_changed
 from catalog_sync.paths import layout
 from catalog_sync.pipeline.report import write_report
 from catalog_sync.services import free_port
-from catalog_sync_airflow.notify import CatalogSyncNotifier
+from catalog_sync_airflow.notify import CatalogSyncNotifier, no_smtp_message
 
 pytestmark = pytest.mark.slow
 
@@ -213,7 +213,9 @@ def test_without_a_mail_connection_notices_are_skipped_with_one_warning(
 
     assert run.state == "failed"  # the task's own failure, not the notifier's
     warnings = [r.getMessage() for r in caplog.records if r.name == "catalog_sync_airflow.notify"]
+    missing = no_smtp_message("smtp_default")
     assert sorted(warnings) == [
-        "no smtp_default connection: changed notice not sent",
-        "no smtp_default connection: failed notice not sent",
+        f"{missing}: changed notice not sent",
+        f"{missing}: failed notice not sent",
     ]
+    assert "there is no Airflow Connection 'smtp_default'" in missing

@@ -133,6 +133,15 @@ class _Commit:
         )
 
 
+# What a record acknowledged in the ledger counts as when a later try finds it there.
+_APPLIED_AS = {
+    ChangeAction.CREATE: "created",
+    ChangeAction.UPDATE: "updated",
+    ChangeAction.DELETE: "deleted",
+    ChangeAction.UNCHANGED: "unchanged",
+}
+
+
 async def _apply(change: StagedChange, job: _Commit) -> str:
     """Apply one change; returns the outcome counted in the CommitReport ("review:<reason>"...)."""
     ils = job.ils
@@ -141,7 +150,9 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
     )
     entry = await job.state.run(ops.ledger_entry(key))
     if entry is not None and entry.status == "applied":
-        return "already_applied"
+        # Written by an earlier try: still counted as what it was, so a re-run chunk's report
+        # adds up to the same totals as the first (the key holds the ledger's action).
+        return f"already_applied:{_APPLIED_AS[change.action]}"
     cid = change.correlation_id
     ledger = {
         "ils": ils,
@@ -427,7 +438,7 @@ async def commit_changes(
             failures[rest] += 1
         elif kind == "review":
             reviews[rest] += 1
-        elif kind in ("matched", "drifted"):
+        elif kind in ("matched", "drifted", "already_applied"):
             outcomes[kind] += 1
             outcomes[rest] += 1
         else:

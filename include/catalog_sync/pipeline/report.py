@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
 from catalog_sync.paths import RuntimeLayout, safe_name
 
@@ -43,8 +45,18 @@ def render_text(
     chunks: Sequence[ChunkReport],
     commits: Sequence[CommitReport],
     summary: RunSummary,
+    notes: Sequence[str] = (),
+    earlier: Sequence[ReportVersion] = (),
 ) -> str:
     lines = [f"Catalog Sync run report - vendor {vendor}, run {run_id}", ""]
+    if earlier:
+        lines += [
+            f"Version {len(earlier) + 1} of this run's report (tasks were re-run); earlier "
+            "versions, kept as written:",
+            *(f"  {v.path}: {v.summary_line}" for v in earlier),
+            "",
+        ]
+    lines += [f"note: {n}" for n in notes] + ([""] if notes else [])
     if not files:
         lines.append("No new vendor files: nothing to load (use the force param to reload).")
     for f in files:
@@ -96,7 +108,8 @@ def render_text(
     if already:
         lines += [
             "",
-            f"{already} change(s) had been applied by an earlier attempt and were skipped.",
+            f"{already} change(s) had been written by an earlier try and were not sent again; "
+            "they are counted above as what they were (created, updated or deleted).",
         ]
     lines += ["", summary.line()]
     return "\n".join(lines) + "\n"
@@ -109,14 +122,23 @@ def write_report(
     files: Sequence[LandingFile],
     chunks: Sequence[ChunkReport],
     commits: Sequence[CommitReport],
+    notes: Sequence[str] = (),
 ) -> tuple[RunSummary, Path]:
-    """Write report.json and report.txt (and point `latest` at them); returns the totals."""
+    """Write report.json and report.txt (and point `latest` at them); returns the totals.
+
+    A report already there (the report task ran again after a clear) is first moved, whole,
+    to versions/<n>/: the run's first numbers are never overwritten.
+    """
     summary = summarize(chunks, commits, files)
     out = report_dir(layout, vendor, run_id)
     out.mkdir(parents=True, exist_ok=True)
+    earlier = keep_earlier_version(out)
     body = {
         "vendor": vendor,
         "run_id": run_id,
+        "version": len(earlier) + 1,
+        "earlier_versions": [v.model_dump() for v in earlier],
+        "notes": list(notes),
         "written_at": datetime.now(UTC).isoformat(),
         "files": [f.model_dump() for f in files],
         "chunks": [c.model_dump() for c in chunks],
@@ -125,7 +147,7 @@ def write_report(
         "summary": summary.model_dump(),
     }
     (out / "report.json").write_text(json.dumps(body, indent=2), encoding="utf-8")
-    text = render_text(vendor, run_id, files, chunks, commits, summary)
+    text = render_text(vendor, run_id, files, chunks, commits, summary, notes, earlier)
     (out / "report.txt").write_text(text, encoding="utf-8")
     latest = layout.reports / vendor / "latest"
     tmp = latest.with_name(".latest.tmp")
@@ -133,6 +155,59 @@ def write_report(
     tmp.symlink_to(out.name)
     os.replace(tmp, latest)
     return summary, out
+
+
+# Files of one report version: moved together when the report task runs again.
+VERSIONED_FILES = ("report.json", "report.txt", "manifest.json")
+VERSIONS_DIR = "versions"
+
+
+class ReportVersion(BaseModel):
+    """An earlier report of the same run, kept under versions/<n>/ with its totals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    path: str = Field(description="Folder of that version, relative to the run's report folder")
+    written_at: str = ""
+    summary_line: str = ""
+
+
+def earlier_versions(out: Path) -> list[ReportVersion]:
+    """The versions kept under out/versions, oldest first."""
+    found = []
+    folder = out / VERSIONS_DIR
+    for sub in sorted(folder.iterdir() if folder.is_dir() else (), key=_version_number):
+        report = sub / "report.json"
+        if not sub.name.isdigit() or not report.is_file():
+            continue
+        body = json.loads(report.read_text(encoding="utf-8"))
+        summary = RunSummary.model_validate(body.get("summary", {}))
+        found.append(
+            ReportVersion(
+                version=int(sub.name),
+                path=f"{VERSIONS_DIR}/{sub.name}",
+                written_at=str(body.get("written_at", "")),
+                summary_line=summary.line(),
+            )
+        )
+    return found
+
+
+def keep_earlier_version(out: Path) -> list[ReportVersion]:
+    """Move the current report (and manifest) to versions/<n>/; returns every earlier version."""
+    if (out / "report.json").is_file():
+        n = len(earlier_versions(out)) + 1
+        target = out / VERSIONS_DIR / str(n)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in VERSIONED_FILES:
+            if (out / name).is_file():
+                os.replace(out / name, target / name)
+    return earlier_versions(out)
+
+
+def _version_number(path: Path) -> int:
+    return int(path.name) if path.name.isdigit() else -1
 
 
 def _non_empty(path: Path) -> bool:
