@@ -264,14 +264,3 @@ def _failure_excerpt(log_path: Path, lines: int = 25) -> str:
         if match and match.group(2) not in messages:
             messages.append(match.group(2))
     return "\n".join(f"  {m}" for m in messages) if messages else "\n".join(text[-lines:])
-
-
-def run_airflow_ui(layout: RuntimeLayout) -> int:
-    """`make airflow`: `airflow standalone` with the same services, DAGs, Connection and pool."""
-    services = ensure_services(layout)
-    prepare_airflow(layout)
-    provision(layout, services)
-    layout.inbox(DEMO_VENDOR).mkdir(parents=True, exist_ok=True)
-    print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
-    print("starting airflow standalone; the admin password is printed by Airflow below")
-    return subprocess.call([airflow_bin(), "standalone"], env=airflow_env(layout))
