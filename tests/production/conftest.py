@@ -18,6 +18,8 @@ from catalog_sync.paths import CONFIG_DIR, RuntimeLayout, layout
 from catalog_sync.services import free_port
 from tests.production.harness import AirflowApi, Services
 
+# Every record of the sample file is new to the empty ILS: a run creates each of them once.
+SAMPLE_RECORDS = 1000
 USER, PASSWORD = "operator", "test-only-password"
 # 1,000 sample records in chunks of 125: eight chunks for a pool of three slots.
 RECORDS_PER_CHUNK = 125
@@ -63,6 +65,12 @@ class EmbeddedRun:
         self.api.unpause(DEMO_DAG)
         return self.api
 
+    def stop_stack(self) -> None:
+        """Before the services it uses go away (a fault test's own Postgres)."""
+        if self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+
     def trigger(self) -> str:
         assert self.api is not None, "start() first"
         return self.api.trigger(DEMO_DAG, {"force": True})
@@ -86,6 +94,5 @@ def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embedd
     try:
         yield run
     finally:
-        if run.stack is not None:
-            run.stack.stop()
+        run.stop_stack()
         services.stop()

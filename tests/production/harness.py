@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +70,14 @@ class AirflowApi:
                 return state
             time.sleep(2)
         raise AssertionError(f"run {run_id} still {state!r} after {timeout:.0f} s")
+
+    def task_log(self, dag_id: str, run_id: str, ti: dict[str, Any]) -> str:
+        """The text of one task instance's latest try, as the UI's log view shows it."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs"
+        body = self._call(
+            "GET", f"{path}/{ti['try_number']}", params={"map_index": ti["map_index"]}
+        )
+        return "\n".join(str(line) for line in body.get("content", []))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         body = self._call(
@@ -149,7 +159,16 @@ def wait_for_writes(ils: EmulatorControl, at_least: int, timeout: float = 300) -
     raise AssertionError(f"fewer than {at_least} ILS writes after {timeout:.0f} s")
 
 
-def layout_report(layout: RuntimeLayout, vendor: str = "demo") -> dict[str, Any]:
-    import json
+def latest_summary(layout: RuntimeLayout, vendor: str = "demo") -> dict[str, int]:
+    report = json.loads((layout.reports / vendor / "latest" / "report.json").read_text())
+    return dict(report["summary"])
 
-    return dict(json.loads((layout.reports / vendor / "latest" / "report.json").read_text()))
+
+def assert_each_record_written_once(ils: EmulatorControl, records: int) -> None:
+    """The ILS's write log: each of `records` new records created once, nothing else written."""
+    writes = ils.writes()
+    per_record = Counter((w["resource"], w["record_id"], w["method"]) for w in writes)
+    assert [key for key, n in per_record.items() if n > 1] == []
+    assert Counter(w["method"] for w in writes) == {"POST": records}
+    assert Counter(ils.creates_per_control_number().values()) == {1: records}
+    assert len(ils.biblios()) == records
