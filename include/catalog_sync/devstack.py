@@ -5,11 +5,13 @@ Airflow is driven through its own command line (`airflow ...`), so this module i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -125,12 +127,21 @@ def ensure_services(layout: RuntimeLayout) -> LocalServices:
 
 
 def stop_services(layout: RuntimeLayout) -> list[str]:
+    """Stop the emulator, Redis and any Airflow component a killed `make airflow` left behind."""
     stopped = []
+    for info in sorted(layout.run_dir.glob("airflow-*.pid")):
+        pid = _read_pid(info)
+        if pid is not None:
+            # Each component leads its own process group (its workers and task processes too).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            stopped.append(info.stem)
+        info.unlink(missing_ok=True)
     for name in ("emulator", "redis"):
         info = layout.run_dir / f"{name}.pid"
         pid = _read_pid(info)
         if pid is not None:
-            os.kill(pid, 15)
+            os.kill(pid, signal.SIGTERM)
             stopped.append(name)
         info.unlink(missing_ok=True)
     return stopped

@@ -125,6 +125,8 @@ class AirflowStack:
             _signal_group(proc, signal.SIGKILL)
             if proc.poll() is None:
                 proc.wait(10)
+        for name in self.processes:
+            (self.layout.run_dir / f"airflow-{name}.pid").unlink(missing_ok=True)
 
     def __enter__(self) -> AirflowStack:
         return self
@@ -161,6 +163,7 @@ def start_airflow(
     env = {**embedded_env(layout, api_port), **(extra_env or {})}
     log_dir = layout.root / "airflow" / "logs" / "components"
     log_dir.mkdir(parents=True, exist_ok=True)
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
     stack = AirflowStack(layout, f"http://127.0.0.1:{api_port}", log_dir)
     try:
         for name in COMPONENTS:
@@ -174,6 +177,10 @@ def start_airflow(
                     # Its own process group, so stop() reaches the workers it forks too.
                     start_new_session=True,
                 )
+            # So `catalog-sync devstack down` (make clean) finds them if this process is killed.
+            (layout.run_dir / f"airflow-{name}.pid").write_text(
+                f"{stack.processes[name].pid} {stack.api_url}\n"
+            )
         stack.wait_ready(ready_timeout)
     except BaseException:
         stack.stop()

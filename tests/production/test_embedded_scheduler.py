@@ -35,6 +35,9 @@ def test_scheduler_runs_chunks_side_by_side_within_the_ils_pool_and_writes_each_
     assert peak_overlap(processed) >= 2
     commit_peak = peak_overlap(committed)
     assert 2 <= commit_peak <= POOL_SLOTS
+    # The UI's log view of a commit: served through the api-server from the task's log file.
+    commit = next(t for t in tis if t["task_id"] == "commit_chunk")
+    assert "committed" in api.task_log(DEMO_DAG, run_id, commit)
     summary = latest_summary(embedded.layout)
     assert (summary["records"], summary["created"], summary["failed"]) == (SAMPLE_RECORDS,) * 2 + (
         0,
