@@ -54,21 +54,28 @@ def embedded_parallelism(cpus: int | None = None, pool_slots: int | None = None)
 def embedded_env(layout: RuntimeLayout, api_port: int) -> dict[str, str]:
     """airflow_env plus what the four components must agree on, all derived from api_port."""
     env = airflow_env(layout)
+    # The SimpleAuthManager UI of a one-machine setup stays on this machine unless asked.
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.update(
         {
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__API__PORT": str(api_port),
             # Task processes reach the api-server's execution API here; left to Airflow it stays
             # on localhost:8080 whatever the port, and every task fails before it starts.
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url(env, api_port)}/execution/",
             # The health check's own HTTP server would need a port of its own.
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         }
     )
     env.setdefault("AIRFLOW__CORE__PARALLELISM", str(embedded_parallelism()))
-    # The SimpleAuthManager UI of a one-machine setup stays on this machine unless asked.
-    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     return env
+
+
+def api_url(env: dict[str, str], api_port: int) -> str:
+    """Where this machine reaches the api-server: its bind address, loopback for a wildcard."""
+    host = env.get("AIRFLOW__API__HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://{f'[{host}]' if ':' in host else host}:{api_port}"
 
 
 @dataclass
@@ -164,7 +171,7 @@ def start_airflow(
     log_dir = layout.root / "airflow" / "logs" / "components"
     log_dir.mkdir(parents=True, exist_ok=True)
     layout.run_dir.mkdir(parents=True, exist_ok=True)
-    stack = AirflowStack(layout, f"http://127.0.0.1:{api_port}", log_dir)
+    stack = AirflowStack(layout, api_url(env, api_port), log_dir)
     try:
         for name in COMPONENTS:
             with (log_dir / f"{name}.log").open("ab") as log:

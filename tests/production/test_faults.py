@@ -14,7 +14,11 @@ import pytest
 
 from catalog_sync.devstack import DEMO_DAG
 from tests.production.conftest import SAMPLE_RECORDS, EmbeddedRun
-from tests.production.harness import assert_each_record_written_once, wait_for_writes
+from tests.production.harness import (
+    assert_each_record_written_once,
+    latest_summary,
+    wait_for_writes,
+)
 from tests.production.postgres import start_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -53,6 +57,8 @@ def run_through(
         assert api.wait_for_run(DEMO_DAG, rerun, timeout=RUN_TIMEOUT) == "success"
     # The fault hit while commits were writing: some writes came before it, some after.
     assert before < len(run.services.ils.writes())
+    summary = latest_summary(run.layout)
+    assert (summary["records"], summary["failed"]) == (SAMPLE_RECORDS, 0)
     outcome = FaultOutcome(before, state, retried, state != "success")
     print(f"\n{outcome}")
     return outcome

@@ -5,15 +5,28 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from catalog_sync.config import RetryPolicy, VendorConfig
 from catalog_sync.embedded import embedded_env, embedded_parallelism
 from catalog_sync.paths import layout
 
 
-def test_task_processes_reach_the_execution_api_on_the_port_the_ui_uses(tmp_path: Path) -> None:
+def test_task_processes_reach_the_execution_api_on_the_port_the_ui_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIRFLOW__API__HOST", raising=False)
     env = embedded_env(layout(tmp_path), 18093)
     assert env["AIRFLOW__API__PORT"] == "18093"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18093/execution/"
+
+
+def test_tasks_follow_an_api_server_bound_to_one_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__HOST", "192.0.2.7")
+    env = embedded_env(layout(tmp_path), 18093)
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://192.0.2.7:18093/execution/"
 
 
 def test_parallelism_is_one_task_per_core_plus_the_ils_pool_slots() -> None:
