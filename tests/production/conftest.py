@@ -25,7 +25,7 @@ USER, PASSWORD = "operator", "test-only-password"
 RECORDS_PER_CHUNK = 125
 POOL_SLOTS = 3
 # Short waits between retries so a fault test finishes in minutes; the product waits 1, 2, 4 min.
-TEST_RETRY = {"retries": 4, "delay_seconds": 10, "backoff": 1.5, "max_delay_seconds": 60}
+TEST_RETRY = {"retries": 5, "delay_seconds": 10, "backoff": 1.5, "max_delay_seconds": 60}
 
 
 def test_config(target: Path) -> Path:
