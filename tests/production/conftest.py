@@ -24,7 +24,7 @@ USER, PASSWORD = "operator", "test-only-password"
 # 1,000 sample records in chunks of 125: eight chunks for a pool of three slots.
 RECORDS_PER_CHUNK = 125
 POOL_SLOTS = 3
-# Short waits between retries so a fault test finishes in minutes; the product waits 1, 2, 4 min.
+# Short retry waits so a fault test ends in minutes (the product: two retries, after 1 and 2 min).
 TEST_RETRY = {"retries": 5, "delay_seconds": 10, "backoff": 1.5, "max_delay_seconds": 60}
 
 
