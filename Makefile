@@ -26,7 +26,7 @@ FILE ?=
 help:
 	@echo "make demo    - load the sample vendor file (or FILE=path) into the ILS emulator and print the run report"
 	@echo "make test    - ruff, mypy and pytest against real Redis, the ILS emulator and Airflow"
-	@echo "make airflow - the Airflow UI (airflow standalone) with the same DAGs, Connection, pool and variables"
+	@echo "make airflow - Airflow under its scheduler (LocalExecutor, SQLite) with the UI on AIRFLOW__API__PORT (8080)"
 	@echo "make clean   - remove var/ (Airflow home, state, staging, reports, emulator database)"
 
 venv: $(STAMP)
@@ -47,8 +47,9 @@ lock: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m catalog_sync demo $(if $(FILE),--file "$(FILE)")
 
+# The port is the one setting: the UI, the REST API and the tasks' execution API all follow it.
 airflow: $(STAMP)
-	$(PY) -m catalog_sync airflow-ui
+	$(PY) -m catalog_sync airflow-ui --port $(AIRFLOW__API__PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,7 @@ commands:
   emulator --port N [--db PATH] [--rate-limit R] [--faults PROFILE]
                                                         run the ILS emulator
   demo [--file PATH]                                    the `make demo` run
-  airflow-ui                                            the `make airflow` Airflow UI
+  airflow-ui [--port N]                                 the `make airflow` Airflow UI
   devstack up|down                                      start/stop the local Redis and ILS emulator
   report [--vendor V]                                   print the latest run report of a vendor
 """
@@ -50,11 +50,20 @@ def _demo(argv: list[str]) -> int:
 
 
 def _airflow_ui(argv: list[str]) -> int:
-    from catalog_sync.devstack import run_airflow_ui
+    import os
+
+    from catalog_sync.embedded import run_airflow_ui
     from catalog_sync.paths import layout
 
-    argparse.ArgumentParser(prog="catalog-sync airflow-ui").parse_args(argv)
-    return run_airflow_ui(layout())
+    parser = argparse.ArgumentParser(prog="catalog-sync airflow-ui")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("AIRFLOW__API__PORT", "8080")),
+        help="UI and API port; task processes follow it (default: $AIRFLOW__API__PORT or 8080)",
+    )
+    args = parser.parse_args(argv)
+    return run_airflow_ui(layout(), args.port)
 
 
 def _devstack(argv: list[str]) -> int:

@@ -38,6 +38,18 @@ class SourceConfig(BaseModel):
         return self
 
 
+class RetryPolicy(BaseModel):
+    """How Airflow retries a vendor's tasks (its DAG's default_args)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int = Field(default=2, ge=0)
+    delay_seconds: float = Field(default=60, gt=0, description="Wait before the first retry")
+    # Airflow's multiplier: with 2.0 the waits are 1, 2, 4 ... times delay_seconds.
+    backoff: float = Field(default=2.0, ge=0)
+    max_delay_seconds: float = Field(default=900, gt=0)
+
+
 class VendorConfig(BaseModel):
     """One vendor feed: where its files come from and how its records are treated."""
 
@@ -80,6 +92,10 @@ class VendorConfig(BaseModel):
     notify_to: list[str] = Field(default_factory=list)
     # A run changing more than this share of the vendor's known records waits for approval.
     change_ratio_threshold: float | None = Field(default=None, gt=0, le=1)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # A commit task running longer is failed (and retried), so a hung ILS or Redis cannot hold
+    # a pool slot forever. 30 min covers a 2,000-record chunk at a few requests per second.
+    commit_timeout_minutes: float = Field(default=30, gt=0)
 
     @field_validator("name")
     @classmethod

@@ -5,11 +5,13 @@ Airflow is driven through its own command line (`airflow ...`), so this module i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +22,6 @@ from pathlib import Path
 import httpx
 
 from catalog_sync.config import load_ils_connections, pool_specs
-from catalog_sync.mailsink import ensure_mail_sink
 from catalog_sync.paths import REPO_ROOT, RuntimeLayout
 from catalog_sync.services import ServiceError, pid_alive, start_emulator, start_redis
 
@@ -126,12 +127,21 @@ def ensure_services(layout: RuntimeLayout) -> LocalServices:
 
 
 def stop_services(layout: RuntimeLayout) -> list[str]:
+    """Stop the emulator, Redis and any Airflow component a killed `make airflow` left behind."""
     stopped = []
+    for info in sorted(layout.run_dir.glob("airflow-*.pid")):
+        pid = _read_pid(info)
+        if pid is not None:
+            # Each component leads its own process group (its workers and task processes too).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+            stopped.append(info.stem)
+        info.unlink(missing_ok=True)
     for name in ("emulator", "redis", "mail"):
         info = layout.run_dir / f"{name}.pid"
         pid = _read_pid(info)
         if pid is not None:
-            os.kill(pid, 15)
+            os.kill(pid, signal.SIGTERM)
             stopped.append(name)
         info.unlink(missing_ok=True)
     return stopped
@@ -265,19 +275,3 @@ def _failure_excerpt(log_path: Path, lines: int = 25) -> str:
         if match and match.group(2) not in messages:
             messages.append(match.group(2))
     return "\n".join(f"  {m}" for m in messages) if messages else "\n".join(text[-lines:])
-
-
-def run_airflow_ui(layout: RuntimeLayout) -> int:
-    """`make airflow`: `airflow standalone` with the same services, DAGs, Connection and pool."""
-    services = ensure_services(layout)
-    prepare_airflow(layout)
-    provision(layout, services)
-    layout.inbox(DEMO_VENDOR).mkdir(parents=True, exist_ok=True)
-    print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
-    env = airflow_env(layout)
-    # Notices go to a local SMTP sink (var/mail/) unless a mail server is configured.
-    if "AIRFLOW_CONN_SMTP_DEFAULT" not in env:
-        env["AIRFLOW_CONN_SMTP_DEFAULT"] = ensure_mail_sink(layout.run_dir, layout.root / "mail")
-    print(f"mail notices: Connection smtp_default = {env['AIRFLOW_CONN_SMTP_DEFAULT']}")
-    print("starting airflow standalone; the admin password is printed by Airflow below")
-    return subprocess.call([airflow_bin(), "standalone"], env=env)

@@ -71,10 +71,10 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
         ),
         default_args={
             "owner": vendor.owner,
-            "retries": 2,
-            "retry_delay": timedelta(minutes=1),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(minutes=15),
+            "retries": vendor.retry.retries,
+            "retry_delay": timedelta(seconds=vendor.retry.delay_seconds),
+            "retry_exponential_backoff": vendor.retry.backoff,
+            "max_retry_delay": timedelta(seconds=vendor.retry.max_delay_seconds),
             "on_failure_callback": notifiers(NoticeKind.FAILED, vendor.notify_to),
         },
         params={
@@ -101,7 +101,12 @@ def build_vendor_dag(vendor: VendorConfig) -> DAG:
         split: Any = task(task_id="split")(tasks.split)
         process_chunk: Any = task(task_id="process_chunk", map_index_template=LABEL)(tasks.process)
         commit_chunk: Any = task(
-            task_id="commit_chunk", pool=vendor.ils_conn_id, map_index_template=LABEL
+            task_id="commit_chunk",
+            pool=vendor.ils_conn_id,
+            map_index_template=LABEL,
+            # Frees the pool slot of a commit stuck on a hung ILS or Redis; the retry resumes
+            # from the ledger.
+            execution_timeout=timedelta(minutes=vendor.commit_timeout_minutes),
         )(tasks.commit)
         check_deletes: Any = task(task_id="check_deletes")(tasks.check_deletes)
         report: Any = task(
