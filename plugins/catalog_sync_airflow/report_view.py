@@ -14,6 +14,7 @@ from catalog_sync.config import load_vendors
 from catalog_sync.paths import layout, runtime_home
 from catalog_sync.pipeline.report import report_dir
 from catalog_sync.report_html import ChunkTiming, render_run_report
+from catalog_sync.storage import SharedStorage, StorageError
 
 URL_PREFIX = "/catalog-sync"
 DAG_PREFIX = "catalog_sync_"
@@ -28,17 +29,36 @@ EXTERNAL_VIEW = {
 }
 
 
-def report_home() -> Path:
-    """The runtime folder the tasks write to: the catalog_sync_home Variable, else the default."""
-    home = os.environ.get("AIRFLOW_VAR_CATALOG_SYNC_HOME")
-    if not home:
+def _setting(variable: str, env: str | None = None) -> str | None:
+    """An Airflow Variable as the API server sees it (env var first), else `env`, else None."""
+    value = os.environ.get(f"AIRFLOW_VAR_{variable.upper()}")
+    if not value:
         try:
             from airflow.models.variable import Variable
 
-            home = Variable.get("catalog_sync_home", default_var=None)
-        except Exception:  # the page still works from the default home without a metadata DB
-            home = None
+            value = Variable.get(variable, default_var=None)
+        except Exception:  # the page still works from the defaults without a metadata DB
+            value = None
+    return value or (os.environ.get(env) if env else None) or None
+
+
+def report_home() -> Path:
+    """The runtime folder the tasks write to: the catalog_sync_home Variable, else the default."""
+    home = _setting("catalog_sync_home")
     return Path(home) if home else runtime_home()
+
+
+def report_storage() -> SharedStorage:
+    """The run storage the report task published to (the API server shares no disk with it)."""
+    from catalog_sync_airflow.runtime import (
+        STORAGE_CONN_VARIABLE,
+        STORAGE_URL_VARIABLE,
+        run_storage,
+    )
+
+    url = _setting(STORAGE_URL_VARIABLE, "CATALOG_SYNC_STORAGE_URL")
+    conn_id = _setting(STORAGE_CONN_VARIABLE, "CATALOG_SYNC_STORAGE_CONN_ID")
+    return run_storage(layout(report_home()).root, url, conn_id, fresh=True)
 
 
 def commit_timeline(dag_id: str, run_id: str, commits: list[dict[str, Any]]) -> list[ChunkTiming]:
@@ -87,12 +107,16 @@ def load_report(dag_id: str, run_id: str) -> dict[str, Any]:
     vendor = dag_id.removeprefix(DAG_PREFIX)
     if not dag_id.startswith(DAG_PREFIX) or vendor not in load_vendors():
         raise HTTPException(404, f"{dag_id!r} is not a Catalog Sync vendor DAG")
-    path = report_dir(layout(report_home()), vendor, run_id) / "report.json"
-    if not path.is_file():
+    storage = report_storage()
+    home = layout(report_home())
+    key = storage.key(report_dir(home, vendor, run_id) / "report.json")
+    try:
+        text = storage.read_text(key)
+    except (StorageError, FileNotFoundError) as exc:
         raise HTTPException(
             404, f"no run report for {dag_id} run {run_id!r} yet: the report task writes it"
-        )
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        ) from exc
+    body: dict[str, Any] = json.loads(text)
     return body
 
 

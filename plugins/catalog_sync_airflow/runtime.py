@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.exceptions import AirflowNotFoundException
 from airflow.sdk import BaseHook, Variable
@@ -16,11 +19,14 @@ from catalog_sync.paths import RuntimeLayout, layout, runtime_home
 from catalog_sync.pipeline.fetch import RemoteFetch
 from catalog_sync.privacy import Masker, load_policy
 from catalog_sync.state import StateStore
+from catalog_sync.storage import SharedStorage
 
 PII_CONNECTION = "catalog_sync_pii"
 HOME_VARIABLE = "catalog_sync_home"
 REDIS_VARIABLE = "catalog_sync_redis_url"
 STATE_URL_VARIABLE = "catalog_sync_state_url"
+STORAGE_URL_VARIABLE = "catalog_sync_storage_url"
+STORAGE_CONN_VARIABLE = "catalog_sync_storage_conn_id"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class TaskRuntime:
     vendor: VendorConfig
     layout: RuntimeLayout
     redis_url: str | None
+    storage: SharedStorage
 
     def state(self) -> StateStore:
         return StateStore(_variable(STATE_URL_VARIABLE, None) or self.layout.state_url)
@@ -41,7 +48,52 @@ def _variable(key: str, default: str | None) -> str | None:
 def task_runtime(vendor_name: str) -> TaskRuntime:
     home = _variable(HOME_VARIABLE, str(runtime_home()))
     redis_url = _variable(REDIS_VARIABLE, os.environ.get("REDIS_URL"))
-    return TaskRuntime(load_vendors()[vendor_name], layout(home), redis_url)
+    runtime_layout = layout(home)
+    storage = run_storage(
+        runtime_layout.root,
+        _variable(STORAGE_URL_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_URL")),
+        _variable(STORAGE_CONN_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_CONN_ID")),
+    )
+    return TaskRuntime(load_vendors()[vendor_name], runtime_layout, redis_url, storage)
+
+
+def run_storage(
+    home: Path, url: str | None, conn_id: str | None, *, fresh: bool = False
+) -> SharedStorage:
+    """The run storage at `url` through Airflow's ObjectStoragePath; unset: the local `home`.
+
+    The filesystem comes from the provider's get_fs for the URL's scheme with the Connection,
+    plus host-key checking for sftp (see _storage_options). ObjectStoragePath's own cached
+    filesystem would drop those options and live as long as the process: `fresh` (the API
+    server, a long-lived process) opens a new connection for each use instead.
+    """
+    if not url:
+        return SharedStorage.local(home)
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io.fs import get_fs
+
+    scheme = urlsplit(url).scheme or "file"
+    options = _storage_options(scheme, conn_id)
+    if fresh:
+        options["skip_instance_cache"] = True
+    if scheme in ("sftp", "ssh"):
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)  # one line per SFTP call at INFO
+    root = ObjectStoragePath(url, conn_id=conn_id)
+    return SharedStorage.at(root, home, fs=get_fs(scheme, conn_id, options))
+
+
+def _storage_options(scheme: str, conn_id: str | None) -> dict[str, Any]:
+    """sshfs checks no host key unless given known_hosts: always check, as deliveries do.
+
+    The Connection's extra names the file (`known_hosts`, default ~/.ssh/known_hosts); only an
+    explicit `no_host_key_check: true` turns checking off (the provider then passes None).
+    """
+    if scheme not in ("sftp", "ssh") or conn_id is None:
+        return {}
+    extra = BaseHook.get_connection(conn_id).extra_dejson
+    if str(extra.get("no_host_key_check", "")).lower() == "true":
+        return {}
+    return {"known_hosts": str(Path(extra.get("known_hosts", "~/.ssh/known_hosts")).expanduser())}
 
 
 def pii_masker() -> Masker:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
 from catalog_sync.paths import RuntimeLayout, safe_name
+from catalog_sync.storage import SharedStorage, StoredObjectMissing
+
+REPORT_FILES = ("report.json", "report.txt", "manifest.json")
 
 
 def summarize(
@@ -135,5 +138,29 @@ def write_report(
     return summary, out
 
 
+def publish_report(storage: SharedStorage, layout: RuntimeLayout, vendor: str, run_id: str) -> str:
+    """Put the run's report files into the run storage, and name it the vendor's latest run.
+
+    Returns the key of the run's report folder. `reports/<vendor>/LATEST` holds that folder's
+    name (storage has no symbolic links; the local `latest` link stays for the one-machine CLI).
+    """
+    out = report_dir(layout, vendor, run_id)
+    for name in REPORT_FILES:
+        if (out / name).is_file():
+            storage.publish(out / name, move=True)
+    storage.publish_text(f"reports/{vendor}/LATEST", out.name + "\n")
+    return storage.key(out)
+
+
+def latest_report_key(storage: SharedStorage, vendor: str) -> str | None:
+    """The key of the vendor's latest run report folder, or None before its first report."""
+    try:
+        name = storage.read_text(f"reports/{vendor}/LATEST").strip()
+    except (StoredObjectMissing, FileNotFoundError):
+        return None
+    return f"reports/{vendor}/{name}" if name else None
+
+
 def _non_empty(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size > 0
+    # A relative path is a run storage key: commit_chunk names only diffs it wrote.
+    return not path.is_absolute() or (path.is_file() and path.stat().st_size > 0)
