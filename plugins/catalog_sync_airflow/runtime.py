@@ -62,10 +62,11 @@ def run_storage(
 ) -> SharedStorage:
     """The run storage at `url` through Airflow's ObjectStoragePath; unset: the local `home`.
 
-    The filesystem comes from the provider's get_fs for the URL's scheme with the Connection,
-    plus host-key checking for sftp (see _storage_options). ObjectStoragePath's own cached
-    filesystem would drop those options and live as long as the process: `fresh` (the API
-    server, a long-lived process) opens a new connection for each use instead.
+    The filesystem is the one ObjectStoragePath would attach for the URL's scheme and the
+    Connection (the provider's get_fs), given host-key checking for sftp (_storage_options).
+    The path is built without conn_id on purpose: with one, ObjectStoragePath attaches (and,
+    for sftp, connects) a filesystem of its own that drops those options, cached for the
+    process's life. `fresh` (the long-lived API server) opens a new connection for each use.
     """
     if not url:
         return SharedStorage.local(home)
@@ -78,7 +79,7 @@ def run_storage(
         options["skip_instance_cache"] = True
     if scheme in ("sftp", "ssh"):
         logging.getLogger("asyncssh").setLevel(logging.WARNING)  # one line per SFTP call at INFO
-    root = ObjectStoragePath(url, conn_id=conn_id)
+    root = ObjectStoragePath(url)
     return SharedStorage.at(root, home, fs=get_fs(scheme, conn_id, options))
 
 

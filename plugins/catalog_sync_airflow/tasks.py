@@ -28,12 +28,11 @@ from catalog_sync.errors import RunInputError
 from catalog_sync.gctuning import tune_gc
 from catalog_sync.manifest import RunManifest, trigger_from_dag_run
 from catalog_sync.marc.errors import CatalogSyncInputError
-from catalog_sync.marc.split import split_file
 from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
 from catalog_sync.paths import safe_name
 from catalog_sync.pipeline.fetch import FetchResult, fetch_to_storage
-from catalog_sync.pipeline.process import process_stored_chunk
-from catalog_sync.pipeline.report import publish_report, report_dir, write_report
+from catalog_sync.pipeline.report import publish_report, write_report
+from catalog_sync.pipeline.stored import process_stored_chunk, split_stored_file
 from catalog_sync.retention import purge_expired, purge_stored, vendor_retention_targets
 from catalog_sync.storage import LandingIntegrityError
 from catalog_sync_airflow.runtime import (
@@ -107,10 +106,8 @@ def split(vendor_name: str, fetched: dict[str, Any]) -> list[dict[str, Any]]:
     chunks: list[ChunkRef] = []
     try:
         for f in FetchResult.model_validate(fetched).files:
-            local = rt.storage.landing_copy(f.path, f.verify_sha256)  # fetch ran elsewhere
-            per_chunk = rt.vendor.records_per_chunk
-            refs = split_file(f.model_copy(update={"path": str(local)}), per_chunk, MAX_CHUNKS)
-            chunks += [r.model_copy(update={"file_path": f.path}) for r in refs]
+            # fetch may have run on another worker: split this worker's verified copy
+            chunks += split_stored_file(f, rt.storage, rt.vendor.records_per_chunk, MAX_CHUNKS)
     except (CatalogSyncInputError, LandingIntegrityError) as exc:
         raise AirflowFailException(str(exc)) from exc
     if len(chunks) > MAX_CHUNKS:
@@ -156,12 +153,11 @@ def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
 def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     tune_gc()
     chunk_report = ChunkReport.model_validate(report)
-    ref = chunk_report.chunk
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
     from catalog_sync.ils.errors import ILSAuthError
     from catalog_sync.leases import LeaseManager
-    from catalog_sync.pipeline.commit import commit_changes, diff_path
+    from catalog_sync.pipeline.stored import commit_stored_chunk, local_chunk
     from ils.hooks import ILSHook
 
     rt = task_runtime(vendor_name)
@@ -174,28 +170,24 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     redis_url = rt.redis_url
     run_id = _run_id()
     dry_run = _dry_run()
-    diffs = diff_path(report_dir(rt.layout, vendor_name, run_id), chunk_report.chunk_id)
-    # This worker's copies of the landing file (verified, cached) and of the staged changes.
     try:
-        landing = rt.storage.landing_copy(ref.file_path, ref.verify_sha256)
+        local_chunk(chunk_report.chunk, rt.storage)  # this worker's verified, cached copy
     except LandingIntegrityError as exc:
         raise AirflowFailException(str(exc)) from exc
-    local_ref = ref.model_copy(update={"file_path": str(landing)})
-    staged = rt.storage.fetch(chunk_report.staging_path)
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
         async with hook.client(redis_url) as client, LeaseManager.from_url(redis_url) as leases:
-            return await commit_changes(
-                local_ref,
-                staged,
+            return await commit_stored_chunk(
+                chunk_report,
                 rt.vendor,
+                rt.layout,
+                rt.storage,
                 client,
                 rt.state(),
                 run_id,
                 dry_run=dry_run,
                 masker=pii_masker(),
-                diff_file=diffs,
                 leases=leases,
             )
 
@@ -204,15 +196,6 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     except ILSAuthError as exc:
         # Wrong credentials or permissions do not fix themselves: fail now, without retries.
         raise AirflowFailException(str(exc)) from exc
-    finally:
-        if rt.storage.shared:
-            staged.unlink(missing_ok=True)
-    # Diffs go to the run storage by key; an empty diff file is not worth naming.
-    wrote = diffs.is_file() and diffs.stat().st_size > 0
-    key = rt.storage.publish(diffs, move=True) if wrote else ""
-    if not wrote and rt.storage.shared:
-        diffs.unlink(missing_ok=True)
-    result = result.model_copy(update={"diff_path": key})
     log.info("chunk %s committed: %s", chunk_report.label, result.model_dump())
     return result.model_dump()
 

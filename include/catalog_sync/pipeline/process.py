@@ -12,12 +12,11 @@ from catalog_sync.config import VendorConfig
 from catalog_sync.fingerprint import record_fingerprint, record_key
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
-from catalog_sync.marc.rejects import RejectWriter, index_path_for
+from catalog_sync.marc.rejects import RejectWriter
 from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, StagedChange
 from catalog_sync.paths import RuntimeLayout, safe_name
 from catalog_sync.privacy import Masker
 from catalog_sync.state import StateStore
-from catalog_sync.storage import SharedStorage
 
 
 def staging_path(layout: RuntimeLayout, vendor: str, run_id: str, chunk_id: str) -> Path:
@@ -128,39 +127,6 @@ def process_chunk(
         unchanged=counts[ChangeAction.UNCHANGED],
         staging_path=str(stage_file),
         rejects_path=str(reject_file),
-    )
-
-
-def process_stored_chunk(
-    ref: ChunkRef,
-    vendor: VendorConfig,
-    layout: RuntimeLayout,
-    storage: SharedStorage,
-    state: StateStore,
-    run_id: str,
-    masker: Masker | None = None,
-) -> ChunkReport:
-    """process_chunk on this worker's verified copy of the landing file, outputs published.
-
-    The report names its staging and reject files by run storage key, so any worker can
-    commit the chunk; shared storage keeps no local copy of them here.
-    """
-    local = storage.landing_copy(ref.file_path, ref.verify_sha256)
-    report = process_chunk(
-        ref.model_copy(update={"file_path": str(local)}), vendor, layout, state, run_id, masker
-    )
-    rejects = Path(report.rejects_path)
-    for path in (rejects, index_path_for(rejects)):
-        if path.is_file():
-            storage.publish(path, move=True)
-        else:  # no rejects now: drop what an earlier attempt (on any worker) left
-            storage.remove(storage.key(path))
-    return report.model_copy(
-        update={
-            "chunk": ref,
-            "staging_path": storage.publish(report.staging_path, move=True),
-            "rejects_path": storage.key(rejects),
-        }
     )
 
 
