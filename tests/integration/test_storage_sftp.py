@@ -7,16 +7,14 @@ import copy
 import itertools
 import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 import pymarc
 import pytest
 from pymarc import Record
-from tests.privacy_canaries import write_records
-from tests.sftp_server import PASSWORD, USER, SftpServer
+from tests.sftp_server import PASSWORD, USER
+from tests.sftp_storage import CONN_ID, STORE, SftpStore, deliver
 
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
@@ -34,58 +32,15 @@ from catalog_sync.pipeline.stored import (
 from catalog_sync.services import ServiceProcess
 from catalog_sync.state import StateStore
 from catalog_sync.storage import LandingIntegrityError, SharedStorage
-from catalog_sync_airflow.runtime import run_storage
 
 pytestmark = pytest.mark.timeout(180)
 
 SAMPLE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
-STORE = "catalog-sync"  # the storage root on the server (its chroot is the test's folder)
-CONN_ID = "catalog_sync_storage"
 
 
 def sample_records(n: int) -> list[Record]:
     with SAMPLE.open("rb") as fh:
         return [copy.deepcopy(r) for r in itertools.islice(pymarc.MARCReader(fh), n)]
-
-
-@dataclass
-class SftpStore:
-    server: SftpServer
-    url: str
-
-    @property
-    def root(self) -> Path:
-        """The server's own disk under the storage root (what the SFTP server holds)."""
-        return self.server.state.root / STORE
-
-    def worker(self, home: Path) -> SharedStorage:
-        """The storage as a worker with `home` sees it, built as the Airflow task builds it."""
-        home.mkdir(parents=True, exist_ok=True)
-        return run_storage(layout(home).root, self.url, CONN_ID)
-
-    def stored(self, prefix: str) -> list[str]:
-        base = self.root / prefix
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def sftp_store(sftp_server: SftpServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[SftpStore]:
-    connection = {
-        "conn_type": "sftp",
-        "host": "127.0.0.1",
-        "port": sftp_server.port,
-        "login": USER,
-        "password": PASSWORD,
-        "extra": {"known_hosts": str(sftp_server.known_hosts)},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(connection))
-    (sftp_server.state.root / STORE).mkdir()
-    yield SftpStore(sftp_server, f"sftp:///{STORE}")
-
-
-def deliver(store: SftpStore, records: list[Record], name: str = "delivery.mrc") -> None:
-    """The vendor's delivery, laid in the shared inbox on the storage server."""
-    write_records(records, store.root / "inbox" / "demo" / name)
 
 
 def demo_vendor() -> VendorConfig:
