@@ -46,15 +46,20 @@ def _variable(key: str, default: str | None) -> str | None:
 
 
 def task_runtime(vendor_name: str) -> TaskRuntime:
-    home = _variable(HOME_VARIABLE, str(runtime_home()))
     redis_url = _variable(REDIS_VARIABLE, os.environ.get("REDIS_URL"))
-    runtime_layout = layout(home)
+    runtime_layout, storage = runtime_storage()
+    return TaskRuntime(load_vendors()[vendor_name], runtime_layout, redis_url, storage)
+
+
+def runtime_storage() -> tuple[RuntimeLayout, SharedStorage]:
+    """This worker's folder and the run storage, from the Variables (env vars as fallback)."""
+    runtime_layout = layout(_variable(HOME_VARIABLE, str(runtime_home())))
     storage = run_storage(
         runtime_layout.root,
         _variable(STORAGE_URL_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_URL")),
         _variable(STORAGE_CONN_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_CONN_ID")),
     )
-    return TaskRuntime(load_vendors()[vendor_name], runtime_layout, redis_url, storage)
+    return runtime_layout, storage
 
 
 def run_storage(
