@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,13 @@ class TaskRuntime:
     vendor: VendorConfig
     layout: RuntimeLayout
     redis_url: str | None
-    storage: SharedStorage
+    storage_url: str | None = None
+    storage_conn_id: str | None = None
+
+    @cached_property
+    def storage(self) -> SharedStorage:
+        """The run storage, connected on first use (tasks that never touch files never connect)."""
+        return run_storage(self.layout.root, self.storage_url, self.storage_conn_id)
 
     def state(self) -> StateStore:
         return StateStore(_variable(STATE_URL_VARIABLE, None) or self.layout.state_url)
@@ -47,19 +54,25 @@ def _variable(key: str, default: str | None) -> str | None:
 
 def task_runtime(vendor_name: str) -> TaskRuntime:
     redis_url = _variable(REDIS_VARIABLE, os.environ.get("REDIS_URL"))
-    runtime_layout, storage = runtime_storage()
-    return TaskRuntime(load_vendors()[vendor_name], runtime_layout, redis_url, storage)
+    return TaskRuntime(load_vendors()[vendor_name], _home(), redis_url, *_storage_settings())
 
 
 def runtime_storage() -> tuple[RuntimeLayout, SharedStorage]:
-    """This worker's folder and the run storage, from the Variables (env vars as fallback)."""
-    runtime_layout = layout(_variable(HOME_VARIABLE, str(runtime_home())))
-    storage = run_storage(
-        runtime_layout.root,
+    """This worker's folder and the run storage, for plugin code outside a vendor's tasks."""
+    home = _home()
+    return home, run_storage(home.root, *_storage_settings())
+
+
+def _home() -> RuntimeLayout:
+    return layout(_variable(HOME_VARIABLE, str(runtime_home())))
+
+
+def _storage_settings() -> tuple[str | None, str | None]:
+    """(storage URL, Connection id): the Variables, else CATALOG_SYNC_STORAGE_URL / _CONN_ID."""
+    return (
         _variable(STORAGE_URL_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_URL")),
         _variable(STORAGE_CONN_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_CONN_ID")),
     )
-    return runtime_layout, storage
 
 
 def run_storage(

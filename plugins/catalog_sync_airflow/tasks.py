@@ -32,7 +32,11 @@ from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
 from catalog_sync.paths import safe_name
 from catalog_sync.pipeline.fetch import FetchResult, fetch_to_storage
 from catalog_sync.pipeline.report import publish_report, write_report
-from catalog_sync.pipeline.stored import process_stored_chunk, split_stored_file
+from catalog_sync.pipeline.stored import (
+    process_stored_chunk,
+    prune_worker_copies,
+    split_stored_file,
+)
 from catalog_sync.retention import purge_expired, purge_stored, vendor_retention_targets
 from catalog_sync.storage import LandingIntegrityError
 from catalog_sync_airflow.runtime import (
@@ -131,6 +135,7 @@ def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
             )
         except LandingIntegrityError as exc:
             raise AirflowFailException(str(exc)) from exc
+        prune_worker_copies(rt.vendor, rt.layout, rt.storage, datetime.now(UTC))
         report = report.model_copy(update={"masking": masker.counts})
         audit.info(
             "chunk.processed", records=report.records_total, rejected=report.rejected,

@@ -103,3 +103,32 @@ def test_purging_shared_storage_removes_expired_objects_and_the_folders_they_lea
     assert not old_staging.exists() and not old_staging.parent.exists()
     assert new_staging.exists() and old_report.exists() and other_vendor.exists()
     assert (store / "staging" / "demo").is_dir()  # the vendor's folder itself stays
+
+
+def test_a_worker_trims_its_old_landing_copies_only_when_the_storage_is_shared(
+    tmp_path: Path,
+) -> None:
+    from catalog_sync.config import load_vendors
+    from catalog_sync.paths import layout
+    from catalog_sync.pipeline.stored import prune_worker_copies
+
+    vendor = load_vendors()["demo"]
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+
+    def landed(home: Path, sha: str, age_days: float) -> Path:
+        path = home / "landing" / "demo" / sha / "delivery.mrc"
+        path.parent.mkdir(parents=True)
+        path.write_text("x")
+        ts = (now - timedelta(days=age_days)).timestamp()
+        os.utime(path, (ts, ts))
+        return path
+
+    worker = tmp_path / "worker"
+    old, new = landed(worker, "a" * 64, 30), landed(worker, "b" * 64, 1)
+    prune_worker_copies(vendor, layout(worker), shared(tmp_path), now)
+    assert not old.exists() and new.exists()
+
+    home = tmp_path / "home"  # one machine: the landing folder is the storage itself
+    kept = landed(home, "c" * 64, 30)
+    assert prune_worker_copies(vendor, layout(home), SharedStorage.local(home), now) == []
+    assert kept.exists()

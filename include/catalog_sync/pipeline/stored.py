@@ -7,6 +7,7 @@ path on another worker's disk (catalog_sync.storage).
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from catalog_sync.paths import RuntimeLayout
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import report_dir
 from catalog_sync.privacy import Masker
+from catalog_sync.retention import purge
 from catalog_sync.state import StateStore
 from catalog_sync.storage import SharedStorage
 
@@ -30,6 +32,20 @@ def local_chunk(ref: ChunkRef, storage: SharedStorage) -> ChunkRef:
     """`ref` pointing at this worker's verified copy of its landing file."""
     local = storage.landing_copy(ref.file_path, ref.verify_sha256)
     return ref.model_copy(update={"file_path": str(local)})
+
+
+def prune_worker_copies(
+    vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStorage, now: datetime
+) -> list[Path]:
+    """Shared storage: drop this worker's landing copies older than the vendor's staging period.
+
+    Every worker caches the landing files it reads, and the retention DAG runs on one worker
+    only, so each worker trims its own cache as it processes chunks. Unshared, the landing
+    folder is the storage itself and only the retention DAG purges it.
+    """
+    if not storage.shared:
+        return []
+    return purge(layout.landing / vendor.name, vendor.retention.staging, now)
 
 
 def split_stored_file(
