@@ -162,7 +162,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
     from catalog_sync.ils.errors import ILSAuthError
     from catalog_sync.leases import LeaseManager
-    from catalog_sync.pipeline.stored import commit_stored_chunk, local_chunk
+    from catalog_sync.pipeline.stored import commit_stored_chunk
     from ils.hooks import ILSHook
 
     rt = task_runtime(vendor_name)
@@ -175,10 +175,6 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     redis_url = rt.redis_url
     run_id = _run_id()
     dry_run = _dry_run()
-    try:
-        local_chunk(chunk_report.chunk, rt.storage)  # this worker's verified, cached copy
-    except LandingIntegrityError as exc:
-        raise AirflowFailException(str(exc)) from exc
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
@@ -198,8 +194,8 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
 
     try:
         result = asyncio.run(run())
-    except ILSAuthError as exc:
-        # Wrong credentials or permissions do not fix themselves: fail now, without retries.
+    except (ILSAuthError, LandingIntegrityError) as exc:
+        # Wrong credentials, or a landing file damaged in the storage, do not fix themselves.
         raise AirflowFailException(str(exc)) from exc
     log.info("chunk %s committed: %s", chunk_report.label, result.model_dump())
     return result.model_dump()

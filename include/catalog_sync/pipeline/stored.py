@@ -7,6 +7,7 @@ path on another worker's disk (catalog_sync.storage).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,12 +105,13 @@ async def commit_stored_chunk(
     """commit_changes from local copies of the landing file and staged changes; diffs published.
 
     The report's diff_path is the diffs' storage key, or empty when there were none.
-    Resolve the copies (landing_copy may raise LandingIntegrityError) before any ILS call.
+    Copies are resolved before any ILS call (landing_copy may raise LandingIntegrityError).
     """
     from catalog_sync.pipeline.commit import commit_changes, diff_path
 
-    ref = local_chunk(report.chunk, storage)
-    staged = storage.fetch(report.staging_path)
+    # Storage calls block (SFTP round trips): off the event loop, like the state store's.
+    ref = await asyncio.to_thread(local_chunk, report.chunk, storage)
+    staged = await asyncio.to_thread(storage.fetch, report.staging_path)
     diffs = diff_path(report_dir(layout, vendor.name, run_id), ref.chunk_id)
     try:
         result = await commit_changes(
@@ -119,8 +121,15 @@ async def commit_stored_chunk(
     finally:
         if storage.shared:
             staged.unlink(missing_ok=True)
-    wrote = diffs.is_file() and diffs.stat().st_size > 0
-    key = storage.publish(diffs, move=True) if wrote else ""
-    if not wrote and storage.shared:
+    return result.model_copy(
+        update={"diff_path": await asyncio.to_thread(_publish_diffs, diffs, storage)}
+    )
+
+
+def _publish_diffs(diffs: Path, storage: SharedStorage) -> str:
+    """The diffs' storage key, or "" when the commit wrote none (an empty file is not named)."""
+    if diffs.is_file() and diffs.stat().st_size > 0:
+        return storage.publish(diffs, move=True)
+    if storage.shared:
         diffs.unlink(missing_ok=True)
-    return result.model_copy(update={"diff_path": key})
+    return ""
