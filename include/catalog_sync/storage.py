@@ -320,4 +320,6 @@ class SharedStorage:
         for d in sorted(dirs, key=len, reverse=True):
             if d.rstrip("/") != top.rstrip("/") and not self.fs.ls(d, detail=False):
                 with suppress(OSError):
-                    self.fs.rmdir(d)
+                    # sshfs's sync rmdir is fsspec's no-op default; its rm removes an empty
+                    # folder. The local filesystem's rm refuses folders, its rmdir works.
+                    self.fs.rmdir(d) if _is_local(self.fs) else self.fs.rm(d)

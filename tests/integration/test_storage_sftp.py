@@ -7,6 +7,8 @@ import copy
 import itertools
 import json
 import logging
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncssh
@@ -18,6 +20,7 @@ from tests.sftp_storage import CONN_ID, STORE, SftpStore, deliver
 
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
+from catalog_sync.errors import InboxMissingError
 from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.leases import LeaseManager
 from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
@@ -29,6 +32,7 @@ from catalog_sync.pipeline.stored import (
     process_stored_chunk,
     split_stored_file,
 )
+from catalog_sync.retention import RetentionPeriods, purge_stored
 from catalog_sync.services import ServiceProcess
 from catalog_sync.state import StateStore
 from catalog_sync.storage import LandingIntegrityError, SharedStorage
@@ -184,3 +188,38 @@ def test_sftp_storage_refuses_a_server_whose_host_key_is_not_the_known_one(
         with pytest.raises(asyncssh.HostKeyNotVerifiable):
             sftp_store.worker(tmp_path / "worker")
     assert sftp_store.server.state.auth_attempts == 0  # the password was never sent
+
+
+def test_a_vendor_inbox_missing_from_the_storage_fails_fetch_naming_where_it_looked(
+    tmp_path: Path, sftp_store: SftpStore
+) -> None:
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    worker = sftp_store.worker(tmp_path / "worker")
+
+    with pytest.raises(InboxMissingError, match=f"inbox sftp:///{STORE}/inbox/demo does not"):
+        fetch_to_storage(demo_vendor(), layout(tmp_path / "worker"), worker, state)
+
+
+def test_retention_purges_expired_run_files_from_sftp_storage_and_keeps_the_rest(
+    tmp_path: Path, sftp_store: SftpStore
+) -> None:
+    now = datetime.now(UTC)
+
+    def stored(key: str, age_days: float) -> Path:
+        path = sftp_store.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+        ts = (now - timedelta(days=age_days)).timestamp()
+        os.utime(path, (ts, ts))
+        return path
+
+    stored("staging/demo/run-1/c1.jsonl", 20)
+    stored("rejects/demo/run-1/c1.rej", 20)  # rejects are kept 90 days
+    stored("staging/demo/run-2/c1.jsonl", 1)
+
+    removed = purge_stored(sftp_store.worker(tmp_path / "w"), "demo", RetentionPeriods(), now)
+
+    assert removed == ["staging/demo/run-1/c1.jsonl"]
+    assert sftp_store.stored("staging") == ["staging/demo/run-2/c1.jsonl"]
+    assert not (sftp_store.root / "staging" / "demo" / "run-1").exists()  # emptied folder gone
+    assert sftp_store.stored("rejects") == ["rejects/demo/run-1/c1.rej"]
