@@ -30,6 +30,7 @@ os.environ.update(
 
 from catalog_sync.services import ServiceProcess, start_emulator, start_redis  # noqa: E402
 from tests.sftp_server import sftp_server  # noqa: E402, F401 - shared fixture
+from tests.sftp_storage import sftp_store  # noqa: E402, F401 - shared fixture
 
 
 def shared_dir() -> Path:

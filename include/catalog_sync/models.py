@@ -22,14 +22,25 @@ class LandingFile(Payload):
 
     vendor: str
     name: str = Field(description="File name as the vendor delivered it")
-    path: str = Field(description="Absolute path of the immutable landing copy")
+    path: str = Field(
+        description="Run storage key of the immutable landing copy (landing/<vendor>/<sha256>/"
+        "<name>), resolved to a local copy on each worker; a local path when used outside a DAG"
+    )
     sha256: str
     size: int
     format: RecordFormat
+    content_sha256: str = Field(
+        default="", description="sha256 of the file at `path` when it is not the delivery itself"
+    )
     # A BIBFRAME delivery is landed converted to MARCXML; what could not be mapped is counted.
     converted_from: RecordFormat | None = None
     conversion_rejected: int = 0
     conversion_reasons: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def verify_sha256(self) -> str:
+        """What a copy of the file at `path` must hash to."""
+        return self.content_sha256 or self.sha256
 
 
 class ChunkRef(Payload):
@@ -42,13 +53,21 @@ class ChunkRef(Payload):
     chunk_id: str
     vendor: str
     file_name: str
-    file_path: str
+    file_path: str = Field(description="Run storage key (or local path) of the landing file")
     file_sha256: str
     format: RecordFormat
     start: int = Field(ge=0, description="Byte offset of the chunk's first record")
     end: int = Field(ge=0, description="Byte offset just past the chunk's last record")
     first_record: int = Field(ge=0, description="0-based ordinal of the first record in the file")
     record_count: int = Field(ge=0)
+    content_sha256: str = Field(
+        default="", description="sha256 of the file at `file_path` when it is not the delivery"
+    )
+
+    @property
+    def verify_sha256(self) -> str:
+        """What a copy of the landing file must hash to."""
+        return self.content_sha256 or self.file_sha256
 
     @property
     def label(self) -> str:
@@ -90,7 +109,7 @@ class StagedChange(Payload):
 
 
 class ChunkReport(Payload):
-    """What process_chunk did with one chunk (counts and paths; goes through XCom)."""
+    """What process_chunk did with one chunk (counts and run storage keys; goes through XCom)."""
 
     chunk: ChunkRef
     records_total: int = 0
@@ -138,7 +157,9 @@ class CommitReport(Payload):
     review: int = 0
     reviews: dict[str, int] = Field(default_factory=dict, description="reason -> records")
     dry_run: bool = False
-    diff_path: str = Field(default="", description="Masked field-level diffs (JSON lines)")
+    diff_path: str = Field(
+        default="", description="Run storage key of the masked field-level diffs (JSON lines)"
+    )
 
 
 class RunSummary(Payload):

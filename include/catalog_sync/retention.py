@@ -22,6 +22,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from catalog_sync.storage import SharedStorage
+
 
 class RetentionError(ValueError):
     reason = "retention_invalid"
@@ -107,18 +109,35 @@ def purge_expired(
     return removed
 
 
-def vendor_retention_targets(
-    root: Path, vendor: str, periods: RetentionPeriods
-) -> dict[Path, timedelta]:
-    """A vendor's folders under the runtime root, each with the period the vendor configured.
+def vendor_retention_keys(vendor: str, periods: RetentionPeriods) -> dict[str, timedelta]:
+    """A vendor's folders (run storage keys), each with the period the vendor configured.
 
     Staging (staged change sets) and the landed copies of deliveries go after `staging`;
     reject files after `rejects`; run reports, manifests and audit logs after `manifests`.
     """
     return {
-        root / "staging" / vendor: periods.staging,
-        root / "landing" / vendor: periods.staging,
-        root / "rejects" / vendor: periods.rejects,
-        root / "reports" / vendor: periods.manifests,
-        root / "audit" / vendor: periods.manifests,
+        f"staging/{vendor}": periods.staging,
+        f"landing/{vendor}": periods.staging,
+        f"rejects/{vendor}": periods.rejects,
+        f"reports/{vendor}": periods.manifests,
+        f"audit/{vendor}": periods.manifests,
     }
+
+
+def vendor_retention_targets(
+    root: Path, vendor: str, periods: RetentionPeriods
+) -> dict[Path, timedelta]:
+    """vendor_retention_keys as folders under a local runtime root."""
+    return {root / key: period for key, period in vendor_retention_keys(vendor, periods).items()}
+
+
+def purge_stored(
+    storage: SharedStorage, vendor: str, periods: RetentionPeriods, now: datetime
+) -> list[str]:
+    """Purge a vendor's expired objects from shared run storage (by modification time)."""
+    if now.tzinfo is None:
+        raise RetentionError("now must be timezone-aware")
+    removed: list[str] = []
+    for prefix, period in vendor_retention_keys(vendor, periods).items():
+        removed.extend(storage.purge(prefix, period, now))
+    return removed

@@ -12,7 +12,6 @@ from airflow.sdk import BaseHook, BaseNotifier, Context
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from catalog_sync.notifications import Notice, NoticeKind, build_notice, run_changed
-from catalog_sync.paths import layout, runtime_home
 from catalog_sync.pipeline.report import report_dir
 
 log = logging.getLogger(__name__)
@@ -94,16 +93,17 @@ class CatalogSyncNotifier(BaseNotifier):
 
 
 def _run_summary(vendor: str, run_id: str) -> dict[str, Any] | None:
-    """The summary of report.json written by this run's report task."""
-    from airflow.sdk import Variable
+    """The summary of report.json written by this run's report task (read from run storage)."""
+    from catalog_sync.storage import StorageError
+    from catalog_sync_airflow.runtime import runtime_storage
 
-    from catalog_sync_airflow.runtime import HOME_VARIABLE
-
-    home = Variable.get(HOME_VARIABLE, default=None)
-    path = report_dir(layout(home or runtime_home()), vendor, run_id) / "report.json"
-    if not path.is_file():
+    runtime_layout, storage = runtime_storage()
+    key = storage.key(report_dir(runtime_layout, vendor, run_id) / "report.json")
+    try:
+        text = storage.read_text(key)
+    except (StorageError, FileNotFoundError):
         return None
-    summary: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["summary"]
+    summary: dict[str, Any] = json.loads(text)["summary"]
     return summary
 
 

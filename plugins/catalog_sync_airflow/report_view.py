@@ -16,6 +16,7 @@ from catalog_sync.paths import layout, runtime_home
 from catalog_sync.pipeline.report import report_dir
 from catalog_sync.report_html import ChunkTiming, render_run_report
 from catalog_sync.run_status import TaskAttempt, failed_tasks_section, render_run_status
+from catalog_sync.storage import SharedStorage, StorageError
 from catalog_sync_airflow.notify import notice_gaps
 
 URL_PREFIX = "/catalog-sync"
@@ -31,17 +32,36 @@ EXTERNAL_VIEW = {
 }
 
 
-def report_home() -> Path:
-    """The runtime folder the tasks write to: the catalog_sync_home Variable, else the default."""
-    home = os.environ.get("AIRFLOW_VAR_CATALOG_SYNC_HOME")
-    if not home:
+def _setting(variable: str, env: str | None = None) -> str | None:
+    """An Airflow Variable as the API server sees it (env var first), else `env`, else None."""
+    value = os.environ.get(f"AIRFLOW_VAR_{variable.upper()}")
+    if not value:
         try:
             from airflow.models.variable import Variable
 
-            home = Variable.get("catalog_sync_home", default_var=None)
-        except Exception:  # the page still works from the default home without a metadata DB
-            home = None
+            value = Variable.get(variable, default_var=None)
+        except Exception:  # the page still works from the defaults without a metadata DB
+            value = None
+    return value or (os.environ.get(env) if env else None) or None
+
+
+def report_home() -> Path:
+    """The runtime folder the tasks write to: the catalog_sync_home Variable, else the default."""
+    home = _setting("catalog_sync_home")
     return Path(home) if home else runtime_home()
+
+
+def report_storage() -> SharedStorage:
+    """The run storage the report task published to (the API server shares no disk with it)."""
+    from catalog_sync_airflow.runtime import (
+        STORAGE_CONN_VARIABLE,
+        STORAGE_URL_VARIABLE,
+        run_storage,
+    )
+
+    url = _setting(STORAGE_URL_VARIABLE, "CATALOG_SYNC_STORAGE_URL")
+    conn_id = _setting(STORAGE_CONN_VARIABLE, "CATALOG_SYNC_STORAGE_CONN_ID")
+    return run_storage(layout(report_home()).root, url, conn_id, fresh=True)
 
 
 def commit_timeline(dag_id: str, run_id: str, commits: list[dict[str, Any]]) -> list[ChunkTiming]:
@@ -95,11 +115,15 @@ def vendor_of(dag_id: str) -> str:
 
 
 def load_report(dag_id: str, run_id: str) -> dict[str, Any] | None:
-    """report.json of one run, or None when the report task has not written it."""
-    path = report_dir(layout(report_home()), vendor_of(dag_id), run_id) / "report.json"
-    if not path.is_file():
+    """report.json of one run from the run storage, or None when the report task has not
+    written it (the API server shares no disk with the workers)."""
+    storage = report_storage()
+    key = storage.key(report_dir(layout(report_home()), vendor_of(dag_id), run_id) / "report.json")
+    try:
+        text = storage.read_text(key)
+    except (StorageError, FileNotFoundError):
         return None
-    body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    body: dict[str, Any] = json.loads(text)
     return body
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.exceptions import AirflowNotFoundException
 from airflow.sdk import BaseHook, Variable
@@ -16,11 +20,14 @@ from catalog_sync.paths import RuntimeLayout, layout, runtime_home
 from catalog_sync.pipeline.fetch import RemoteFetch
 from catalog_sync.privacy import Masker, load_policy
 from catalog_sync.state import StateStore
+from catalog_sync.storage import SharedStorage
 
 PII_CONNECTION = "catalog_sync_pii"
 HOME_VARIABLE = "catalog_sync_home"
 REDIS_VARIABLE = "catalog_sync_redis_url"
 STATE_URL_VARIABLE = "catalog_sync_state_url"
+STORAGE_URL_VARIABLE = "catalog_sync_storage_url"
+STORAGE_CONN_VARIABLE = "catalog_sync_storage_conn_id"
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,13 @@ class TaskRuntime:
     vendor: VendorConfig
     layout: RuntimeLayout
     redis_url: str | None
+    storage_url: str | None = None
+    storage_conn_id: str | None = None
+
+    @cached_property
+    def storage(self) -> SharedStorage:
+        """The run storage, connected on first use (tasks that never touch files never connect)."""
+        return run_storage(self.layout.root, self.storage_url, self.storage_conn_id)
 
     def state(self) -> StateStore:
         return StateStore(_variable(STATE_URL_VARIABLE, None) or self.layout.state_url)
@@ -39,9 +53,66 @@ def _variable(key: str, default: str | None) -> str | None:
 
 
 def task_runtime(vendor_name: str) -> TaskRuntime:
-    home = _variable(HOME_VARIABLE, str(runtime_home()))
     redis_url = _variable(REDIS_VARIABLE, os.environ.get("REDIS_URL"))
-    return TaskRuntime(load_vendors()[vendor_name], layout(home), redis_url)
+    return TaskRuntime(load_vendors()[vendor_name], _home(), redis_url, *_storage_settings())
+
+
+def runtime_storage() -> tuple[RuntimeLayout, SharedStorage]:
+    """This worker's folder and the run storage, for plugin code outside a vendor's tasks."""
+    home = _home()
+    return home, run_storage(home.root, *_storage_settings())
+
+
+def _home() -> RuntimeLayout:
+    return layout(_variable(HOME_VARIABLE, str(runtime_home())))
+
+
+def _storage_settings() -> tuple[str | None, str | None]:
+    """(storage URL, Connection id): the Variables, else CATALOG_SYNC_STORAGE_URL / _CONN_ID."""
+    return (
+        _variable(STORAGE_URL_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_URL")),
+        _variable(STORAGE_CONN_VARIABLE, os.environ.get("CATALOG_SYNC_STORAGE_CONN_ID")),
+    )
+
+
+def run_storage(
+    home: Path, url: str | None, conn_id: str | None, *, fresh: bool = False
+) -> SharedStorage:
+    """The run storage at `url` through Airflow's ObjectStoragePath; unset: the local `home`.
+
+    The filesystem is the one ObjectStoragePath would attach for the URL's scheme and the
+    Connection (the provider's get_fs), given host-key checking for sftp (_storage_options).
+    The path is built without conn_id on purpose: with one, ObjectStoragePath attaches (and,
+    for sftp, connects) a filesystem of its own that drops those options, cached for the
+    process's life. `fresh` (the long-lived API server) opens a new connection for each use.
+    """
+    if not url:
+        return SharedStorage.local(home)
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io.fs import get_fs
+
+    scheme = urlsplit(url).scheme or "file"
+    options = _storage_options(scheme, conn_id)
+    if fresh:
+        options["skip_instance_cache"] = True
+    if scheme in ("sftp", "ssh"):
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)  # one line per SFTP call at INFO
+    root = ObjectStoragePath(url)
+    return SharedStorage.at(root, home, fs=get_fs(scheme, conn_id, options))
+
+
+def _storage_options(scheme: str, conn_id: str | None) -> dict[str, Any]:
+    """sshfs checks no host key unless given known_hosts: always check, as deliveries do.
+
+    The Connection's extra names the file (`known_hosts`, default ~/.ssh/known_hosts); only an
+    explicit `no_host_key_check: true` turns checking off (the provider then passes None).
+    """
+    if scheme not in ("sftp", "ssh") or conn_id is None:
+        return {}
+    extra = BaseHook.get_connection(conn_id).extra_dejson
+    if str(extra.get("no_host_key_check", "")).lower() == "true":
+        return {}
+    return {"known_hosts": str(Path(extra.get("known_hosts", "~/.ssh/known_hosts")).expanduser())}
 
 
 def pii_masker() -> Masker:

@@ -28,13 +28,17 @@ from catalog_sync.errors import RunInputError
 from catalog_sync.gctuning import tune_gc
 from catalog_sync.manifest import RunManifest, trigger_from_dag_run
 from catalog_sync.marc.errors import CatalogSyncInputError
-from catalog_sync.marc.split import split_file
 from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
 from catalog_sync.paths import safe_name
-from catalog_sync.pipeline.fetch import FetchResult, fetch_deliveries
-from catalog_sync.pipeline.process import process_chunk
-from catalog_sync.pipeline.report import report_dir, write_report
-from catalog_sync.retention import purge_expired, vendor_retention_targets
+from catalog_sync.pipeline.fetch import FetchResult, fetch_to_storage
+from catalog_sync.pipeline.report import publish_report, pull_report, write_report
+from catalog_sync.pipeline.stored import (
+    process_stored_chunk,
+    prune_worker_copies,
+    split_stored_file,
+)
+from catalog_sync.retention import purge_expired, purge_stored, vendor_retention_targets
+from catalog_sync.storage import LandingIntegrityError
 from catalog_sync_airflow.notify import notice_gaps
 from catalog_sync_airflow.runtime import (
     REDIS_VARIABLE,
@@ -60,12 +64,23 @@ def _audited(rt: TaskRuntime, **ids: str | None) -> Iterator[None]:
     """Bind run, vendor (and file/chunk) ids to every audit event; also write the audit file."""
     run_id = _run_id()
     path = rt.layout.root / "audit" / rt.vendor.name / f"{safe_name(run_id)}.jsonl"
+    if rt.storage.shared:  # one file per task attempt, so no two workers write the same object
+        path = path.with_suffix("") / f"{_task_attempt()}.jsonl"
     handler = configure_audit_log(path)
     try:
         with audit_context(run_id=run_id, vendor=rt.vendor.name, **ids):
             yield
     finally:
         remove_audit_log(handler)
+        if rt.storage.shared and path.is_file():
+            rt.storage.publish(path, move=True)
+
+
+def _task_attempt() -> str:
+    ti = get_current_context()["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    mapped = f".{map_index}" if map_index is not None and map_index >= 0 else ""
+    return f"{ti.task_id}{mapped}.try{getattr(ti, 'try_number', 1)}"
 
 
 def fetch(vendor_name: str) -> dict[str, Any]:
@@ -73,9 +88,10 @@ def fetch(vendor_name: str) -> dict[str, Any]:
     rt = task_runtime(vendor_name)
     with _audited(rt):
         try:
-            result = fetch_deliveries(
-                rt.vendor, rt.layout, rt.state(), force=force, remote=remote_fetch(rt.vendor)
-            )
+            result = fetch_to_storage(
+                rt.vendor, rt.layout, rt.storage, rt.state(), force=force,
+                remote=remote_fetch(rt.vendor),
+            )  # fmt: skip
         except (RunInputError, CatalogSyncInputError, DeliveryAuthError, DeliveryHostKeyError,
                 DeliveryNotFoundError) as exc:  # fmt: skip
             # Bad input or credentials will not get better by retrying: fail now, saying why.
@@ -95,8 +111,9 @@ def split(vendor_name: str, fetched: dict[str, Any]) -> list[dict[str, Any]]:
     chunks: list[ChunkRef] = []
     try:
         for f in FetchResult.model_validate(fetched).files:
-            chunks += split_file(f, rt.vendor.records_per_chunk, MAX_CHUNKS)
-    except CatalogSyncInputError as exc:
+            # fetch may have run on another worker: split this worker's verified copy
+            chunks += split_stored_file(f, rt.storage, rt.vendor.records_per_chunk, MAX_CHUNKS)
+    except (CatalogSyncInputError, LandingIntegrityError) as exc:
         raise AirflowFailException(str(exc)) from exc
     if len(chunks) > MAX_CHUNKS:
         raise AirflowFailException(
@@ -113,7 +130,13 @@ def process(vendor_name: str, chunk: dict[str, Any]) -> dict[str, Any]:
     rt = task_runtime(vendor_name)
     masker = pii_masker()
     with _audited(rt, file_sha256=ref.file_sha256, chunk_id=ref.chunk_id):
-        report = process_chunk(ref, rt.vendor, rt.layout, rt.state(), _run_id(), masker=masker)
+        try:
+            report = process_stored_chunk(
+                ref, rt.vendor, rt.layout, rt.storage, rt.state(), _run_id(), masker=masker
+            )
+        except LandingIntegrityError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        prune_worker_copies(rt.vendor, rt.layout, rt.storage, datetime.now(UTC))
         report = report.model_copy(update={"masking": masker.counts})
         audit.info(
             "chunk.processed", records=report.records_total, rejected=report.rejected,
@@ -140,7 +163,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
     from catalog_sync.ils.errors import ILSAuthError
     from catalog_sync.leases import LeaseManager
-    from catalog_sync.pipeline.commit import commit_changes, diff_path
+    from catalog_sync.pipeline.stored import commit_stored_chunk
     from ils.hooks import ILSHook
 
     rt = task_runtime(vendor_name)
@@ -153,28 +176,27 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     redis_url = rt.redis_url
     run_id = _run_id()
     dry_run = _dry_run()
-    diffs = diff_path(report_dir(rt.layout, vendor_name, run_id), chunk_report.chunk_id)
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
         async with hook.client(redis_url) as client, LeaseManager.from_url(redis_url) as leases:
-            return await commit_changes(
-                chunk_report.chunk,
-                chunk_report.staging_path,
+            return await commit_stored_chunk(
+                chunk_report,
                 rt.vendor,
+                rt.layout,
+                rt.storage,
                 client,
                 rt.state(),
                 run_id,
                 dry_run=dry_run,
                 masker=pii_masker(),
-                diff_file=diffs,
                 leases=leases,
             )
 
     try:
         result = asyncio.run(run())
-    except ILSAuthError as exc:
-        # Wrong credentials or permissions do not fix themselves: fail now, without retries.
+    except (ILSAuthError, LandingIntegrityError) as exc:
+        # Wrong credentials, or a landing file damaged in the storage, do not fix themselves.
         raise AirflowFailException(str(exc)) from exc
     log.info("chunk %s committed: %s", chunk_report.label, result.model_dump())
     return result.model_dump()
@@ -223,16 +245,19 @@ def report(
     commits = [CommitReport.model_validate(c) for c in _collected(commit_reports)]
     with _audited(rt):
         notes = notice_gaps(rt.vendor.notify_to, task_side=True)  # e.g. no mail server
+        pull_report(rt.storage, rt.layout, vendor_name, run_id)  # an earlier try's, kept
         summary, out = write_report(
             rt.layout, vendor_name, run_id, result.files, chunks, commits, notes
         )
         manifest = build_manifest(context, vendor_name, result, chunks, commits)
         manifest.write(out / "manifest.json")
+        text = (out / "report.txt").read_text(encoding="utf-8")
+        key = publish_report(rt.storage, rt.layout, vendor_name, run_id)
         state = rt.state()
         for f in result.files if not _dry_run() else ():  # a dry run loads nothing
             state.mark_loaded(vendor_name, f.sha256, f.name, run_id)
         audit.info("run.reported", **summary.model_dump())
-    log.info("run report written to %s\n%s", out, (out / "report.txt").read_text())
+    log.info("run report written to %s\n%s", rt.storage.location(key), text)
     return summary.line()
 
 
@@ -277,6 +302,9 @@ def purge_expired_data() -> dict[str, int]:
     for name, vendor in load_vendors().items():
         rt = task_runtime(name)
         targets = vendor_retention_targets(rt.layout.root, name, vendor.retention)
+        # This worker's own copies, then (shared storage) the stored objects every worker reads.
         removed[name] = len(purge_expired(targets, now))
+        if rt.storage.shared:
+            removed[name] += len(purge_stored(rt.storage, name, vendor.retention, now))
         log.info("vendor %s: %d expired files and folders removed", name, removed[name])
     return removed

@@ -71,4 +71,5 @@ def _ref(landing: LandingFile, start: int, end: int, first_record: int, count: i
         end=end,
         first_record=first_record,
         record_count=count,
+        content_sha256=landing.content_sha256,
     )

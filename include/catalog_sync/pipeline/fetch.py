@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,7 @@ from catalog_sync.marc.sniff import detect_format
 from catalog_sync.models import LandingFile, RecordFormat
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.state import StateStore
+from catalog_sync.storage import SharedStorage
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +140,80 @@ def fetch_deliveries(
     for f in files:
         log.info("landed %s (%s, %d bytes, sha256 %s)", f.name, f.format, f.size, f.sha256)
     return FetchResult(files=files)
+
+
+def sync_inbox(vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStorage) -> None:
+    """Shared storage: mirror the vendor's inbox (a relative one) from the storage to this worker.
+
+    Workers share no disk, so a local-source vendor's deliveries are laid in the run storage
+    (inbox/<vendor>); an absolute inbox stays a folder on the worker that runs fetch.
+    """
+    if not storage.shared or vendor.source.kind != "local":
+        return
+    local = vendor.inbox_path(layout.root)
+    if Path(vendor.source.inbox).is_absolute():
+        return
+    prefix = storage.key(local)
+    stored = {
+        PurePosixPath(f.key).name: f
+        for f in storage.files(prefix)
+        if PurePosixPath(f.key).parent.as_posix() == prefix  # the inbox itself, not sub-folders
+    }
+    if not stored and not storage.exists(prefix):
+        raise InboxMissingError(
+            f"vendor {vendor.name!r}: inbox {storage.location(prefix)} does not exist in the run "
+            f"storage. Create it and put the delivery there, or correct source.inbox for "
+            f"{vendor.name!r} in vendors.yaml."
+        )
+    local.mkdir(parents=True, exist_ok=True)
+    for name, f in stored.items():
+        mine = local / name
+        if (
+            mine.is_file()
+            and mine.stat().st_size == f.size
+            and f.modified is not None
+            and (mine.stat().st_mtime >= f.modified.timestamp())
+        ):
+            continue  # this worker already holds this delivery
+        storage.fetch(f.key)
+    for mine in local.iterdir():
+        if mine.is_file() and mine.name not in stored:
+            mine.unlink()  # withdrawn from the shared inbox: not this worker's to load
+
+
+def publish_landed(
+    result: FetchResult, vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStorage
+) -> FetchResult:
+    """Put landed files (and archived remote deliveries) into the run storage; paths become keys.
+
+    The landed copies stay on this worker as its verified cache of them.
+    """
+    files = []
+    for f in result.files:
+        path = Path(f.path)
+        content_sha = sha256_of(path) if f.converted_from else ""
+        if f.converted_from and (original := path.with_name(f.name)).is_file():
+            storage.publish(original)  # the delivery as received, beside its conversion
+        key = storage.publish(path)
+        files.append(f.model_copy(update={"path": key, "content_sha256": content_sha}))
+    archive = layout.root / "archive" / vendor.name
+    if storage.shared and archive.is_dir():
+        for p in sorted(archive.iterdir()):
+            if p.is_file():
+                storage.publish(p, move=True)
+    return result.model_copy(update={"files": files})
+
+
+def fetch_to_storage(
+    vendor: VendorConfig,
+    layout: RuntimeLayout,
+    storage: SharedStorage,
+    state: StateStore,
+    *,
+    force: bool = False,
+    remote: RemoteFetch | None = None,
+) -> FetchResult:
+    """fetch_deliveries through the run storage: inbox from it, landed files into it."""
+    sync_inbox(vendor, layout, storage)
+    result = fetch_deliveries(vendor, layout, state, force=force, remote=remote)
+    return publish_landed(result, vendor, layout, storage)

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
 from catalog_sync.paths import RuntimeLayout, safe_name
+from catalog_sync.storage import SharedStorage, StoredObjectMissing
+
+REPORT_FILES = ("report.json", "report.txt", "manifest.json")
 
 
 def summarize(
@@ -158,7 +161,7 @@ def write_report(
 
 
 # Files of one report version: moved together when the report task runs again.
-VERSIONED_FILES = ("report.json", "report.txt", "manifest.json")
+VERSIONED_FILES = REPORT_FILES
 VERSIONS_DIR = "versions"
 
 
@@ -210,5 +213,47 @@ def _version_number(path: Path) -> int:
     return int(path.name) if path.name.isdigit() else -1
 
 
+def publish_report(storage: SharedStorage, layout: RuntimeLayout, vendor: str, run_id: str) -> str:
+    """Put the run's report files into the run storage, and name it the vendor's latest run.
+
+    Returns the key of the run's report folder. `reports/<vendor>/LATEST` holds that folder's
+    name (storage has no symbolic links; the local `latest` link stays for the one-machine CLI).
+    """
+    out = report_dir(layout, vendor, run_id)
+    for name in REPORT_FILES:
+        if (out / name).is_file():
+            storage.publish(out / name, move=True)
+    for kept in (out / VERSIONS_DIR).rglob("*") if (out / VERSIONS_DIR).is_dir() else ():
+        if kept.is_file():
+            storage.publish(kept, move=True)
+    storage.publish_text(f"reports/{vendor}/LATEST", out.name + "\n")
+    return storage.key(out)
+
+
+def latest_report_key(storage: SharedStorage, vendor: str) -> str | None:
+    """The key of the vendor's latest run report folder, or None before its first report."""
+    try:
+        name = storage.read_text(f"reports/{vendor}/LATEST").strip()
+    except (StoredObjectMissing, FileNotFoundError):
+        return None
+    return f"reports/{vendor}/{name}" if name else None
+
+
+def pull_report(storage: SharedStorage, layout: RuntimeLayout, vendor: str, run_id: str) -> None:
+    """Bring an earlier report of this run (and its kept versions) to this worker's folder.
+
+    A report task re-run on another worker must see what the first one wrote, so that
+    keep_earlier_version keeps it instead of overwriting it in the storage.
+    """
+    if not storage.shared:
+        return
+    prefix = storage.key(report_dir(layout, vendor, run_id))
+    for stored in storage.files(prefix):
+        name = stored.key[len(prefix) :].lstrip("/")
+        if name in REPORT_FILES or name.startswith(f"{VERSIONS_DIR}/"):
+            storage.fetch(stored.key)
+
+
 def _non_empty(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size > 0
+    # A relative path is a run storage key: commit_chunk names only diffs it wrote.
+    return not path.is_absolute() or (path.is_file() and path.stat().st_size > 0)
