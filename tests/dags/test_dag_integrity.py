@@ -91,3 +91,23 @@ def test_vendor_dag_wires_the_design_flow(dagbag_and_reads: tuple[DagBag, list[s
     # The DAG docs tell an operator that notices need Connection smtp_default, and how to add it.
     assert "`smtp_default`" in dag.doc_md and "**no mail is sent**" in dag.doc_md
     assert "var/mail/" in dag.doc_md and "AIRFLOW_CONN_SMTP_DEFAULT" in dag.doc_md
+
+
+def _architecture_edges() -> set[tuple[str, str]]:
+    """The `a -> b` lines of the dag-edges block in docs/architecture.md."""
+    page = (DAGS_DIR.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = page.split("```dag-edges\n", 1)[1].split("```", 1)[0]
+    pairs = (line.split("->") for line in block.splitlines() if line.strip())
+    return {(a.strip(), b.strip()) for a, b in pairs}
+
+
+def test_vendor_dag_has_exactly_the_tasks_and_edges_of_the_architecture_page(
+    dagbag_and_reads: tuple[DagBag, list[str]],
+) -> None:
+    bag, _ = dagbag_and_reads
+    documented = _architecture_edges()
+    for name in load_vendors():
+        dag = bag.dags[f"catalog_sync_{name}"]
+        edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+        assert edges == documented, f"catalog_sync_{name} differs from docs/architecture.md"
+        assert {t.task_id for t in dag.tasks} == {x for pair in documented for x in pair}
