@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import get_current_context
@@ -70,10 +71,19 @@ def _audited(rt: TaskRuntime, **ids: str | None) -> Iterator[None]:
     try:
         with audit_context(run_id=run_id, vendor=rt.vendor.name, **ids):
             yield
-    finally:
+    except BaseException:
         remove_audit_log(handler)
-        if rt.storage.shared and path.is_file():
-            rt.storage.publish(path, move=True)
+        with suppress(Exception):  # the task's own error is the one to report
+            _publish_audit(rt, path)
+        raise
+    remove_audit_log(handler)
+    _publish_audit(rt, path)
+
+
+def _publish_audit(rt: TaskRuntime, path: Path) -> None:
+    """Shared storage: this attempt's audit file goes to audit/<vendor>/<run>/ in the storage."""
+    if rt.storage.shared and path.is_file():
+        rt.storage.publish(path, move=True)
 
 
 def _task_attempt() -> str:
