@@ -55,7 +55,8 @@ class StateStore:
     def __init__(self, url: str, *, contention: Contention | None = None) -> None:
         self.url = url
         self.contention = contention or Contention()
-        self.engine: Engine = create_engine(url)
+        # pre_ping: a pooled connection that a Postgres restart killed is replaced, not used.
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             configure_sqlite(self.engine, self.contention.busy_timeout_ms)
         with _migrate_lock:
