@@ -107,7 +107,8 @@ def test_a_holder_paused_past_its_ttl_is_fenced_off_when_it_resumes(
     )
     holder.start()
     try:
-        kind, old_fence = outbox.get(timeout=30)
+        # Generous: a spawned interpreter imports the whole stack, slow on a loaded machine.
+        kind, old_fence = outbox.get(timeout=180)
         assert kind == "held"
         deadline = time.monotonic() + 30
         while not stopped(holder.pid or 0):
