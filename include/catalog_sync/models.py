@@ -163,7 +163,7 @@ class CommitReport(Payload):
 
 
 class RunSummary(Payload):
-    """The totals of one run; rendered as the `run summary:` line of design.md."""
+    """The totals of one run; rendered as the `run summary:` line (README.md, "How a run works")."""
 
     records: int = 0
     accepted: int = 0
