@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
+import threading
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from redis import Redis
@@ -66,3 +69,49 @@ def test_an_unreachable_redis_is_reported_as_the_rate_limiter_not_hidden() -> No
     with pytest.raises(ILSUnavailable) as caught:
         asyncio.run(run())
     assert caught.value.reason == "rate_limiter_unavailable" and "ILS 'x'" in str(caught.value)
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers: a hung Redis."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)  # kept open and never written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_a_redis_that_never_answers_fails_the_gate_cleanly_instead_of_blocking(
+    silent_redis: str,
+) -> None:
+    async def run() -> None:
+        gate = RedisRateGate(silent_redis, "k", 10.0, label="ILS 'x'")
+        try:
+            # The bound only keeps a regression from hanging the suite; the gate's own socket
+            # timeouts must end the call well inside it.
+            await asyncio.wait_for(gate.acquire(), timeout=25)
+        finally:
+            await gate.aclose()
+
+    with pytest.raises(ILSUnavailable) as caught:
+        asyncio.run(run())
+    assert caught.value.reason == "rate_limiter_unavailable"
+    assert "ILS 'x'" in str(caught.value) and "did not answer" in str(caught.value)

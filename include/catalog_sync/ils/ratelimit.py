@@ -8,7 +8,10 @@ import time
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from catalog_sync.ils.errors import ILSUnavailable
 
@@ -72,13 +75,33 @@ class LocalRateGate:
         return None
 
 
+# Seconds to connect to, and to hear back from, the Redis of the shared gate. Without them a
+# Redis that accepts connections but never answers blocks every ILS call forever; the lease
+# client (catalog_sync.leases) uses the same 5 s.
+REDIS_TIMEOUT = 5.0
+
+
 class RedisRateGate:
     """R requests/s across all processes that use the same Redis and ILS base URL."""
 
     def __init__(
-        self, redis_url: str, key: str, rate: float, burst: float = 1.0, label: str = "ILS"
+        self,
+        redis_url: str,
+        key: str,
+        rate: float,
+        burst: float = 1.0,
+        label: str = "ILS",
+        timeout: float = REDIS_TIMEOUT,
     ) -> None:
-        self._redis: Redis = Redis.from_url(redis_url)
+        # One quick retry covers a dropped pooled connection; redis-py's default (3 retries with
+        # backoff up to 10 s) would stretch a hung Redis to half a minute per ILS call.
+        self._redis: Redis = Redis.from_url(
+            redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self._timeout = timeout
         self._script = self._redis.register_script(_RESERVE_LUA)
         self._key = key
         self._interval_us = round(1_000_000 / rate)
@@ -96,6 +119,12 @@ class RedisRateGate:
             wait_us, slot_us = await self._script(
                 keys=[self._key], args=[self._interval_us, self._tolerance_us]
             )
+        except RedisTimeoutError as exc:
+            raise ILSUnavailable(
+                f"{self._label}: the shared rate limiter (Redis) did not answer within "
+                f"{self._timeout:g} s: {exc}",
+                reason="rate_limiter_unavailable",
+            ) from exc
         except RedisError as exc:
             raise ILSUnavailable(
                 f"{self._label}: the shared rate limiter (Redis) is unreachable: {exc}",
