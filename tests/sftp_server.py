@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,8 @@ class ServerState:
     auth_attempts: int = 0
     drops_left: int = 0  # abort the connection on this many reads past the first 32 KiB
     dropped_files: list[str] = field(default_factory=list)
+    # A hostile server: a file on disk is listed under another name (e.g. "../../x.mrc").
+    listed_as: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,6 +76,14 @@ def _sftp_factory(state: ServerState) -> type[asyncssh.SFTPServer]:
                 self.connection.abort()  # the TCP connection goes away mid-transfer
             data: bytes = super().read(file_obj, offset, size)
             return data
+
+        async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+            async for entry in super().scandir(path):
+                name = entry.filename
+                text = name.decode() if isinstance(name, bytes) else name
+                if text in state.listed_as:
+                    entry.filename = state.listed_as[text]
+                yield entry
 
     return _Sftp
 

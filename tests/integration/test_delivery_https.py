@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -45,6 +47,12 @@ class FeedServer:
     requests: list[str] = field(default_factory=list)
     drops: dict[str, int] = field(default_factory=dict)  # name -> bodies to cut in half
     port: int = 0
+    # A hostile or careless vendor: extra JSON listing items and HTML hrefs, served as given.
+    extra_items: list[dict[str, object]] = field(default_factory=list)
+    extra_hrefs: list[str] = field(default_factory=list)
+    unlisted: dict[str, bytes] = field(default_factory=dict)  # served, but in no listing
+    open_access: bool = False  # answer without credentials (a CDN, say)
+    authorization: list[str | None] = field(default_factory=list)  # the header of each request
 
     @property
     def url(self) -> str:
@@ -63,7 +71,8 @@ def _handler(feed: FeedServer) -> type[BaseHTTPRequestHandler]:
 
         def _authorised(self) -> bool:
             feed.requests.append(f"{self.command} {self.path}")
-            if self.headers.get("Authorization") == expected:
+            feed.authorization.append(self.headers.get("Authorization"))
+            if feed.open_access or self.headers.get("Authorization") == expected:
                 return True
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="feed"')
@@ -82,15 +91,19 @@ def _handler(feed: FeedServer) -> type[BaseHTTPRequestHandler]:
                         "modified": formatdate(p.modified, usegmt=True),
                     }
                     for n, p in sorted(feed.files.items())
-                ]
+                ] + feed.extra_items
                 self._send(json.dumps(listing).encode(), "application/json")
                 return
             if self.path == "/index/":  # an Apache-style HTML index of the same files
-                links = "".join(f'<a href="/feed/{n}">{n}</a>' for n in sorted(feed.files))
+                hrefs = [f"/feed/{n}" for n in sorted(feed.files)] + feed.extra_hrefs
+                links = "".join(f'<a href="{h}">x</a>' for h in hrefs)
                 html = f'<html><body><a href="../">Parent</a>{links}</body></html>'
                 self._send(html.encode(), "text/html")
                 return
-            name = self.path.removeprefix("/feed/")
+            name = unquote(self.path.removeprefix("/feed/"))
+            if name in feed.unlisted:
+                self._send(feed.unlisted[name], "application/octet-stream")
+                return
             if name not in feed.files:
                 self.send_error(404)
                 return
@@ -117,8 +130,7 @@ def _handler(feed: FeedServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def feed() -> Iterator[FeedServer]:
+def _serve() -> Iterator[FeedServer]:
     state = FeedServer()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
@@ -131,6 +143,17 @@ def feed() -> Iterator[FeedServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def feed() -> Iterator[FeedServer]:
+    yield from _serve()
+
+
+@pytest.fixture
+def other_host() -> Iterator[FeedServer]:
+    """A second server on another port: another origin than the vendor's listing."""
+    yield from _serve()
 
 
 def _fixture(name: str) -> bytes:
@@ -245,3 +268,167 @@ def test_an_html_index_listing_is_followed_to_its_files(feed: FeedServer, tmp_pa
     )  # fmt: skip
     assert [(f.name, f.size) for f in report.fetched] == [("acme_a.mrc", len(_fixture("one.mrc")))]
     assert "GET /feed/acme_b.xml" not in feed.requests
+
+
+# Names a hostile vendor might list: each must be refused, none may reach the disk.
+HOSTILE_NAMES = [
+    "../../escaped.mrc",
+    "sub/../../../escaped.mrc",
+    "..\\..\\escaped.mrc",
+    ".",
+    "..",
+    ".profile.mrc",
+    "nul\x00escaped.mrc",
+    "a" * 300 + ".mrc",
+]
+
+
+def _outside(tmp_path: Path, *inside: Path) -> list[Path]:
+    """Files written anywhere under the test's base folder except the given folders."""
+    return [
+        p
+        for p in tmp_path.parent.rglob("*escaped*")
+        if not any(p.is_relative_to(d) for d in inside)
+    ] + [p for p in _files(tmp_path) if not any(p.is_relative_to(d) for d in inside)]
+
+
+def test_a_json_listing_with_unsafe_names_has_them_refused_and_nothing_lands_outside(
+    feed: FeedServer, tmp_path: Path
+) -> None:
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    feed.extra_items = [{"name": name, "url": "acme_a.mrc"} for name in HOSTILE_NAMES]
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    report = fetch_https(
+        feed.url, landing_dir=landing, archive_dir=archive, username=USER, password=PASSWORD,
+        sleep=_no_sleep,
+    )  # fmt: skip
+    assert [f.name for f in report.fetched] == ["acme_a.mrc"]
+    assert sorted(report.refused) == sorted(HOSTILE_NAMES)
+    assert all(reason.startswith("unsafe name") for reason in report.refused.values())
+    assert feed.requests.count("GET /feed/acme_a.mrc") == 1  # the refused ones were not fetched
+    assert _outside(tmp_path, landing, archive) == []
+
+
+def test_an_html_index_with_encoded_traversal_hrefs_has_them_refused(
+    feed: FeedServer, tmp_path: Path
+) -> None:
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    hostile = {
+        "/feed/sub%2F..%2F..%2F..%2Fescaped.mrc": "sub/../../../escaped.mrc",
+        "/feed/..%5C..%5Cescaped.mrc": "..\\..\\escaped.mrc",
+        "/feed/%2E%2E": "..",
+        "/feed/.escaped.mrc": ".escaped.mrc",
+        "/feed/nul%00escaped.mrc": "nul\x00escaped.mrc",
+    }
+    feed.unlisted = {decoded: _fixture("one.mrc") for decoded in hostile.values()}
+    feed.extra_hrefs = list(hostile)
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    report = fetch_https(
+        feed.url.replace("/feed/", "/index/"), landing_dir=landing, archive_dir=archive,
+        username=USER, password=PASSWORD, sleep=_no_sleep,
+    )  # fmt: skip
+    assert [f.name for f in report.fetched] == ["acme_a.mrc"]
+    assert sorted(report.refused) == sorted(hostile.values())
+    assert not any(r.startswith("GET /feed/sub") or "escaped" in r for r in feed.requests)
+    assert _outside(tmp_path, landing, archive) == []
+
+
+def test_credentials_go_to_the_listing_origin_only_and_other_origins_are_refused(
+    feed: FeedServer, other_host: FeedServer, tmp_path: Path
+) -> None:
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    other_host.open_access = True
+    other_host.publish("acme_cdn.mrc", _fixture("multi_isbn.mrc"))
+    feed.extra_items = [{"name": "acme_cdn.mrc", "url": other_host.url + "acme_cdn.mrc"}]
+    report = fetch_https(
+        feed.url, landing_dir=tmp_path / "landing", archive_dir=tmp_path / "archive",
+        username=USER, password=PASSWORD, sleep=_no_sleep,
+    )  # fmt: skip
+    assert [f.name for f in report.fetched] == ["acme_a.mrc"]
+    assert f"127.0.0.1:{other_host.port}" in report.refused["acme_cdn.mrc"]
+    assert other_host.requests == [] and other_host.authorization == []
+    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert set(feed.authorization) == {expected}
+
+
+def test_an_origin_the_vendor_allows_is_fetched_without_the_credentials(
+    feed: FeedServer, other_host: FeedServer, tmp_path: Path
+) -> None:
+    feed.open_access = True  # checked below: the token still goes to the listing's origin
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    other_host.open_access = True
+    other_host.publish("acme_cdn.mrc", _fixture("multi_isbn.mrc"))
+    feed.extra_items = [{"name": "acme_cdn.mrc", "url": other_host.url + "acme_cdn.mrc"}]
+    source = DeliverySource(
+        kind="https", conn_id="acme_feed", url=feed.url, patterns=["*.mrc"], stable_seconds=0,
+        allowed_origins=[f"http://127.0.0.1:{other_host.port}"],
+    )  # fmt: skip
+    report = fetch_https(
+        feed.url, landing_dir=tmp_path / "landing", archive_dir=tmp_path / "archive",
+        token="tok-Secret", allowed_origins=source.allowed_origins, sleep=_no_sleep,
+        **fetch_options(source),
+    )  # fmt: skip
+    assert sorted(f.name for f in report.fetched) == ["acme_a.mrc", "acme_cdn.mrc"]
+    assert report.refused == {}
+    assert other_host.requests == ["GET /feed/acme_cdn.mrc"]
+    assert other_host.authorization == [None]
+    assert set(feed.authorization) == {"Bearer tok-Secret"}
+
+
+def _gzip_bomb(size: int) -> bytes:
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as packed:
+        block = b"\0" * (1 << 20)
+        for _ in range(size // len(block)):
+            packed.write(block)
+    return out.getvalue()
+
+
+def test_a_gzip_bomb_is_refused_past_the_vendors_byte_cap(feed: FeedServer, tmp_path: Path) -> None:
+    bomb = _gzip_bomb(100 << 20)  # ~100 KB that unpacks to 100 MB
+    assert len(bomb) < 200_000
+    feed.publish("acme_bomb.mrc.gz", bomb)
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    source = DeliverySource(
+        kind="https", conn_id="acme_feed", url=feed.url, patterns=["*.mrc", "*.gz"],
+        stable_seconds=0, max_unpacked_bytes=10 << 20,
+    )  # fmt: skip
+    landing = tmp_path / "landing"
+    report = fetch_https(
+        feed.url, landing_dir=landing, archive_dir=tmp_path / "archive", username=USER,
+        password=PASSWORD, sleep=_no_sleep, **fetch_options(source),
+    )  # fmt: skip
+    assert [f.name for f in report.fetched] == ["acme_a.mrc"]
+    assert "10485760 bytes" in report.refused["acme_bomb.mrc.gz"]
+    assert _files(landing) == [report.fetched[0].path]  # no partial member left behind
+
+
+def test_a_zip_bomb_is_refused_by_bytes_and_a_zip_of_many_members_by_count(
+    feed: FeedServer, tmp_path: Path
+) -> None:
+    bomb = io.BytesIO()
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("acme_big.mrc", "w", force_zip64=True) as member,
+    ):
+        for _ in range(100):
+            member.write(b"\0" * (1 << 20))
+    many = io.BytesIO()
+    with zipfile.ZipFile(many, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(50):
+            archive.writestr(f"acme_{i:03}.mrc", _fixture("one.mrc"))
+    feed.publish("acme_bomb.zip", bomb.getvalue())
+    feed.publish("acme_many.zip", many.getvalue())
+    source = DeliverySource(
+        kind="https", conn_id="acme_feed", url=feed.url, patterns=["*.zip"], stable_seconds=0,
+        max_unpacked_bytes=10 << 20, max_unpacked_members=20,
+    )  # fmt: skip
+    landing = tmp_path / "landing"
+    report = fetch_https(
+        feed.url, landing_dir=landing, archive_dir=tmp_path / "archive", username=USER,
+        password=PASSWORD, sleep=_no_sleep, **fetch_options(source),
+    )  # fmt: skip
+    assert report.fetched == []
+    assert "10485760 bytes" in report.refused["acme_bomb.zip"]
+    assert "20 members" in report.refused["acme_many.zip"]
+    assert _files(landing) == []

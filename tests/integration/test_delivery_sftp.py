@@ -286,3 +286,36 @@ def test_a_missing_remote_folder_is_reported_at_once(
             archive_dir=tmp_path / "archive", attempts=3, sleep=sleeps,
         )  # fmt: skip
     assert sleeps.calls == []  # not a transient error: no retry
+
+
+def test_a_listing_with_unsafe_names_has_them_refused_and_nothing_lands_outside(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    root = sftp_server.state.root
+    _put(root, "one.mrc", "acme_20261128.mrc")
+    hostile = {
+        "evil1.mrc": b"../../escaped.mrc",
+        "evil2.mrc": b"sub/../../../escaped.mrc",
+        "evil4.mrc": b"nul\x00escaped.mrc",
+        "evil5.mrc": ("a" * 300 + ".mrc").encode(),
+    }
+    for on_disk, listed in hostile.items():
+        _put(root, "multi_isbn.mrc", on_disk)
+        sftp_server.state.listed_as[on_disk] = listed
+    # Names a file system holds but that are refused all the same.
+    _put(root, "multi_isbn.mrc", "..\\..\\escaped.mrc")
+    _put(root, "multi_isbn.mrc", ".escaped.mrc")
+    landing, archive = tmp_path / "landing", tmp_path / "archive"
+    report = fetch_sftp(
+        sftp_server.login(), ".", landing_dir=landing, archive_dir=archive, stable_seconds=0,
+        max_looks=2, sleep=Sleeps(),
+    )  # fmt: skip
+    assert [f.name for f in report.fetched] == ["acme_20261128.mrc"]
+    expected = [n.decode() for n in hostile.values()] + ["..\\..\\escaped.mrc", ".escaped.mrc"]
+    assert sorted(report.refused) == sorted(expected)
+    assert all(reason.startswith("unsafe name") for reason in report.refused.values())
+    written = [p for p in tmp_path.parent.rglob("*escaped*") if not p.is_relative_to(root)]
+    assert written == []
+    assert _files(tmp_path) == sorted(
+        [*_files(landing), *_files(archive), *_files(root), sftp_server.known_hosts]
+    )

@@ -51,3 +51,21 @@ class DeliveryUnpackError(DeliveryError):
     """A .gz or .zip delivery is corrupt or holds an unsafe member name."""
 
     reason = "unpack_failed"
+
+
+class DeliveryRefusedError(DeliveryError):
+    """One remote file is refused (it breaks a safety rule); the others are still fetched."""
+
+    reason = "refused"
+
+
+class DeliveryOffOriginError(DeliveryRefusedError):
+    """A listing entry or a redirect points at an origin the vendor config does not allow."""
+
+    reason = "off_origin"
+
+
+class DeliveryUnpackLimitError(DeliveryRefusedError):
+    """A packed delivery expands past the vendor's byte or member bound (an archive bomb)."""
+
+    reason = "unpack_limit"

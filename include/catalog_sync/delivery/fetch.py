@@ -7,16 +7,21 @@ import fnmatch
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypedDict
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
 from catalog_sync.delivery.archive import archive_delivery
-from catalog_sync.delivery.errors import DeliveryTransientError, DeliveryUnavailableError
+from catalog_sync.delivery.errors import (
+    DeliveryRefusedError,
+    DeliveryTransientError,
+    DeliveryUnavailableError,
+)
 from catalog_sync.delivery.landing import is_packed, land_chunks, unpack
 from catalog_sync.delivery.models import DeliveryReport, DeliverySource, FetchedFile
+from catalog_sync.delivery.safety import UnpackLimits, name_problem
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,7 @@ class RemoteEntry:
     size: int | None
     mtime: float | None
     location: str  # remote path or URL
+    refused: str | None = None  # why the transport will not fetch it (e.g. another origin)
 
 
 class RemoteFolder(Protocol):
@@ -56,6 +62,7 @@ class FetchPolicy:
     done_marker_suffix: str | None = None
     attempts: int = 3
     retry_wait_seconds: float = 5.0
+    unpack_limits: UnpackLimits = field(default_factory=UnpackLimits)
 
     @classmethod
     def from_source(cls, source: DeliverySource) -> FetchPolicy:
@@ -67,6 +74,7 @@ class FetchPolicy:
             done_marker_suffix=source.done_marker_suffix,
             attempts=source.attempts,
             retry_wait_seconds=source.retry_wait_seconds,
+            unpack_limits=source.unpack_limits,
         )
 
 
@@ -80,6 +88,8 @@ class FetchOptions(TypedDict):
     done_marker_suffix: str | None
     attempts: int
     retry_wait_seconds: float
+    max_unpacked_bytes: int
+    max_unpacked_members: int
 
 
 def fetch_options(source: DeliverySource) -> FetchOptions:
@@ -93,6 +103,8 @@ def fetch_options(source: DeliverySource) -> FetchOptions:
         done_marker_suffix=policy.done_marker_suffix,
         attempts=policy.attempts,
         retry_wait_seconds=policy.retry_wait_seconds,
+        max_unpacked_bytes=policy.unpack_limits.max_bytes,
+        max_unpacked_members=policy.unpack_limits.max_members,
     )
 
 
@@ -166,6 +178,11 @@ def _complete_entries(
             continue
         if not any(fnmatch.fnmatch(entry.name, pat) for pat in policy.patterns):
             continue
+        # A vendor's name becomes a path on this worker: only a plain base name may.
+        refusal = name_problem(entry.name) or entry.refused
+        if refusal:
+            _refuse(report, entry.name, refusal)
+            continue
         lookback = policy.lookback_seconds
         if lookback and entry.mtime is not None and entry.mtime < now - lookback:
             report.too_old.append(entry.name)
@@ -226,6 +243,9 @@ def _fetch_one(
         for attempt in retrying(policy, sleep):
             with attempt:
                 path, sha, size = download()
+    except DeliveryRefusedError as exc:  # e.g. redirected to another origin
+        _refuse(report, entry.name, str(exc))
+        return
     except DeliveryTransientError as exc:
         raise DeliveryUnavailableError(
             f"{folder.label}: {entry.name} could not be downloaded in {tries} attempts ({exc}); "
@@ -240,9 +260,14 @@ def _fetch_one(
     if not is_packed(entry.name):
         report.fetched.append(FetchedFile(entry.name, path, sha, size, entry.name, sha, archived))
         return
-    members = unpack(path, landing_dir)
-    path.unlink()  # the packed delivery stays in the archive; only its members are landed
-    _remove_empty_dir(path.parent)
+    try:
+        members = unpack(path, landing_dir, policy.unpack_limits)
+    except DeliveryRefusedError as exc:  # past the bounds: nothing of it stays landed
+        _refuse(report, entry.name, str(exc))
+        return
+    finally:
+        path.unlink()  # the packed delivery stays in the archive; only its members are landed
+        _remove_empty_dir(path.parent)
     for name, member_path, member_sha, member_size in members:
         label = f"{entry.name}:{name}"
         if member_size == 0:
@@ -256,6 +281,11 @@ def _fetch_one(
             continue
         member_path.unlink()
         _remove_empty_dir(member_path.parent)
+
+
+def _refuse(report: DeliveryReport, name: str, reason: str) -> None:
+    report.refused[name] = reason
+    log.warning("refused remote file %r: %s", name, reason)
 
 
 def _remove_empty_dir(path: Path) -> None:

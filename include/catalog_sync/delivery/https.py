@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,10 +18,12 @@ from catalog_sync.delivery.errors import (
     DeliveryAuthError,
     DeliveryError,
     DeliveryNotFoundError,
+    DeliveryOffOriginError,
     DeliveryTransientError,
 )
 from catalog_sync.delivery.fetch import AlreadyLoaded, FetchPolicy, RemoteEntry, fetch_from
 from catalog_sync.delivery.models import DeliveryReport
+from catalog_sync.delivery.safety import UnpackLimits, origin_label, origin_of
 
 _CHUNK = 1 << 16
 _HREF = re.compile(r"""href\s*=\s*["']([^"'#?]+)["']""", re.IGNORECASE)
@@ -56,22 +59,52 @@ class HttpsFolder:
         verify: bool | str = True,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        allowed_origins: Sequence[str] = (),
     ) -> None:
         self.url = url
         self.username = username
         self.host = urlsplit(url).netloc
         self.label = f"{urlsplit(url).scheme}://{username + '@' if username else ''}{self.host}"
-        headers = {"Accept-Encoding": "identity"}  # byte counts must match Content-Length
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        self.origin = origin_of(url)
+        # Entries and redirects may go to these; credentials only ever to self.origin.
+        self._allowed = {self.origin} | {origin_of(o) for o in allowed_origins}
+        self._credentials: dict[str, str] = {}
+        if username:
+            basic = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._credentials["Authorization"] = f"Basic {basic}"
+        elif token:
+            self._credentials["Authorization"] = f"Bearer {token}"
         self._client = httpx.Client(
-            auth=httpx.BasicAuth(username, password or "") if username else None,
-            headers=headers,
+            headers={"Accept-Encoding": "identity"},  # byte counts must match Content-Length
             timeout=timeout,
             verify=verify,
             follow_redirects=True,
             transport=transport,
+            event_hooks={"request": [self._guard]},
         )
+
+    def _refusal(self, url: str) -> str | None:
+        """Why `url` may not be fetched (another origin, not allowed), or None."""
+        try:
+            where = origin_of(url)
+        except ValueError:
+            return f"not an http(s) URL: {url[:80]!r}"
+        if where in self._allowed:
+            return None
+        return (
+            f"points at {origin_label(where)}, not the listing's origin "
+            f"{origin_label(self.origin)}; add it to allowed_origins of the vendor's delivery "
+            "config to fetch it (without credentials)"
+        )
+
+    def _guard(self, request: httpx.Request) -> None:
+        """Every request, redirects included: allowed origins only, credentials to our own."""
+        url = str(request.url)
+        refusal = self._refusal(url)
+        if refusal:
+            raise DeliveryOffOriginError(f"{self.label}: {request.url.path} {refusal}")
+        if origin_of(url) != self.origin:
+            request.headers.pop("Authorization", None)
 
     def __enter__(self) -> HttpsFolder:
         return self
@@ -101,7 +134,11 @@ class HttpsFolder:
 
     def _send(self, method: str, url: str, stream: bool = False) -> httpx.Response:
         try:
-            response = self._client.send(self._client.build_request(method, url), stream=stream)
+            own = self._refusal(url) is None and origin_of(url) == self.origin
+            request = self._client.build_request(
+                method, url, headers=self._credentials if own else None
+            )
+            response = self._client.send(request, stream=stream)
         except httpx.TransportError as exc:
             raise DeliveryTransientError(f"{self.label}: {method} {url} failed ({exc})") from exc
         self._check(response, urlsplit(url).path or url)
@@ -118,7 +155,8 @@ class HttpsFolder:
             if href.endswith("/") or href.startswith(("..", "mailto:")):
                 continue
             url = urljoin(self.url, href)
-            names.append(RemoteEntry(unquote(url.rsplit("/", 1)[-1]), None, None, url))
+            name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+            names.append(RemoteEntry(name, None, None, url, self._refusal(url)))
         return names
 
     def _from_json(self, body: Any) -> list[RemoteEntry]:
@@ -131,12 +169,14 @@ class HttpsFolder:
                 continue
             name = str(item["name"])
             size = item.get("size")
+            location = urljoin(self.url, str(item.get("url") or item.get("href") or name))
             out.append(
                 RemoteEntry(
                     name=name,
                     size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
                     mtime=_mtime(item.get("mtime") or item.get("modified")),
-                    location=urljoin(self.url, str(item.get("url") or item.get("href") or name)),
+                    location=location,
+                    refused=self._refusal(location),
                 )
             )
         return out
@@ -152,6 +192,9 @@ class HttpsFolder:
         )
 
     def open(self, entry: RemoteEntry) -> tuple[Iterator[bytes], int | None]:
+        refusal = entry.refused or self._refusal(entry.location)
+        if refusal:
+            raise DeliveryOffOriginError(f"{self.label}: {entry.name} {refusal}")
         response = self._send("GET", entry.location, stream=True)
         length = response.headers.get("content-length")
         return self._chunks(response, entry.name), int(
@@ -188,6 +231,9 @@ def fetch_https(
     sleep: Callable[[float], None] = time.sleep,
     now: float | None = None,
     transport: httpx.BaseTransport | None = None,
+    allowed_origins: Sequence[str] = (),
+    max_unpacked_bytes: int = UnpackLimits.max_bytes,
+    max_unpacked_members: int = UnpackLimits.max_members,
 ) -> DeliveryReport:
     """Fetch new deliveries from an HTTPS listing or file URL, with the SFTP hygiene rules.
 
@@ -195,7 +241,9 @@ def fetch_https(
     `{"files": [...]}`) or an HTML index (names only: no lookback, sizes taken from each
     download's Content-Length). Downloads land under a temporary name and are renamed once
     their length matches Content-Length; a dropped connection is retried from the start.
-    401/403 raise DeliveryAuthError at once.
+    401/403 raise DeliveryAuthError at once. Credentials go to the listing's origin only;
+    an entry or redirect elsewhere is refused unless its origin is in `allowed_origins`, and
+    then fetched without them.
     """
     policy = FetchPolicy(
         patterns=tuple(patterns),
@@ -205,6 +253,7 @@ def fetch_https(
         done_marker_suffix=done_marker_suffix,
         attempts=attempts,
         retry_wait_seconds=retry_wait_seconds,
+        unpack_limits=UnpackLimits(max_unpacked_bytes, max_unpacked_members),
     )
     folder = HttpsFolder(
         url,
@@ -214,6 +263,7 @@ def fetch_https(
         verify=verify,
         timeout=timeout,
         transport=transport,
+        allowed_origins=allowed_origins,
     )
     with folder:
         return fetch_from(

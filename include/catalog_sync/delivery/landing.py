@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import os
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from catalog_sync.delivery.errors import DeliveryIntegrityError, DeliveryUnpackError
+from catalog_sync.delivery.errors import (
+    DeliveryIntegrityError,
+    DeliveryRefusedError,
+    DeliveryUnpackError,
+    DeliveryUnpackLimitError,
+)
+from catalog_sync.delivery.safety import UnpackLimits, name_problem
 
 _CHUNK = 1 << 20
 
@@ -74,35 +81,76 @@ def _read_chunks(stream: _Readable) -> Iterable[bytes]:
         yield chunk
 
 
-def unpack(path: Path, landing_dir: Path) -> list[tuple[str, Path, str, int]]:
+class _Budget:
+    """Bytes left for one delivery's members together; raises once they are used up."""
+
+    def __init__(self, delivery: str, limits: UnpackLimits) -> None:
+        self.delivery = delivery
+        self.limits = limits
+        self.used = 0
+
+    def metered(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.used += len(chunk)
+            self.check(self.used)
+            yield chunk
+
+    def check(self, size: int) -> None:
+        if size > self.limits.max_bytes:
+            raise DeliveryUnpackLimitError(
+                f"{self.delivery}: unpacks to more than {self.limits.max_bytes} bytes "
+                "(max_unpacked_bytes of the vendor's delivery config); refused"
+            )
+
+
+def unpack(
+    path: Path, landing_dir: Path, limits: UnpackLimits | None = None
+) -> list[tuple[str, Path, str, int]]:
     """Members of a .gz or .zip delivery, each landed like a download: (name, path, sha, size).
 
-    Zip member paths are flattened to their base name (no `..`, no absolute paths) and
-    directories are skipped; a corrupt archive raises DeliveryUnpackError.
+    Zip member paths are flattened to their base name, which must then be a plain, safe name;
+    directories are skipped. Past `limits` (all members together) DeliveryUnpackLimitError is
+    raised, counted on the bytes actually decompressed since an archive's stated sizes can lie;
+    a corrupt archive raises DeliveryUnpackError. Either way no member stays landed.
     """
+    budget = _Budget(path.name, limits or UnpackLimits())
     out: list[tuple[str, Path, str, int]] = []
     try:
         if path.suffix.lower() == ".gz":
             name = path.name[: -len(".gz")] or "unpacked"
             with gzip.open(path, "rb") as member:
-                out.append(
-                    _landed(name, land_chunks(_read_chunks(member), landing_dir, name, None))
-                )
+                chunks = budget.metered(_read_chunks(member))
+                out.append(_landed(name, land_chunks(chunks, landing_dir, name, None)))
         elif path.suffix.lower() == ".zip":
             with zipfile.ZipFile(path) as archive:
-                for info in archive.infolist():
-                    if info.is_dir():
-                        continue
+                infos = [i for i in archive.infolist() if not i.is_dir()]
+                if len(infos) > budget.limits.max_members:
+                    raise DeliveryUnpackLimitError(
+                        f"{path.name}: holds {len(infos)} files, more than "
+                        f"{budget.limits.max_members} members (max_unpacked_members of the "
+                        "vendor's delivery config); refused"
+                    )
+                budget.check(sum(i.file_size for i in infos))  # before decompressing anything
+                for info in infos:
                     name = PurePosixPath(info.filename.replace("\\", "/")).name
-                    if not name or name.startswith("."):
-                        raise DeliveryUnpackError(f"{path.name}: unsafe member {info.filename!r}")
+                    problem = name_problem(name)
+                    if problem:
+                        raise DeliveryRefusedError(
+                            f"{path.name}: member {info.filename!r} has an {problem}"
+                        )
                     with archive.open(info) as member:
-                        chunks = _read_chunks(member)
+                        chunks = budget.metered(_read_chunks(member))
                         out.append(
                             _landed(name, land_chunks(chunks, landing_dir, name, info.file_size))
                         )
-    except (OSError, EOFError, zipfile.BadZipFile, DeliveryIntegrityError) as exc:
-        raise DeliveryUnpackError(f"{path.name}: cannot unpack ({exc})") from exc
+    except BaseException as exc:
+        for _name, landed, _sha, _size in out:
+            landed.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the folder still holds other files
+                landed.parent.rmdir()
+        if isinstance(exc, OSError | EOFError | zipfile.BadZipFile | DeliveryIntegrityError):
+            raise DeliveryUnpackError(f"{path.name}: cannot unpack ({exc})") from exc
+        raise
     return out
 
 

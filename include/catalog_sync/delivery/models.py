@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from catalog_sync.delivery.safety import UnpackLimits, origin_label, origin_of
 
 
 class DeliverySource(BaseModel):
@@ -33,6 +36,28 @@ class DeliverySource(BaseModel):
     retry_wait_seconds: float = Field(default=5, ge=0)
     timeout_seconds: float = Field(default=60, gt=0)
     archive_retention_days: int = Field(default=90, ge=1)
+    # Credentials go to the listing's own origin only; entries elsewhere are refused unless
+    # their origin (scheme://host[:port]) is listed here, and then fetched without credentials.
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Other origins a listing may point at, e.g. a CDN"
+    )
+    # Bounds on one packed (.gz/.zip) delivery, all members together: past them it is refused.
+    max_unpacked_bytes: int = Field(default=UnpackLimits.max_bytes, gt=0)
+    max_unpacked_members: int = Field(default=UnpackLimits.max_members, gt=0)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        out = []
+        for url in value:
+            if urlsplit(url).path not in ("", "/"):
+                raise ValueError(f"allowed origin {url!r} must be scheme://host[:port], no path")
+            out.append(origin_label(origin_of(url)))  # raises ValueError for a non-http(s) URL
+        return out
+
+    @property
+    def unpack_limits(self) -> UnpackLimits:
+        return UnpackLimits(self.max_unpacked_bytes, self.max_unpacked_members)
 
 
 @dataclass(frozen=True)
@@ -58,3 +83,5 @@ class DeliveryReport:
     pending: list[str] = field(default_factory=list)  # still growing, or no done-marker yet
     empty: list[str] = field(default_factory=list)  # zero-byte deliveries: flagged, not landed
     attempts: dict[str, int] = field(default_factory=dict)  # downloads needing > 1 try
+    # Remote files not landed, with why: an unsafe name, another origin, past unpack bounds.
+    refused: dict[str, str] = field(default_factory=dict)

@@ -29,6 +29,7 @@ from catalog_sync.delivery.fetch import (
     retrying,
 )
 from catalog_sync.delivery.models import DeliveryReport
+from catalog_sync.delivery.safety import UnpackLimits
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,8 @@ def fetch_sftp(
     retry_wait_seconds: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     now: float | None = None,
+    max_unpacked_bytes: int = UnpackLimits.max_bytes,
+    max_unpacked_members: int = UnpackLimits.max_members,
 ) -> DeliveryReport:
     """Fetch new, complete deliveries from an SFTP folder into `landing_dir`.
 
@@ -247,6 +250,7 @@ def fetch_sftp(
         done_marker_suffix=done_marker_suffix,
         attempts=attempts,
         retry_wait_seconds=retry_wait_seconds,
+        unpack_limits=UnpackLimits(max_unpacked_bytes, max_unpacked_members),
     )
     with SftpFolder(login, remote_dir) as folder:
         # Connect under the retry policy too: a refused TCP connection is worth a retry,

@@ -1,0 +1,71 @@
+"""What a vendor may name and where it may send us: file names, origins, unpacking bounds.
+
+A vendor's listing is input like any other. Names from it become paths on the worker, URLs
+from it receive our credentials, and archives from it expand on our disk, so each is checked
+here before it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# Bytes of UTF-8 a vendor file name may have. The longest path component built from one is
+# the archived copy's temporary name, `.<sha256>__<name>.<8 hex>.partial` (84 bytes more), and
+# it must fit the 255-byte limit of common file systems.
+MAX_NAME_BYTES = 160
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` is not a plain base name safe to land, or None when it is.
+
+    Allowed: a single path component, not `.` or `..`, no leading dot (those are our hidden
+    temporary files), no NUL or other control character, at most MAX_NAME_BYTES bytes.
+    """
+    if not name:
+        return "unsafe name: empty"
+    if "/" in name or "\\" in name:
+        return "unsafe name: contains a path separator"
+    if name in (".", ".."):
+        return "unsafe name: a directory reference"
+    if name.startswith("."):
+        return "unsafe name: starts with a dot"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "unsafe name: contains a NUL or control character"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "unsafe name: not valid Unicode"
+    if size > MAX_NAME_BYTES:
+        return f"unsafe name: {size} bytes long, more than {MAX_NAME_BYTES}"
+    return None
+
+
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: str) -> Origin:
+    """(scheme, host, port) of a URL, lower-cased and with the default port filled in.
+
+    Raises ValueError for a URL without an http(s) scheme or a host.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http(s) URL with a host")
+    return scheme, parts.hostname.lower(), parts.port or _DEFAULT_PORTS[scheme]
+
+
+def origin_label(origin: Origin) -> str:
+    scheme, host, port = origin
+    return f"{scheme}://{host}:{port}"
+
+
+@dataclass(frozen=True)
+class UnpackLimits:
+    """Bounds on what one packed delivery may expand to (all its members together)."""
+
+    max_bytes: int = 4 << 30
+    max_members: int = 1000
