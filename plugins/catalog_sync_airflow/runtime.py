@@ -156,5 +156,5 @@ def remote_fetch(vendor: VendorConfig) -> RemoteFetch | None:
         url, landing_dir=landing, archive_dir=archive, username=conn.login or None,
         password=conn.password or None, token=extra.get("token"),
         verify=extra.get("verify", True), already_loaded=loaded,
-        timeout=source.timeout_seconds, **options,
+        timeout=source.timeout_seconds, allowed_origins=source.allowed_origins, **options,
     )  # fmt: skip

@@ -111,6 +111,8 @@ def fetch(vendor_name: str) -> dict[str, Any]:
             audit.info("fetch.file_landed", file=f.name, file_sha256=f.sha256, format=f.format)
         for name in result.empty:
             audit.warning("fetch.file_empty", file=name)
+        for name, why in result.refused.items():
+            audit.warning("fetch.file_refused", file=repr(name), reason=why)
     if not result.files:
         log.info("no new files for vendor %s", vendor_name)
     return result.model_dump()
@@ -296,6 +298,9 @@ def build_manifest(
     for name in result.empty:
         manifest.count("fetch", "empty_files")
         manifest.add_error("fetch", "empty_file", f"delivery {name} is empty")
+    for name, why in result.refused.items():
+        manifest.count("fetch", "refused_files")
+        manifest.add_error("fetch", "refused_file", f"delivery {name!r} refused: {why}")
     for chunk in chunks:
         manifest.add_chunk_report(chunk)
         manifest.add_masking_counts(chunk.masking)

@@ -74,6 +74,8 @@ class FetchResult(BaseModel):
     files: list[LandingFile] = Field(default_factory=list)
     empty: list[str] = Field(default_factory=list)
     pending: list[str] = Field(default_factory=list)
+    # Remote files refused (unsafe name, another origin, past the unpack bounds): name -> why.
+    refused: dict[str, str] = Field(default_factory=dict)
 
 
 def landing_file(vendor: VendorConfig, name: str, path: Path, sha: str) -> LandingFile:
@@ -122,7 +124,9 @@ def fetch_deliveries(
             lambda _name, sha: not force and state.is_loaded(vendor.name, sha),
         )
         files = [landing_file(vendor, f.name, f.path, f.sha256) for f in report.fetched]
-        return FetchResult(files=files, empty=report.empty, pending=report.pending)
+        return FetchResult(
+            files=files, empty=report.empty, pending=report.pending, refused=report.refused
+        )
 
     found: list[tuple[Path, str]] = []
     for path in list_inbox(vendor, layout):
