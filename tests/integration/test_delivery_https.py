@@ -51,6 +51,7 @@ class FeedServer:
     extra_items: list[dict[str, object]] = field(default_factory=list)
     extra_hrefs: list[str] = field(default_factory=list)
     unlisted: dict[str, bytes] = field(default_factory=dict)  # served, but in no listing
+    redirects: dict[str, str] = field(default_factory=dict)  # name -> Location of a 302
     open_access: bool = False  # answer without credentials (a CDN, say)
     authorization: list[str | None] = field(default_factory=list)  # the header of each request
 
@@ -101,6 +102,12 @@ def _handler(feed: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self._send(html.encode(), "text/html")
                 return
             name = unquote(self.path.removeprefix("/feed/"))
+            if name in feed.redirects:
+                self.send_response(302)
+                self.send_header("Location", feed.redirects[name])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if name in feed.unlisted:
                 self._send(feed.unlisted[name], "application/octet-stream")
                 return
@@ -349,6 +356,23 @@ def test_credentials_go_to_the_listing_origin_only_and_other_origins_are_refused
     assert other_host.requests == [] and other_host.authorization == []
     expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
     assert set(feed.authorization) == {expected}
+
+
+def test_a_redirect_to_another_origin_is_refused_before_it_is_followed(
+    feed: FeedServer, other_host: FeedServer, tmp_path: Path
+) -> None:
+    feed.publish("acme_a.mrc", _fixture("one.mrc"))
+    feed.publish("acme_moved.mrc", _fixture("multi_isbn.mrc"))
+    feed.redirects["acme_moved.mrc"] = other_host.url + "acme_moved.mrc"
+    other_host.open_access = True
+    other_host.publish("acme_moved.mrc", _fixture("multi_isbn.mrc"))
+    report = fetch_https(
+        feed.url, landing_dir=tmp_path / "landing", archive_dir=tmp_path / "archive",
+        username=USER, password=PASSWORD, sleep=_no_sleep,
+    )  # fmt: skip
+    assert [f.name for f in report.fetched] == ["acme_a.mrc"]
+    assert f"127.0.0.1:{other_host.port}" in report.refused["acme_moved.mrc"]
+    assert other_host.requests == []
 
 
 def test_an_origin_the_vendor_allows_is_fetched_without_the_credentials(
