@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from catalog_sync.config import load_vendors
@@ -183,8 +185,26 @@ def run_report_page(dag_id: str, run_id: str) -> str:
     return render_run_report(report, timeline, failed)
 
 
+def read_dag_run(request: Request, user: GetUserDep) -> None:
+    """Airflow's auth manager decides: a run's report needs read access to that DAG's runs.
+
+    Airflow mounts plugin apps without its own auth, so every route here depends on this.
+    The user comes from the API token (Authorization: Bearer) or the UI's session cookie;
+    none gives 401, one without read access to the DAG 403.
+    """
+    requires_access_dag("GET", DagAccessEntity.RUN)(request, user)
+
+
 def create_report_app() -> FastAPI:
-    app = FastAPI(title="Catalog Sync run reports")
+    # No /docs, /redoc or /openapi.json: the page is for people who may read the DAG, and its
+    # API description is nobody else's business.
+    app = FastAPI(
+        title="Catalog Sync run reports",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(read_dag_run)],
+    )
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_report(dag_id: str, run_id: str) -> HTMLResponse:

@@ -107,9 +107,14 @@ def test_failed_run_page_names_each_failed_chunk_its_try_and_its_log(
     assert "Records through the stages" in page.text
 
 
-def test_report_tab_of_an_unknown_run_is_a_404(demo: DemoRun) -> None:
+def test_report_tab_of_an_unknown_run_is_a_404(
+    demo: DemoRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
+
+    # Logged in (the page is behind Airflow's auth), so the answer is about the run itself.
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
 
     page = TestClient(create_app()).get(f"/catalog-sync/runs/{DAG_ID}/manual__never-ran")
 

@@ -64,9 +64,13 @@ def test_a_demo_run_on_sftp_storage_keeps_its_files_there_and_the_report_page_re
     assert [p.relative_to(demo.home).as_posix() for p in left if p not in state_db] == [landed]
 
     # The report page (API server: no disk shared with workers) reads the stored report.
-    from catalog_sync_airflow.report_view import create_report_app
+    # The page alone: who may read it is the auth manager's call (tests/integration/
+    # test_report_view.py), lifted here.
+    from catalog_sync_airflow.report_view import create_report_app, read_dag_run
 
-    page = TestClient(create_report_app()).get(f"/runs/catalog_sync_demo/{run.run_id}")
+    app = create_report_app()
+    app.dependency_overrides[read_dag_run] = lambda: None
+    page = TestClient(app).get(f"/runs/catalog_sync_demo/{run.run_id}")
     assert page.status_code == 200 and "canaries.mrc" in page.text
 
     # No PII in anything the run left, in the storage or on the worker (deliveries aside).

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -70,15 +74,65 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+READER, READER_PASSWORD = "reader", "test-only-reader-password"
+
+
+@pytest.fixture
+def reader(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A viewer of Airflow's SimpleAuthManager with a known password (the test's own home)."""
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{READER}:viewer")
+    passwords = airflow_db / "simple_auth_manager_passwords.json.generated"
+    passwords.write_text(json.dumps({READER: READER_PASSWORD}))
+    return airflow_db
+
+
+@pytest.fixture
+def api_server(home: Path, reader: Path, tmp_path: Path) -> Iterator[str]:
+    """`airflow api-server` in its own process on a free port, with the plugin loaded."""
+    port = free_port()
+    log = (tmp_path / "api-server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "airflow"), "api-server", "--port", str(port),
+         "--host", "127.0.0.1", "--workers", "1"],
+        env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180  # a cold start imports all of Airflow on 2 cores
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "api-server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("airflow api-server did not answer /api/v2/monitor/health in 180 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
 @pytest.fixture
 def report_server(home: Path) -> Iterator[str]:
-    """The plugin's FastAPI app on a real loopback port."""
-    from catalog_sync_airflow.report_view import create_report_app
+    """The plugin's FastAPI app on a real loopback port, outside Airflow: the page alone.
+
+    Who may read it is Airflow's auth manager's call, tested through a real API server below;
+    here that dependency is lifted so the page renders without Airflow's metadata DB.
+    """
+    from catalog_sync_airflow.report_view import create_report_app, read_dag_run
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_report_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_report_app()
+    app.dependency_overrides[read_dag_run] = lambda: None
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -138,7 +192,7 @@ def test_run_report_page_renders_in_chromium_with_counts_reasons_and_charts(
 
 
 def test_report_page_is_mounted_in_airflows_api_server_and_linked_from_each_run(
-    home: Path, airflow_db: Path
+    home: Path, reader: Path
 ) -> None:
     from airflow import plugins_manager
     from airflow.api_fastapi.app import create_app
@@ -147,8 +201,10 @@ def test_report_page_is_mounted_in_airflows_api_server_and_linked_from_each_run(
     ours = next(p for p in info if p["name"] == "catalog_sync")
     views = [v for v in ours["external_views"] if v["name"] == "Run report"]
     client = TestClient(create_app())
+    token = client.post("/auth/token", json={"username": READER, "password": READER_PASSWORD})
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
-    response = client.get(f"/catalog-sync/runs/catalog_sync_demo/{RUN_ID}")
+    response = client.get(f"/catalog-sync/runs/catalog_sync_demo/{RUN_ID}", headers=headers)
 
     assert views and views[0]["destination"] == "dag_run"
     assert views[0]["href"] == "/catalog-sync/runs/{DAG_ID}/{RUN_ID}"
@@ -172,3 +228,28 @@ def test_report_page_answers_404_for_anything_but_a_written_vendor_run(
     response = httpx.get(f"{report_server}/runs/{dag_id}/{run_id}", timeout=10)
 
     assert response.status_code == 404
+
+
+def test_report_page_needs_an_airflow_login_with_read_access_to_the_dag(api_server: str) -> None:
+    page = f"{api_server}/catalog-sync/runs/catalog_sync_demo/{RUN_ID}"
+    token = httpx.post(
+        f"{api_server}/auth/token",
+        json={"username": READER, "password": READER_PASSWORD},
+        timeout=30,
+    ).json()["access_token"]
+
+    anonymous = httpx.get(page, timeout=30)
+    forged = httpx.get(page, headers={"Authorization": "Bearer not-a-token"}, timeout=30)
+    described = [
+        httpx.get(f"{api_server}/catalog-sync/{path}", timeout=30).status_code
+        for path in ("docs", "redoc", "openapi.json")
+    ]
+    by_header = httpx.get(page, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    by_cookie = httpx.get(page, cookies={"_token": token}, timeout=30)  # the UI's session
+
+    assert httpx.get(f"{api_server}/api/v2/dags", timeout=30).status_code == 401
+    assert anonymous.status_code == 401 and FILE not in anonymous.text
+    assert forged.status_code in (401, 403) and FILE not in forged.text
+    assert all(status in (401, 404) for status in described), described
+    assert by_header.status_code == 200 and FILE in by_header.text
+    assert by_cookie.status_code == 200 and FILE in by_cookie.text
