@@ -208,7 +208,10 @@ def cluster_up(
     start_control_plane(layout, s, extra_env=extra_env, ready_timeout=ready_timeout)
     host = socket.gethostname()
     for n in range(1, s.workers + 1):
-        start_worker(layout, s, f"worker{n}@{host}", extra_env=extra_env)
+        # Workers on one host share its log folder (the api-server reads it directly), but
+        # each one's log server needs a port of its own.
+        own = replace(s, worker_log_port=s.worker_log_port + n - 1)
+        start_worker(layout, own, f"worker{n}@{host}", extra_env=extra_env)
     return s
 
 
