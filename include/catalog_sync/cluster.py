@@ -207,12 +207,41 @@ def cluster_up(
     s = with_secrets(layout, s)
     start_control_plane(layout, s, extra_env=extra_env, ready_timeout=ready_timeout)
     host = socket.gethostname()
+    workers: dict[str, subprocess.Popen[bytes]] = {}
     for n in range(1, s.workers + 1):
         # Workers on one host share its log folder (the api-server reads it directly), but
         # each one's log server needs a port of its own.
         own = replace(s, worker_log_port=s.worker_log_port + n - 1)
-        start_worker(layout, own, f"worker{n}@{host}", extra_env=extra_env)
+        name = f"worker{n}@{host}"
+        workers[name] = start_worker(layout, own, name, extra_env=extra_env)
+    wait_for_workers(layout, s, workers, ready_timeout)
     return s
+
+
+def wait_for_workers(
+    layout: RuntimeLayout,
+    s: ClusterSettings,
+    workers: dict[str, subprocess.Popen[bytes]],
+    timeout: float = 180.0,
+) -> None:
+    """Until every worker answers a ping on the broker; one that exits fails at once."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        for name, proc in workers.items():
+            if proc.poll() is not None:
+                raise ClusterError(
+                    f"celery worker {name} exited with {proc.returncode}; see "
+                    f"{log_dir(layout) / f'worker-{name}.log'}"
+                )
+        seen = celery_workers(redis_db(s.redis_url, 0))
+        if set(workers) <= set(seen):
+            return
+        time.sleep(2)
+    raise ClusterError(
+        f"celery workers {sorted(set(workers) - set(seen))} did not answer within "
+        f"{timeout:.0f} s; see their logs in {log_dir(layout)}"
+    )
 
 
 def _pid_files(layout: RuntimeLayout) -> dict[str, Path]:
@@ -319,3 +348,28 @@ def run_cluster_status(layout: RuntimeLayout) -> int:
     status = cluster_status(layout)
     print("\n".join(status.lines()))
     return 0 if status.up else 1
+
+
+def run_cluster_worker(layout: RuntimeLayout, s: ClusterSettings, name: str) -> int:
+    """`catalog-sync cluster worker`: one Celery worker on this host, in the foreground.
+
+    For a worker host of its own: its secrets are the control plane's jwt.secret and
+    fernet.key, copied into this home's airflow/ folder (with_secrets reads them there).
+    """
+    secrets_dir = layout.root / "airflow"
+    if not s.jwt_secret and not (secrets_dir / "jwt.secret").exists():
+        print(
+            f"catalog-sync cluster worker: no {secrets_dir / 'jwt.secret'}. Copy jwt.secret and "
+            "fernet.key from the control plane's CATALOG_SYNC_HOME/airflow/ into this host's "
+            "(mode 0600): the api-server only accepts tasks signed with its secret."
+        )
+        return 2
+    proc = start_worker(layout, s, name)
+    print(f"celery worker {name}: log {log_dir(layout) / f'worker-{name}.log'} (Ctrl-C stops it)")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_worker(proc)
+        (layout.run_dir / f"airflow-worker-{name}.pid").unlink(missing_ok=True)

@@ -104,3 +104,15 @@ def test_secrets_are_made_once_per_home_readable_by_the_owner_only(tmp_path: Pat
     assert (home.root / "airflow" / "jwt.secret").stat().st_mode & 0o777 == 0o600
     given = deploy.with_secrets(home, deploy.ClusterSettings("p", "r", jwt_secret="mine"))
     assert given.jwt_secret == "mine"
+
+
+def test_a_worker_on_a_host_of_its_own_refuses_to_start_without_the_control_planes_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CATALOG_SYNC_HOME", str(tmp_path))
+    argv = ["cluster", "worker", "--redis-url", "redis://127.0.0.1:1",
+            "--postgres-url", "postgresql+psycopg2://u@127.0.0.1:1/airflow"]  # fmt: skip
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert "Copy jwt.secret and fernet.key from the control plane" in out
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").glob("airflow-*.pid"))
