@@ -203,6 +203,12 @@ def cluster_up(
     ready_timeout: float = 240.0,
 ) -> ClusterSettings:
     """Control plane + s.workers Celery workers, in the background; returns the settings used."""
+    if running := sorted(name for name, path in _pid_files(layout).items() if _pid(path)):
+        # Starting again would overwrite their pid files and leave them unstoppable.
+        raise ClusterError(
+            f"Airflow is already running from {layout.root} ({', '.join(running)}): "
+            "`make cluster-status` shows it, `make cluster-down` stops it"
+        )
     ensure_databases(s.postgres_url, s.effective_state_url)
     s = with_secrets(layout, s)
     start_control_plane(layout, s, extra_env=extra_env, ready_timeout=ready_timeout)
