@@ -24,7 +24,13 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog_sync.deploy import ClusterSettings, cluster_env, redis_db, with_secrets, worker_argv
-from catalog_sync.devstack import LocalServices, airflow_bin, ensure_services, prepare_airflow
+from catalog_sync.devstack import (
+    DEMO_VENDOR,
+    LocalServices,
+    airflow_bin,
+    ensure_services,
+    prepare_airflow,
+)
 from catalog_sync.devstack import provision as provision_airflow
 from catalog_sync.embedded import COMPONENTS, AirflowStack, admin_login
 from catalog_sync.paths import RuntimeLayout
@@ -129,14 +135,37 @@ def start_worker(
     )
 
 
+def session_pids(sid: int) -> list[int]:
+    """Every live process of session `sid` (Linux /proc): a worker and all it started.
+
+    Airflow 3.3's supervisor puts each task process in a process group of its own, so killing
+    a worker's group leaves its running tasks behind; its session still holds them.
+    """
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def signal_session(sid: int, sig: signal.Signals) -> None:
+    """`sig` to every process of session `sid`: kill -9 of a worker host, tasks included."""
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
 def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """SIGTERM the worker's group (a warm shutdown lets running tasks end), SIGKILL if slow."""
+    """SIGTERM the worker's group (a warm shutdown lets running tasks end), then SIGKILL
+    whatever is left of its session, task processes in groups of their own included."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    signal_session(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
         proc.wait(10)
 
@@ -274,11 +303,10 @@ def cluster_down(layout: RuntimeLayout, timeout: float = 30.0) -> list[str]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p) for p in running.values()):
+    while time.monotonic() < deadline and any(session_pids(p) for p in running.values()):
         time.sleep(0.5)
     for pid in running.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        signal_session(pid, signal.SIGKILL)  # task processes sit in groups of their own
     for path in _pid_files(layout).values():
         path.unlink(missing_ok=True)
     (layout.run_dir / SETTINGS_FILE).unlink(missing_ok=True)
@@ -334,6 +362,8 @@ def run_cluster_up(layout: RuntimeLayout, s: ClusterSettings) -> int:
     """`catalog-sync cluster up` (make cluster): start, print where everything is, return."""
     print(f"metadata DB: {make_url(s.postgres_url).render_as_string(hide_password=True)}")
     services = ensure_services(layout, s.redis_url or None)
+    if not s.storage_url:
+        layout.inbox(DEMO_VENDOR).mkdir(parents=True, exist_ok=True)  # where a delivery goes
     s = replace(s, redis_url=s.redis_url or services.redis_url)
     print(f"redis: {s.redis_url}   ILS emulator: {services.emulator_url}")
     print(f"starting the control plane and {s.workers} Celery workers ...")

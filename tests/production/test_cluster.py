@@ -21,6 +21,7 @@ from catalog_sync import deploy
 from catalog_sync.cluster import (
     cluster_status,
     ensure_databases,
+    session_pids,
     start_control_plane,
     start_worker,
     stop_worker,
@@ -152,6 +153,10 @@ def test_two_celery_workers_with_their_own_homes_run_the_demo_and_write_each_rec
         for n, hostname in enumerate(WORKERS, 1):
             log = tmp_path / f"worker{n}/airflow/logs/components/worker-{hostname}.log"
             assert "succeeded" in log.read_text(errors="replace"), f"{hostname} ran no task"
+        # Stopping a worker ends every process it started, task processes included.
+        for proc in workers:
+            stop_worker(proc)
+            assert session_pids(proc.pid) == []
         print(
             f"\ncluster run wall time {wall:.0f} s, {len(committed)} chunks, "
             f"commit_chunk peak {peak_overlap(committed)}"
