@@ -121,7 +121,9 @@ def start_worker(
     `prefix` wraps the command (['ip', 'netns', 'exec', 'w1'] runs it on a test host). Give `s`
     the control plane's secrets (with_secrets on its home) when this worker has a home of its
     own; without them it would sign and check with secrets the api-server does not know.
-    Log: layout.root/airflow/logs/components/worker-<hostname>.log.
+    Log: layout.root/airflow/logs/components/worker-<hostname>.log. The worker leads a
+    session of its own; its task processes get process groups of their own inside it, so
+    kill -9 of a worker host is signal_session(proc.pid, SIGKILL), not killpg.
     """
     s = with_secrets(layout, s)
     (layout.root / "airflow").mkdir(parents=True, exist_ok=True)
