@@ -34,7 +34,7 @@ from catalog_sync.devstack import (
 from catalog_sync.devstack import provision as provision_airflow
 from catalog_sync.embedded import COMPONENTS, AirflowStack, admin_login
 from catalog_sync.paths import RuntimeLayout
-from catalog_sync.services import ServiceError, pid_alive
+from catalog_sync.services import ServiceError, pid_alive, session_pids, signal_session
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
 AIRFLOW_DATABASE = "airflow"
@@ -135,29 +135,6 @@ def start_worker(
         env,
         f"worker-{hostname}.log",
     )
-
-
-def session_pids(sid: int) -> list[int]:
-    """Every live process of session `sid` (Linux /proc): a worker and all it started.
-
-    Airflow 3.3's supervisor puts each task process in a process group of its own, so killing
-    a worker's group leaves its running tasks behind; its session still holds them.
-    """
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[3]) == sid and fields[0] != "Z":
-                pids.append(int(stat.parent.name))
-    return pids
-
-
-def signal_session(sid: int, sig: signal.Signals) -> None:
-    """`sig` to every process of session `sid`: kill -9 of a worker host, tasks included."""
-    for pid in session_pids(sid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
 
 
 def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

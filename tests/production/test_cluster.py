@@ -21,7 +21,6 @@ from catalog_sync import deploy
 from catalog_sync.cluster import (
     cluster_status,
     ensure_databases,
-    session_pids,
     start_control_plane,
     start_worker,
     stop_worker,
@@ -29,7 +28,7 @@ from catalog_sync.cluster import (
 from catalog_sync.devstack import DEMO_DAG, SAMPLE_FILE, LocalServices, lay_demo_file
 from catalog_sync.embedded import AirflowStack
 from catalog_sync.paths import layout, safe_name
-from catalog_sync.services import free_port
+from catalog_sync.services import free_port, session_pids
 from tests.production import conftest
 from tests.production.conftest import PASSWORD, SAMPLE_RECORDS, USER
 from tests.production.harness import (
