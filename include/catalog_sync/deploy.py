@@ -47,6 +47,7 @@ LIMITS: dict[str, Limits] = {
     "postgres": Limits(1.0, "1g"),
     "redis": Limits(0.5, "256m"),
     "emulator": Limits(0.5, "512m"),
+    "storage": Limits(0.5, "256m"),
     "airflow-init": Limits(1.0, "1g"),
     "airflow-apiserver": Limits(1.0, "1g"),
     "airflow-scheduler": Limits(1.0, "1g"),

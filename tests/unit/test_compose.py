@@ -86,3 +86,22 @@ def test_compose_workers_run_the_native_clusters_worker_command_and_settings() -
         "cpus": deploy.LIMITS["airflow-worker"].cpus,
         "memory": deploy.LIMITS["airflow-worker"].memory,
     }
+
+
+def test_compose_services_share_no_disk_and_reach_run_storage_over_sftp() -> None:
+    """Issue 13 item 3: a named volume belongs to one service; runs cross workers via storage."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    owners: dict[str, list[str]] = {}
+    for name, svc in services.items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if not source.startswith("."):  # bind mounts of the code (read by every service)
+                owners.setdefault(source, []).append(name)
+    assert {v: o for v, o in owners.items() if len(o) > 1} == {}
+    workers = [n for n in services if n.startswith("airflow-worker")]
+    assert len(workers) == 2
+    for name in workers:
+        env = services[name]["environment"]
+        assert env["AIRFLOW_VAR_CATALOG_SYNC_STORAGE_URL"].startswith("sftp://")
+        conn_id = env["AIRFLOW_VAR_CATALOG_SYNC_STORAGE_CONN_ID"]
+        assert json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])["host"] == "storage"
