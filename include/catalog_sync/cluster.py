@@ -88,6 +88,10 @@ def start_control_plane(
     prepare_airflow(layout, env)
     provision_airflow(layout, services, env)
     stack = AirflowStack(layout, s.api_url, log_dir(layout))
+    # What `cluster status` needs to find the cluster again (no secrets).
+    public = {k: v for k, v in asdict(s).items() if k not in ("jwt_secret", "fernet_key")}
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    (layout.run_dir / SETTINGS_FILE).write_text(json.dumps(public, indent=2))
     try:
         for name in COMPONENTS:
             stack.processes[name] = _spawn(layout, name, [airflow_bin(), name], env, f"{name}.log")
@@ -123,6 +127,18 @@ def start_worker(
         env,
         f"worker-{hostname}.log",
     )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """SIGTERM the worker's group (a warm shutdown lets running tasks end), SIGKILL if slow."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.wait(10)
 
 
 def _reachable(address: tuple[str, int]) -> bool:
@@ -187,16 +203,51 @@ def cluster_up(
     ready_timeout: float = 240.0,
 ) -> ClusterSettings:
     """Control plane + s.workers Celery workers, in the background; returns the settings used."""
+    if running := sorted(name for name, path in _pid_files(layout).items() if _pid(path)):
+        # Starting again would overwrite their pid files and leave them unstoppable.
+        raise ClusterError(
+            f"Airflow is already running from {layout.root} ({', '.join(running)}): "
+            "`make cluster-status` shows it, `make cluster-down` stops it"
+        )
     ensure_databases(s.postgres_url, s.effective_state_url)
     s = with_secrets(layout, s)
     start_control_plane(layout, s, extra_env=extra_env, ready_timeout=ready_timeout)
     host = socket.gethostname()
+    workers: dict[str, subprocess.Popen[bytes]] = {}
     for n in range(1, s.workers + 1):
-        start_worker(layout, s, f"worker{n}@{host}", extra_env=extra_env)
-    # What `cluster status` needs to find it again (no secrets).
-    public = {k: v for k, v in asdict(s).items() if k not in ("jwt_secret", "fernet_key")}
-    (layout.run_dir / SETTINGS_FILE).write_text(json.dumps(public, indent=2))
+        # Workers on one host share its log folder (the api-server reads it directly), but
+        # each one's log server needs a port of its own.
+        own = replace(s, worker_log_port=s.worker_log_port + n - 1)
+        name = f"worker{n}@{host}"
+        workers[name] = start_worker(layout, own, name, extra_env=extra_env)
+    wait_for_workers(layout, s, workers, ready_timeout)
     return s
+
+
+def wait_for_workers(
+    layout: RuntimeLayout,
+    s: ClusterSettings,
+    workers: dict[str, subprocess.Popen[bytes]],
+    timeout: float = 180.0,
+) -> None:
+    """Until every worker answers a ping on the broker; one that exits fails at once."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        for name, proc in workers.items():
+            if proc.poll() is not None:
+                raise ClusterError(
+                    f"celery worker {name} exited with {proc.returncode}; see "
+                    f"{log_dir(layout) / f'worker-{name}.log'}"
+                )
+        seen = celery_workers(redis_db(s.redis_url, 0))
+        if set(workers) <= set(seen):
+            return
+        time.sleep(2)
+    raise ClusterError(
+        f"celery workers {sorted(set(workers) - set(seen))} did not answer within "
+        f"{timeout:.0f} s; see their logs in {log_dir(layout)}"
+    )
 
 
 def _pid_files(layout: RuntimeLayout) -> dict[str, Path]:
@@ -303,3 +354,28 @@ def run_cluster_status(layout: RuntimeLayout) -> int:
     status = cluster_status(layout)
     print("\n".join(status.lines()))
     return 0 if status.up else 1
+
+
+def run_cluster_worker(layout: RuntimeLayout, s: ClusterSettings, name: str) -> int:
+    """`catalog-sync cluster worker`: one Celery worker on this host, in the foreground.
+
+    For a worker host of its own: its secrets are the control plane's jwt.secret and
+    fernet.key, copied into this home's airflow/ folder (with_secrets reads them there).
+    """
+    secrets_dir = layout.root / "airflow"
+    if not s.jwt_secret and not (secrets_dir / "jwt.secret").exists():
+        print(
+            f"catalog-sync cluster worker: no {secrets_dir / 'jwt.secret'}. Copy jwt.secret and "
+            "fernet.key from the control plane's CATALOG_SYNC_HOME/airflow/ into this host's "
+            "(mode 0600): the api-server only accepts tasks signed with its secret."
+        )
+        return 2
+    proc = start_worker(layout, s, name)
+    print(f"celery worker {name}: log {log_dir(layout) / f'worker-{name}.log'} (Ctrl-C stops it)")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_worker(proc)
+        (layout.run_dir / f"airflow-worker-{name}.pid").unlink(missing_ok=True)
