@@ -86,9 +86,9 @@ def run_celery(
     from tests.production.harness import AirflowApi
 
     from catalog_sync.cluster import ensure_databases, start_control_plane, start_worker
-    from catalog_sync.deploy import ClusterSettings
+    from catalog_sync.deploy import ClusterSettings, cluster_env, with_secrets
     from catalog_sync.devstack import lay_demo_file
-    from production import PASSWORD, USER  # type: ignore[import-not-found]
+    from production import PASSWORD, USER
 
     rows: list[dict[str, Any]] = []
     with private_postgres() as pg, seeded_home(b, "celery") as home:
@@ -101,6 +101,8 @@ def run_celery(
         ensure_databases(s.postgres_url, s.effective_state_url)
         copied = copy_state(str(home.layout.root / "state.db"), s.effective_state_url)
         extra = login_file(home.layout)
+        s = with_secrets(home.layout, s)
+        home.airflow_env = {**cluster_env(home.layout, s), **extra}
         stack = start_control_plane(home.layout, s, services=home.services, extra_env=extra)
         workers: list[subprocess.Popen[bytes]] = []
         try:

@@ -24,7 +24,14 @@ from typing import Any
 import httpx
 import yaml
 
-from catalog_sync.devstack import DEMO_DAG, LocalServices, lay_demo_file, prepare_airflow, provision
+from catalog_sync.devstack import (
+    DEMO_DAG,
+    LocalServices,
+    airflow,
+    lay_demo_file,
+    prepare_airflow,
+    provision,
+)
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.services import ServiceProcess, free_port, start_emulator, start_redis
 
@@ -36,7 +43,6 @@ for path in (BENCH, REPO_ROOT):
 
 from corpus import CHANGE_NOTE, with_changes  # noqa: E402
 from e2e import (  # noqa: E402
-    _client_rate,
     _environ,
     _restore_seed,
     _save_seed,
@@ -95,6 +101,20 @@ def pool_slots(config: Path) -> int:
     return int(doc["ils_connections"]["ils_default"]["pool_slots"])
 
 
+def client_rate(home: Home, rate: float, concurrency: int) -> None:
+    """Re-import the provisioned ILS connection with another client rate limit."""
+    path = home.layout.root / "airflow" / "provision" / "connections.json"
+    conns = json.loads(path.read_text())
+    for body in conns.values():
+        if "rate_limit" not in body.get("extra", ""):
+            continue  # not an ILS connection (e.g. the masking key)
+        extra = json.loads(body["extra"])
+        extra.update({"rate_limit": rate, "max_concurrency": concurrency})
+        body["extra"] = json.dumps(extra)
+    path.write_text(json.dumps(conns, indent=2))
+    airflow(home.layout, "connections", "import", "--overwrite", str(path), env=home.airflow_env)
+
+
 def set_rate(emulator_url: str, rate: float) -> None:
     httpx.post(
         f"{emulator_url}/_emulator/faults", json={"rate_limit": rate}, timeout=10
@@ -109,6 +129,8 @@ class Home:
     config: Path
     redis: ServiceProcess
     emulator: ServiceProcess
+    # The env of `airflow` commands against this home's metadata DB (a cluster's: Postgres).
+    airflow_env: dict[str, str] | None = None
 
     @property
     def services(self) -> LocalServices:
@@ -135,7 +157,7 @@ def ensure_seed(b: Bench) -> None:
         try:
             prepare_airflow(layout)
             provision(layout, LocalServices(redis.url, emulator.url))
-            _client_rate(layout, 5000.0, 16)
+            client_rate(Home(layout, config, redis, emulator), 5000.0, 16)
             lay_demo_file(layout, b.base)
             seed = run_dag_measured(layout, "seed", b.timeout)
             if seed.returncode != 0:
@@ -175,7 +197,7 @@ Runner = Callable[[dict[str, Any]], tuple[float, list[Span], str]]
 def measured(home: Home, rate: float, run: Runner, slots: int) -> dict[str, Any]:
     """One measured run at `rate`: the client's and the emulator's limit, counters sampled."""
     set_rate(home.emulator.url, rate)
-    _client_rate(home.layout, rate, MAX_CONCURRENCY)
+    client_rate(home, rate, MAX_CONCURRENCY)
     load_before = load_now()
     timeline = CounterTimeline(home.emulator.url).start()
     detail: dict[str, Any] = {}
