@@ -68,6 +68,8 @@ class Bench:
     rates: list[float]
     timeout: float
     cache: Path
+    # None: the ILS pool's slots as include/config has them; a number tries another size.
+    pool_slots: int | None = None
 
 
 def load_now() -> dict[str, float]:
@@ -83,7 +85,7 @@ def revision(base: Path, n: int) -> Path:
     return dest
 
 
-def on_demand_config(home: Path, records_per_chunk: int) -> Path:
+def on_demand_config(home: Path, records_per_chunk: int, slots: int | None = None) -> Path:
     """bench_config, with the demo vendor run on demand: no schedule or window gating it."""
     config = bench_config(home, records_per_chunk)
     path = config / "vendors.yaml"
@@ -92,6 +94,8 @@ def on_demand_config(home: Path, records_per_chunk: int) -> Path:
     for key in ("schedule", "maintenance_window", "business_days_only", "blackout_dates",
                 "min_gap", "notify_to"):  # fmt: skip
         demo.pop(key, None)
+    if slots is not None:
+        doc["ils_connections"]["ils_default"]["pool_slots"] = slots
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return config
 
@@ -171,10 +175,11 @@ def ensure_seed(b: Bench) -> None:
 @contextmanager
 def seeded_home(b: Bench, mode: str) -> Iterator[Home]:
     ensure_seed(b)
-    root = b.cache / "production" / mode
+    suffix = f"-slots{b.pool_slots}" if b.pool_slots is not None else ""
+    root = b.cache / "production" / f"{mode}{suffix}"
     fresh_home(root)
     layout = RuntimeLayout(root.resolve())
-    config = on_demand_config(layout.root, b.records_per_chunk)
+    config = on_demand_config(layout.root, b.records_per_chunk, b.pool_slots)
     env = {"CATALOG_SYNC_HOME": str(layout.root), "CATALOG_SYNC_CONFIG_DIR": str(config)}
     with _environ(**env):
         for name in ("REDIS_URL", "CATALOG_SYNC_STATE_URL"):
@@ -331,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", default="200,50", help="comma-separated req/s")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--timeout", type=float, default=1800.0)
+    ap.add_argument("--pool-slots", type=int, help="ILS pool size to try instead of the config's")
     ap.add_argument("--cache", type=Path, default=BENCH / "cache")
     ap.add_argument("--out", type=Path, required=True, help="JSON result file")
     args = ap.parse_args(argv)
@@ -341,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         [float(r) for r in args.rates.split(",")],
         args.timeout,
         args.cache,
+        args.pool_slots,
     )
     rows: list[dict[str, Any]] = []
     for mode in [m for m in args.modes.split(",") if m]:
