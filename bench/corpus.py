@@ -93,10 +93,11 @@ def take_records(source: Path, n: int, dest: Path) -> Path:
     return dest
 
 
-def with_changes(source: Path, dest: Path, every: int = 20) -> int:
+def with_changes(source: Path, dest: Path, every: int = 20, note: str = CHANGE_NOTE) -> int:
     """Copy `source` with every `every`-th record revised (a 500 note added); returns how many.
 
-    The 001 stays, so each revised record is an update of the one the seed run created.
+    The 001 stays, so each revised record is an update of the one the seed run created; another
+    `note` revises the same records again (successive measured runs on one seeded ILS).
     """
     changed = 0
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def with_changes(source: Path, dest: Path, every: int = 20) -> int:
                     pymarc.Field(
                         tag="500",
                         indicators=pymarc.Indicators(" ", " "),
-                        subfields=[pymarc.Subfield("a", f"{CHANGE_NOTE} {n}.")],
+                        subfields=[pymarc.Subfield("a", f"{note} {n}.")],
                     )
                 )
                 raw = record.as_marc()

@@ -37,6 +37,11 @@ from corpus import CACHE, full_file, quick_file, take_records, with_changes  # n
 from report import write_outputs  # noqa: E402
 
 SECTIONS = ("stages", "scaling", "pythons", "gc", "commit", "e2e")
+# Run only when named (--only production): three Airflow deployments, a private Postgres,
+# ~15 min; results go to bench/results/<date>-production/.
+EXTRA_SECTIONS = ("production",)
+PRODUCTION_RECORDS = 20_000
+PRODUCTION_RATES = "200,50"  # the provisioned client rate (devstack.provision), and a lower one
 PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
 # What catalog_sync.marc, .privacy and .fingerprint import, at the pins of requirements.txt.
 CPU_PACKAGES = ("pymarc", "pydantic", "lxml", "pyyaml", "httpx", "tenacity", "paramiko")
@@ -415,6 +420,33 @@ def section_e2e(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
     out["e2e"] = result
 
 
+def section_production(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None:
+    """bench/production.py: dags test, embedded scheduler, Celery; 20,000 records, 5% changed."""
+    base = slice_of(src, min(PRODUCTION_RECORDS, record_count(src)))
+    chunk = max(1, record_count(base) // 10)  # ten chunks, as the distributed test runs
+    seed = CACHE / "seeds" / f"{seed_key(r.src)}-{base.stem}-{chunk}"
+    result_file = CACHE / "production.json"
+    argv = [
+        sys.executable,
+        str(BENCH / "production.py"),
+        "--base",
+        str(base),
+        "--seed-cache",
+        str(seed),
+        "--records-per-chunk",
+        str(chunk),
+        "--rates",
+        os.environ.get("CATALOG_SYNC_BENCH_RATES", PRODUCTION_RATES),
+        "--out",
+        str(result_file),
+    ]
+    table = r.run(argv, 7200)
+    print(table, flush=True)
+    result = json.loads(result_file.read_text())
+    result.update(records=record_count(base), records_per_chunk=chunk, table=table)
+    out["production"] = result
+
+
 RUNNERS = {
     "stages": section_stages,
     "scaling": section_scaling,
@@ -422,6 +454,7 @@ RUNNERS = {
     "gc": section_gc,
     "commit": section_commit,
     "e2e": section_e2e,
+    "production": section_production,
 }
 
 
@@ -438,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     sections = [s for s in args.only.split(",") if s]
-    unknown = set(sections) - set(SECTIONS)
+    unknown = set(sections) - set(SECTIONS) - set(EXTRA_SECTIONS)
     if unknown:
         print(f"bench: unknown section(s) {sorted(unknown)}; known: {SECTIONS}", file=sys.stderr)
         return 2
@@ -471,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         source = take_records(source, n, CACHE / "slices" / f"{source.stem}-{n}.mrc")
 
     stamp = datetime.now(UTC)
-    out_dir = args.out or REPO_ROOT / "bench" / "results" / f"{stamp:%Y-%m-%d}-{plan.mode}"
+    kind = "production" if sections == ["production"] else plan.mode
+    out_dir = args.out or REPO_ROOT / "bench" / "results" / f"{stamp:%Y-%m-%d}-{kind}"
     out_dir.mkdir(parents=True, exist_ok=True)
     src, revision = source_tree(args.worktree)
     results: dict[str, Any] = {
