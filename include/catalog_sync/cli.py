@@ -17,6 +17,11 @@ commands:
   demo [--file PATH]                                    the `make demo` run
   airflow-ui [--port N]                                 the `make airflow` Airflow UI
   devstack up|down                                      start/stop the local Redis and ILS emulator
+  cluster up [--workers N] [--concurrency C] [--postgres-url URL] [--redis-url URL]
+             [--api-host H] [--api-port P] [--storage-url URL] [--storage-conn-id ID]
+                                                        Airflow on CeleryExecutor, N workers
+  cluster down|status                                   stop it / show each component
+  cluster compose [--write]                             print (write) docker-compose.yaml
   report [--vendor V]                                   print the latest run report of a vendor
 """
 
@@ -81,6 +86,73 @@ def _devstack(argv: list[str]) -> int:
     return 0
 
 
+def _cluster(argv: list[str]) -> int:
+    import os
+
+    from catalog_sync import deploy
+    from catalog_sync.paths import layout
+
+    parser = argparse.ArgumentParser(prog="catalog-sync cluster")
+    parser.add_argument("action", choices=["up", "down", "status", "compose"])
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=deploy.WORKER_CONCURRENCY,
+        help=f"task processes per worker (default {deploy.WORKER_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("POSTGRES_URL") or None,
+        help="metadata DB (default $POSTGRES_URL, else the Postgres on 127.0.0.1:5432)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL") or None,
+        help="Celery broker (default $REDIS_URL, else this checkout's own redis-server)",
+    )
+    parser.add_argument("--api-host", default="127.0.0.1", help="api-server address workers use")
+    parser.add_argument("--api-port", type=int, default=8080)
+    parser.add_argument("--storage-url", help="run storage shared by the workers (fsspec URL)")
+    parser.add_argument("--storage-conn-id", help="the Airflow Connection of --storage-url")
+    parser.add_argument("--write", action="store_true", help="compose: write docker-compose.yaml")
+    args = parser.parse_args(argv)
+    home = layout()
+    if args.action == "compose":
+        from catalog_sync.compose import COMPOSE_FILE, render
+
+        if args.write:
+            COMPOSE_FILE.write_text(render())
+            print(f"wrote {COMPOSE_FILE}")
+        else:
+            print(render(), end="")
+        return 0
+
+    from catalog_sync import cluster
+
+    if args.action == "down":
+        print("stopped: " + (", ".join(cluster.cluster_down(home)) or "nothing was running"))
+        return 0
+    if args.action == "status":
+        return cluster.run_cluster_status(home)
+    try:
+        postgres_url = cluster.resolve_postgres(args.postgres_url)
+    except cluster.ClusterError as exc:
+        print(f"catalog-sync cluster up: {exc}", file=sys.stderr)
+        return 2
+    settings = deploy.ClusterSettings(
+        postgres_url=postgres_url,
+        redis_url=args.redis_url or "",
+        api_host=args.api_host,
+        api_port=args.api_port,
+        workers=args.workers,
+        worker_concurrency=args.concurrency,
+        storage_url=args.storage_url,
+        storage_conn_id=args.storage_conn_id,
+    )
+    return cluster.run_cluster_up(home, settings)
+
+
 def _report(argv: list[str]) -> int:
     from catalog_sync.paths import layout
 
@@ -102,6 +174,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "demo": _demo,
     "airflow-ui": _airflow_ui,
     "devstack": _devstack,
+    "cluster": _cluster,
     "report": _report,
 }
 

@@ -69,11 +69,12 @@ def airflow_bin() -> str:
 
 
 def airflow(
-    layout: RuntimeLayout, *args: str, check: bool = True
+    layout: RuntimeLayout, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`airflow ARGS` against this home's SQLite metadata DB, or with `env` (a cluster's)."""
     return subprocess.run(
         [airflow_bin(), *args],
-        env=airflow_env(layout),
+        env=env or airflow_env(layout),
         check=check,
         text=True,
         capture_output=True,
@@ -95,11 +96,11 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def ensure_services(layout: RuntimeLayout) -> LocalServices:
-    """Redis (REDIS_URL, else a redis-server we start) and the ILS emulator, reused if running."""
+def ensure_services(layout: RuntimeLayout, redis_url: str | None = None) -> LocalServices:
+    """Redis (`redis_url`, REDIS_URL, else one we start) and the ILS emulator, reused if running."""
     run = layout.run_dir
     run.mkdir(parents=True, exist_ok=True)
-    redis_url = os.environ.get("REDIS_URL", "")
+    redis_url = redis_url or os.environ.get("REDIS_URL", "")
     if not redis_url:
         info = run / "redis.pid"
         if _read_pid(info) is not None:
@@ -147,18 +148,29 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
     return stopped
 
 
-def prepare_airflow(layout: RuntimeLayout) -> None:
-    """Create or upgrade the Airflow metadata DB once per Airflow version."""
+def prepare_airflow(layout: RuntimeLayout, env: dict[str, str] | None = None) -> None:
+    """Create or upgrade the Airflow metadata DB once per Airflow version.
+
+    With `env` (a cluster's, on Postgres) every start migrates: the stamp file lives in this
+    home, the database elsewhere, and `db migrate` on a current database is a quick no-op.
+    """
     home = layout.root / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     stamp = home / f".migrated-{version('apache-airflow-core')}"
-    if not stamp.exists():
+    if env is not None:
+        airflow(layout, "db", "migrate", env=env)
+    elif not stamp.exists():
         airflow(layout, "db", "migrate")
         stamp.touch()
 
 
-def provision(layout: RuntimeLayout, services: LocalServices) -> None:
-    """The ils_default Connection, one pool per ILS connection, and the DAG's variables."""
+def provision(
+    layout: RuntimeLayout, services: LocalServices, env: dict[str, str] | None = None
+) -> None:
+    """The ils_default Connection, one pool per ILS connection, and the DAG's variables.
+
+    `env`: a cluster's environment, so they go into its metadata DB instead of this SQLite.
+    """
     emulator = httpx.URL(services.emulator_url)
     out = layout.root / "airflow" / "provision"
     out.mkdir(parents=True, exist_ok=True)
@@ -187,8 +199,8 @@ def provision(layout: RuntimeLayout, services: LocalServices) -> None:
     }
     for name, body in (("connections", connections), ("pools", pools), ("variables", variables)):
         (out / f"{name}.json").write_text(json.dumps(body, indent=2))
-    airflow(layout, "connections", "import", "--overwrite", str(out / "connections.json"))
-    airflow(layout, "pools", "import", str(out / "pools.json"))
+    airflow(layout, "connections", "import", "--overwrite", str(out / "connections.json"), env=env)
+    airflow(layout, "pools", "import", str(out / "pools.json"), env=env)
     airflow(
         layout,
         "variables",
@@ -196,6 +208,7 @@ def provision(layout: RuntimeLayout, services: LocalServices) -> None:
         "--action-on-existing-key",
         "overwrite",
         str(out / "variables.json"),
+        env=env,
     )
 
 
