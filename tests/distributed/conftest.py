@@ -191,9 +191,12 @@ def start_cluster(
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
             **(extra_env or {}),
         }
-        airflow = start_control_plane(
-            control, settings, services=LocalServices(redis.url, emulator.url), extra_env=env
-        )
+        try:
+            airflow = start_control_plane(
+                control, settings, services=LocalServices(redis.url, emulator.url), extra_env=env
+            )
+        except subprocess.CalledProcessError as exc:  # migrate/provision: say what Airflow said
+            raise AssertionError(f"{exc.cmd[1:]} failed: {str(exc.stderr)[-3000:]}") from exc
         stack.callback(airflow.stop)
         cluster = Cluster(net, postgres, redis, emulator, storage, control, airflow,
                           AirflowApi(airflow.api_url, USER, PASSWORD))  # fmt: skip
