@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from tests.conftest import shared_dir
@@ -36,7 +37,7 @@ from tests.distributed.services import (
 from tests.production.conftest import PASSWORD, USER, test_config
 from tests.production.harness import AirflowApi
 
-from catalog_sync.devstack import DEMO_DAG, LocalServices
+from catalog_sync.devstack import DEMO_DAG, EMULATOR_PASSWORD, EMULATOR_USER, LocalServices
 from catalog_sync.embedded import AirflowStack
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.paths import RuntimeLayout, layout
@@ -117,6 +118,21 @@ class Cluster:
         return found
 
 
+def ils_connection(url: str, rate_limit: int) -> str:
+    """ils_default as provisioning makes it, with the emulator's rate limit."""
+    parsed = httpx.URL(url)
+    connection = {
+        "conn_type": "http",
+        "host": parsed.host,
+        "port": parsed.port,
+        "schema": parsed.scheme,
+        "login": EMULATOR_USER,
+        "password": EMULATOR_PASSWORD,
+        "extra": {"flavour": "koha", "rate_limit": rate_limit, "max_concurrency": 8},
+    }
+    return json.dumps(connection)
+
+
 def _corpus_present() -> None:
     if not (shared_dir() / "corpus").is_dir():
         pytest.skip(f"shared corpus not present at {shared_dir() / 'corpus'}")
@@ -144,7 +160,11 @@ def _wait_for_workers(cluster: Cluster, timeout: float = 180) -> None:
 
 @contextlib.contextmanager
 def start_cluster(
-    tmp: Path, vendor_file: Path, records_per_chunk: int, extra_env: dict[str, str] | None = None
+    tmp: Path,
+    vendor_file: Path,
+    records_per_chunk: int,
+    extra_env: dict[str, str] | None = None,
+    ils_rate_limit: int = ILS_RATE_LIMIT,
 ) -> Iterator[Cluster]:
     """Everything up, the vendor file on the storage host, the demo DAG unpaused."""
     require_netns()
@@ -162,7 +182,7 @@ def start_cluster(
         stack.callback(postgres.remove)
         redis = start_redis_on(services, net.gateway)
         stack.callback(redis.stop)
-        emulator = start_emulator_on(services, net.gateway, ILS_RATE_LIMIT)
+        emulator = start_emulator_on(services, net.gateway, ils_rate_limit)
         stack.callback(emulator.stop)
         storage = start_sftp_host(net.host("store"), tmp / "store")
         stack.callback(storage.stop)
@@ -188,6 +208,8 @@ def start_cluster(
         env = {
             "CATALOG_SYNC_CONFIG_DIR": str(distributed_config(tmp / "config", records_per_chunk)),
             f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}": storage.connection(),
+            # Over the provisioned one: the rate limit the emulator enforces, for every worker.
+            "AIRFLOW_CONN_ILS_DEFAULT": ils_connection(emulator.url, ils_rate_limit),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
             **(extra_env or {}),
         }
