@@ -21,12 +21,20 @@ export PYTHONPATH := $(CURDIR)/include:$(CURDIR)/plugins:$(CURDIR)/dags
 
 FILE ?=
 
-.PHONY: help venv demo test lint typecheck pytest airflow clean lock bench bench-quick
+WORKERS ?= 2
+POSTGRES_URL ?=
+REDIS_URL ?=
+
+.PHONY: help venv demo test lint typecheck pytest airflow cluster cluster-status cluster-down clean lock bench bench-quick
 
 help:
 	@echo "make demo    - load the sample vendor file (or FILE=path) into the ILS emulator and print the run report"
 	@echo "make test    - ruff, mypy and pytest against real Redis, the ILS emulator and Airflow"
 	@echo "make airflow - Airflow under its scheduler (LocalExecutor, SQLite) with the UI on AIRFLOW__API__PORT (8080)"
+	@echo "make cluster - Airflow on CeleryExecutor (Postgres, Redis) with WORKERS=2 Celery workers, in the background"
+	@echo "               [POSTGRES_URL=postgresql+psycopg2://USER:PASSWORD@HOST/airflow REDIS_URL=redis://HOST:6379]"
+	@echo "make cluster-status - each cluster component up/down, the api-server's health, the workers answering"
+	@echo "make cluster-down    - stop the cluster's components and workers"
 	@echo "make clean   - remove var/ (Airflow home, state, staging, reports, emulator database)"
 
 venv: $(STAMP)
@@ -50,6 +58,18 @@ demo: $(STAMP)
 # The port is the one setting: the UI, the REST API and the tasks' execution API all follow it.
 airflow: $(STAMP)
 	$(PY) -m catalog_sync airflow-ui --port $(AIRFLOW__API__PORT)
+
+# In the background, as a service: `make cluster-status` and `make cluster-down` find it again
+# through its pid files (var/run/), and `make clean` stops it too.
+cluster: $(STAMP)
+	$(PY) -m catalog_sync cluster up --workers $(WORKERS) --api-port $(AIRFLOW__API__PORT) \
+		$(if $(POSTGRES_URL),--postgres-url "$(POSTGRES_URL)") $(if $(REDIS_URL),--redis-url "$(REDIS_URL)")
+
+cluster-status: $(STAMP)
+	$(PY) -m catalog_sync cluster status
+
+cluster-down: $(STAMP)
+	$(PY) -m catalog_sync cluster down
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -88,6 +88,10 @@ def start_control_plane(
     prepare_airflow(layout, env)
     provision_airflow(layout, services, env)
     stack = AirflowStack(layout, s.api_url, log_dir(layout))
+    # What `cluster status` needs to find the cluster again (no secrets).
+    public = {k: v for k, v in asdict(s).items() if k not in ("jwt_secret", "fernet_key")}
+    layout.run_dir.mkdir(parents=True, exist_ok=True)
+    (layout.run_dir / SETTINGS_FILE).write_text(json.dumps(public, indent=2))
     try:
         for name in COMPONENTS:
             stack.processes[name] = _spawn(layout, name, [airflow_bin(), name], env, f"{name}.log")
@@ -123,6 +127,18 @@ def start_worker(
         env,
         f"worker-{hostname}.log",
     )
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """SIGTERM the worker's group (a warm shutdown lets running tasks end), SIGKILL if slow."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.wait(10)
 
 
 def _reachable(address: tuple[str, int]) -> bool:
@@ -192,10 +208,10 @@ def cluster_up(
     start_control_plane(layout, s, extra_env=extra_env, ready_timeout=ready_timeout)
     host = socket.gethostname()
     for n in range(1, s.workers + 1):
-        start_worker(layout, s, f"worker{n}@{host}", extra_env=extra_env)
-    # What `cluster status` needs to find it again (no secrets).
-    public = {k: v for k, v in asdict(s).items() if k not in ("jwt_secret", "fernet_key")}
-    (layout.run_dir / SETTINGS_FILE).write_text(json.dumps(public, indent=2))
+        # Workers on one host share its log folder (the api-server reads it directly), but
+        # each one's log server needs a port of its own.
+        own = replace(s, worker_log_port=s.worker_log_port + n - 1)
+        start_worker(layout, own, f"worker{n}@{host}", extra_env=extra_env)
     return s
 
 

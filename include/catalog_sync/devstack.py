@@ -72,13 +72,20 @@ def airflow(
     layout: RuntimeLayout, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`airflow ARGS` against this home's SQLite metadata DB, or with `env` (a cluster's)."""
-    return subprocess.run(
+    result = subprocess.run(
         [airflow_bin(), *args],
         env=env or airflow_env(layout),
-        check=check,
+        check=False,
         text=True,
         capture_output=True,
     )
+    if check and result.returncode != 0:
+        # Its own last words (a refused database connection, ...), not just the exit status.
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-8:])
+        raise ServiceError(
+            f"`airflow {' '.join(args[:2])}` exited with {result.returncode}:\n{tail}"
+        )
+    return result
 
 
 def _read_pid(path: Path) -> int | None:
