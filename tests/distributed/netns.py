@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,13 +77,20 @@ class Host:
         out = _ip("netns", "pids", self.netns, check=False).stdout
         return [int(pid) for pid in out.split()]
 
-    def kill_all(self) -> list[int]:
-        """SIGKILL everything on the host, as when it loses power."""
-        killed = []
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+    def kill_all(self, timeout: float = 15.0) -> list[int]:
+        """SIGKILL everything on the host, as when it loses power; returns once all are gone.
+
+        Repeated: a process forked while the first round ran, or one still being torn down
+        (listed until its exit completes), is caught by the next round.
+        """
+        killed: list[int] = []
+        deadline = time.monotonic() + timeout
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.2)
         return killed
 
 
