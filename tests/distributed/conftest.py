@@ -205,8 +205,11 @@ def start_cluster(
             json.dumps({USER: PASSWORD})
         )
         settings = with_secrets(control, settings)
+        config = str(distributed_config(tmp / "config", records_per_chunk))
+        # Provisioning reads the pools from the config in this process, the tasks in theirs.
+        stack.enter_context(_environ("CATALOG_SYNC_CONFIG_DIR", config))
         env = {
-            "CATALOG_SYNC_CONFIG_DIR": str(distributed_config(tmp / "config", records_per_chunk)),
+            "CATALOG_SYNC_CONFIG_DIR": config,
             f"AIRFLOW_CONN_{STORAGE_CONN_ID.upper()}": storage.connection(),
             # Over the provisioned one: the rate limit the emulator enforces, for every worker.
             "AIRFLOW_CONN_ILS_DEFAULT": ils_connection(emulator.url, ils_rate_limit),
@@ -238,6 +241,19 @@ def start_cluster(
                 log = worker.home.root / "airflow" / "logs" / "components"
                 with contextlib.suppress(OSError):
                     shutil.copytree(log, tmp / "logs" / name, dirs_exist_ok=True)
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:

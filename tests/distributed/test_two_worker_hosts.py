@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from tests.distributed.conftest import ILS_RATE_LIMIT, WORKERS, start_cluster
 from tests.distributed.records import peak_writes_per_second, real_records_file
+from tests.production.conftest import POOL_SLOTS
 from tests.production.harness import assert_each_record_written_once, intervals, peak_overlap
 
 from catalog_sync.devstack import DEMO_DAG
@@ -53,6 +54,8 @@ def test_twenty_thousand_records_run_on_both_worker_hosts_within_the_ils_rate_on
         stored = cluster.storage.root / "catalog-sync" / "reports" / "demo"
         assert any(stored.rglob("report.json"))
         commits = intervals(tis, "commit_chunk")
+        # Both hosts' commits together never took more of the ILS than its pool's slots.
+        assert peak_overlap(commits) <= POOL_SLOTS
         print(
             f"\n20,000 records on {len(WORKERS)} worker hosts: run wall time {wall:.0f} s, "
             f"commit_chunk peak {peak_overlap(commits)}, ILS peak {peak} writes/s of "

@@ -1,5 +1,11 @@
 """A worker host dies, or is cut off, in the middle of commit_chunk: nothing duplicated or lost.
 
+Fencing in the partition: the cut-off worker's task cannot pass its write check (a Redis
+compare just before each write, leases.Lease.before_write) while cut off, so the only late
+writes possible are requests already on the wire at the cut; those reach the ILS after the
+restore with a fencing token older than the survivor's and are refused (409, the emulator's
+`fenced_writes` counter, printed). Either way the write log must hold each record once.
+
 The sample file (1,000 real LoC records) in 8 chunks, on the two-host cluster of conftest.py.
 The ILS is held to 25 requests/s (emulator and ils_default agree), so a chunk's commit lasts
 long enough to strike it mid-way. Airflow notices a silent task after 20 s (heartbeat timeout),
