@@ -24,6 +24,9 @@ FILE ?=
 WORKERS ?= 2
 POSTGRES_URL ?=
 REDIS_URL ?=
+API_HOST ?= 127.0.0.1
+STORAGE_URL ?=
+STORAGE_CONN_ID ?=
 
 .PHONY: help venv demo test lint typecheck pytest airflow cluster cluster-status cluster-down clean lock bench bench-quick
 
@@ -33,6 +36,7 @@ help:
 	@echo "make airflow - Airflow under its scheduler (LocalExecutor, SQLite) with the UI on AIRFLOW__API__PORT (8080)"
 	@echo "make cluster - Airflow on CeleryExecutor (Postgres, Redis) with WORKERS=2 Celery workers, in the background"
 	@echo "               [POSTGRES_URL=postgresql+psycopg2://USER:PASSWORD@HOST/airflow REDIS_URL=redis://HOST:6379]"
+	@echo "               [API_HOST=address workers reach STORAGE_URL=sftp://HOST/PATH STORAGE_CONN_ID=conn]"
 	@echo "make cluster-status - each cluster component up/down, the api-server's health, the workers answering"
 	@echo "make cluster-down    - stop the cluster's components and workers"
 	@echo "make clean   - remove var/ (Airflow home, state, staging, reports, emulator database)"
@@ -62,8 +66,9 @@ airflow: $(STAMP)
 # In the background, as a service: `make cluster-status` and `make cluster-down` find it again
 # through its pid files (var/run/), and `make clean` stops it too.
 cluster: $(STAMP)
-	$(PY) -m catalog_sync cluster up --workers $(WORKERS) --api-port $(AIRFLOW__API__PORT) \
-		$(if $(POSTGRES_URL),--postgres-url "$(POSTGRES_URL)") $(if $(REDIS_URL),--redis-url "$(REDIS_URL)")
+	$(PY) -m catalog_sync cluster up --workers $(WORKERS) --api-host $(API_HOST) --api-port $(AIRFLOW__API__PORT) \
+		$(if $(POSTGRES_URL),--postgres-url "$(POSTGRES_URL)") $(if $(REDIS_URL),--redis-url "$(REDIS_URL)") \
+		$(if $(STORAGE_URL),--storage-url "$(STORAGE_URL)") $(if $(STORAGE_CONN_ID),--storage-conn-id "$(STORAGE_CONN_ID)")
 
 cluster-status: $(STAMP)
 	$(PY) -m catalog_sync cluster status

@@ -20,6 +20,7 @@ commands:
   cluster up [--workers N] [--concurrency C] [--postgres-url URL] [--redis-url URL]
              [--api-host H] [--api-port P] [--storage-url URL] [--storage-conn-id ID]
                                                         Airflow on CeleryExecutor, N workers
+  cluster worker [--name N] [same settings as up]       one more worker, on this host
   cluster down|status                                   stop it / show each component
   cluster compose [--write]                             print (write) docker-compose.yaml
   report [--vendor V]                                   print the latest run report of a vendor
@@ -93,7 +94,7 @@ def _cluster(argv: list[str]) -> int:
     from catalog_sync.paths import layout
 
     parser = argparse.ArgumentParser(prog="catalog-sync cluster")
-    parser.add_argument("action", choices=["up", "down", "status", "compose"])
+    parser.add_argument("action", choices=["up", "worker", "down", "status", "compose"])
     parser.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
     parser.add_argument(
         "--concurrency",
@@ -116,6 +117,7 @@ def _cluster(argv: list[str]) -> int:
     parser.add_argument("--storage-url", help="run storage shared by the workers (fsspec URL)")
     parser.add_argument("--storage-conn-id", help="the Airflow Connection of --storage-url")
     parser.add_argument("--write", action="store_true", help="compose: write docker-compose.yaml")
+    parser.add_argument("--name", help="worker: its Celery hostname (default worker@HOSTNAME)")
     args = parser.parse_args(argv)
     home = layout()
     if args.action == "compose":
@@ -150,6 +152,14 @@ def _cluster(argv: list[str]) -> int:
         storage_url=args.storage_url,
         storage_conn_id=args.storage_conn_id,
     )
+    if args.action == "worker":
+        if not args.redis_url:
+            print("catalog-sync cluster worker: give the broker: --redis-url", file=sys.stderr)
+            return 2
+        import socket
+
+        name = args.name or f"worker@{socket.gethostname()}"
+        return cluster.run_cluster_worker(home, settings, name)
     return cluster.run_cluster_up(home, settings)
 
 

@@ -24,11 +24,17 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from catalog_sync.deploy import ClusterSettings, cluster_env, redis_db, with_secrets, worker_argv
-from catalog_sync.devstack import LocalServices, airflow_bin, ensure_services, prepare_airflow
+from catalog_sync.devstack import (
+    DEMO_VENDOR,
+    LocalServices,
+    airflow_bin,
+    ensure_services,
+    prepare_airflow,
+)
 from catalog_sync.devstack import provision as provision_airflow
 from catalog_sync.embedded import COMPONENTS, AirflowStack, admin_login
 from catalog_sync.paths import RuntimeLayout
-from catalog_sync.services import ServiceError, pid_alive
+from catalog_sync.services import ServiceError, pid_alive, session_pids, signal_session
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
 AIRFLOW_DATABASE = "airflow"
@@ -115,7 +121,9 @@ def start_worker(
     `prefix` wraps the command (['ip', 'netns', 'exec', 'w1'] runs it on a test host). Give `s`
     the control plane's secrets (with_secrets on its home) when this worker has a home of its
     own; without them it would sign and check with secrets the api-server does not know.
-    Log: layout.root/airflow/logs/components/worker-<hostname>.log.
+    Log: layout.root/airflow/logs/components/worker-<hostname>.log. The worker leads a
+    session of its own; its task processes get process groups of their own inside it, so
+    kill -9 of a worker host is signal_session(proc.pid, SIGKILL), not killpg.
     """
     s = with_secrets(layout, s)
     (layout.root / "airflow").mkdir(parents=True, exist_ok=True)
@@ -130,13 +138,13 @@ def start_worker(
 
 
 def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """SIGTERM the worker's group (a warm shutdown lets running tasks end), SIGKILL if slow."""
+    """SIGTERM the worker's group (a warm shutdown lets running tasks end), then SIGKILL
+    whatever is left of its session, task processes in groups of their own included."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    signal_session(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
         proc.wait(10)
 
@@ -203,16 +211,51 @@ def cluster_up(
     ready_timeout: float = 240.0,
 ) -> ClusterSettings:
     """Control plane + s.workers Celery workers, in the background; returns the settings used."""
+    if running := sorted(name for name, path in _pid_files(layout).items() if _pid(path)):
+        # Starting again would overwrite their pid files and leave them unstoppable.
+        raise ClusterError(
+            f"Airflow is already running from {layout.root} ({', '.join(running)}): "
+            "`make cluster-status` shows it, `make cluster-down` stops it"
+        )
     ensure_databases(s.postgres_url, s.effective_state_url)
     s = with_secrets(layout, s)
     start_control_plane(layout, s, extra_env=extra_env, ready_timeout=ready_timeout)
     host = socket.gethostname()
+    workers: dict[str, subprocess.Popen[bytes]] = {}
     for n in range(1, s.workers + 1):
         # Workers on one host share its log folder (the api-server reads it directly), but
         # each one's log server needs a port of its own.
         own = replace(s, worker_log_port=s.worker_log_port + n - 1)
-        start_worker(layout, own, f"worker{n}@{host}", extra_env=extra_env)
+        name = f"worker{n}@{host}"
+        workers[name] = start_worker(layout, own, name, extra_env=extra_env)
+    wait_for_workers(layout, s, workers, ready_timeout)
     return s
+
+
+def wait_for_workers(
+    layout: RuntimeLayout,
+    s: ClusterSettings,
+    workers: dict[str, subprocess.Popen[bytes]],
+    timeout: float = 180.0,
+) -> None:
+    """Until every worker answers a ping on the broker; one that exits fails at once."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        for name, proc in workers.items():
+            if proc.poll() is not None:
+                raise ClusterError(
+                    f"celery worker {name} exited with {proc.returncode}; see "
+                    f"{log_dir(layout) / f'worker-{name}.log'}"
+                )
+        seen = celery_workers(redis_db(s.redis_url, 0))
+        if set(workers) <= set(seen):
+            return
+        time.sleep(2)
+    raise ClusterError(
+        f"celery workers {sorted(set(workers) - set(seen))} did not answer within "
+        f"{timeout:.0f} s; see their logs in {log_dir(layout)}"
+    )
 
 
 def _pid_files(layout: RuntimeLayout) -> dict[str, Path]:
@@ -239,11 +282,10 @@ def cluster_down(layout: RuntimeLayout, timeout: float = 30.0) -> list[str]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(pid_alive(p) for p in running.values()):
+    while time.monotonic() < deadline and any(session_pids(p) for p in running.values()):
         time.sleep(0.5)
     for pid in running.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        signal_session(pid, signal.SIGKILL)  # task processes sit in groups of their own
     for path in _pid_files(layout).values():
         path.unlink(missing_ok=True)
     (layout.run_dir / SETTINGS_FILE).unlink(missing_ok=True)
@@ -299,6 +341,8 @@ def run_cluster_up(layout: RuntimeLayout, s: ClusterSettings) -> int:
     """`catalog-sync cluster up` (make cluster): start, print where everything is, return."""
     print(f"metadata DB: {make_url(s.postgres_url).render_as_string(hide_password=True)}")
     services = ensure_services(layout, s.redis_url or None)
+    if not s.storage_url:
+        layout.inbox(DEMO_VENDOR).mkdir(parents=True, exist_ok=True)  # where a delivery goes
     s = replace(s, redis_url=s.redis_url or services.redis_url)
     print(f"redis: {s.redis_url}   ILS emulator: {services.emulator_url}")
     print(f"starting the control plane and {s.workers} Celery workers ...")
@@ -319,3 +363,28 @@ def run_cluster_status(layout: RuntimeLayout) -> int:
     status = cluster_status(layout)
     print("\n".join(status.lines()))
     return 0 if status.up else 1
+
+
+def run_cluster_worker(layout: RuntimeLayout, s: ClusterSettings, name: str) -> int:
+    """`catalog-sync cluster worker`: one Celery worker on this host, in the foreground.
+
+    For a worker host of its own: its secrets are the control plane's jwt.secret and
+    fernet.key, copied into this home's airflow/ folder (with_secrets reads them there).
+    """
+    secrets_dir = layout.root / "airflow"
+    if not s.jwt_secret and not (secrets_dir / "jwt.secret").exists():
+        print(
+            f"catalog-sync cluster worker: no {secrets_dir / 'jwt.secret'}. Copy jwt.secret and "
+            "fernet.key from the control plane's CATALOG_SYNC_HOME/airflow/ into this host's "
+            "(mode 0600): the api-server only accepts tasks signed with its secret."
+        )
+        return 2
+    proc = start_worker(layout, s, name)
+    print(f"celery worker {name}: log {log_dir(layout) / f'worker-{name}.log'} (Ctrl-C stops it)")
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_worker(proc)
+        (layout.run_dir / f"airflow-worker-{name}.pid").unlink(missing_ok=True)

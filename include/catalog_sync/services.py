@@ -151,6 +151,29 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def session_pids(sid: int) -> list[int]:
+    """Every live process of session `sid` (Linux /proc): a worker and all it started.
+
+    Airflow 3.3's supervisor puts each task process in a process group of its own, so killing
+    a worker's group leaves its running tasks behind; its session still holds them.
+    """
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def signal_session(sid: int, sig: signal.Signals) -> None:
+    """`sig` to every process of session `sid`: kill -9 of a worker host, tasks included."""
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
 def start_mail_sink(
     workdir: Path, folder: Path, port: int | None = None, detach: bool = False
 ) -> ServiceProcess:

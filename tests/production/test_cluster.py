@@ -28,7 +28,7 @@ from catalog_sync.cluster import (
 from catalog_sync.devstack import DEMO_DAG, SAMPLE_FILE, LocalServices, lay_demo_file
 from catalog_sync.embedded import AirflowStack
 from catalog_sync.paths import layout, safe_name
-from catalog_sync.services import free_port
+from catalog_sync.services import free_port, session_pids
 from tests.production import conftest
 from tests.production.conftest import PASSWORD, SAMPLE_RECORDS, USER
 from tests.production.harness import (
@@ -152,6 +152,10 @@ def test_two_celery_workers_with_their_own_homes_run_the_demo_and_write_each_rec
         for n, hostname in enumerate(WORKERS, 1):
             log = tmp_path / f"worker{n}/airflow/logs/components/worker-{hostname}.log"
             assert "succeeded" in log.read_text(errors="replace"), f"{hostname} ran no task"
+        # Stopping a worker ends every process it started, task processes included.
+        for proc in workers:
+            stop_worker(proc)
+            assert session_pids(proc.pid) == []
         print(
             f"\ncluster run wall time {wall:.0f} s, {len(committed)} chunks, "
             f"commit_chunk peak {peak_overlap(committed)}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from catalog_sync import deploy
 from catalog_sync.cli import main
-from catalog_sync.cluster import ClusterError, cluster_status, resolve_postgres
+from catalog_sync.cluster import ClusterError, cluster_status, cluster_up, resolve_postgres
 from catalog_sync.paths import layout
 from catalog_sync.services import free_port
 
@@ -104,3 +105,26 @@ def test_secrets_are_made_once_per_home_readable_by_the_owner_only(tmp_path: Pat
     assert (home.root / "airflow" / "jwt.secret").stat().st_mode & 0o777 == 0o600
     given = deploy.with_secrets(home, deploy.ClusterSettings("p", "r", jwt_secret="mine"))
     assert given.jwt_secret == "mine"
+
+
+def test_a_worker_on_a_host_of_its_own_refuses_to_start_without_the_control_planes_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CATALOG_SYNC_HOME", str(tmp_path))
+    argv = ["cluster", "worker", "--redis-url", "redis://127.0.0.1:1",
+            "--postgres-url", "postgresql+psycopg2://u@127.0.0.1:1/airflow"]  # fmt: skip
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert "Copy jwt.secret and fernet.key from the control plane" in out
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").glob("airflow-*.pid"))
+
+
+def test_cluster_up_refuses_to_start_over_a_running_one(tmp_path: Path) -> None:
+    home = layout(tmp_path)
+    home.run_dir.mkdir(parents=True)
+    # This test's own process stands in for a running scheduler.
+    (home.run_dir / "airflow-scheduler.pid").write_text(f"{os.getpid()} 127.0.0.1\n")
+    s = deploy.ClusterSettings("postgresql+psycopg2://u@127.0.0.1:1/airflow", "redis://h")
+    with pytest.raises(ClusterError, match=r"already running .*make cluster-down"):
+        cluster_up(home, s)
+    assert (home.run_dir / "airflow-scheduler.pid").exists()
