@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.integration import test_commit as base
 from tests.integration.test_commit import (
     PASSWORD,
     USER,
     Feed,
+    id_of,
     post_record,
     retitle,
     sample_records,
@@ -21,6 +24,7 @@ from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.models import ChunkReport, CommitReport
 from catalog_sync.pipeline.commit import commit_changes
 from catalog_sync.state import StateStore
+from catalog_sync.state.engine import Contention, StateStoreContended
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -120,3 +124,47 @@ def test_a_landing_file_edited_after_staging_has_the_edited_record_refused(
     stored = {b["control_number"] for b in control.biblios()}
     assert records[2]["001"].value().strip() not in stored
     assert_each_record_counted_once(chunks, commits)
+
+
+def test_an_ils_copy_the_client_cannot_read_is_held_and_the_other_records_are_written(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    records = sample_records(3)
+    feed.load(records)
+    # A control character in a field: the ILS keeps it (ISO 2709) and serves MARCXML that no
+    # XML parser reads.
+    unreadable = retitle(records[1], "Title with \x0b a control character")
+    httpx.put(
+        f"{feed.ils_url}/api/v1/biblios/{id_of(control, records[1])}",
+        content=unreadable.as_marc(),
+        headers={"Content-Type": "application/marc"},
+        auth=(USER, PASSWORD),
+        timeout=10,
+    ).raise_for_status()
+    seq = len(control.writes())
+    chunks = feed.stage([retitle(r, "Vendor's new title") for r in records], "unreadable-1")
+
+    commits = commit(feed, chunks, "unreadable-1")
+
+    assert sum(c.updated for c in commits) == 2
+    assert [c.reviews for c in commits if c.held] == [{"ils_record_unreadable": 1}]
+    assert len(control.writes()[seq:]) == 2
+    assert_each_record_counted_once(chunks, commits)
+
+
+def test_a_locked_state_store_fails_the_chunk_naming_it_and_writes_nothing(
+    feed: Feed, control: EmulatorControl, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    feed.state = StateStore(url, contention=Contention(busy_timeout_ms=50, attempts=2))
+    chunks = feed.stage(sample_records(3), "locked-1")
+    seq = len(control.writes())
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock throughout
+    try:
+        with pytest.raises(StateStoreContended, match="stayed locked"):
+            commit(feed, chunks, "locked-1")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert control.writes()[seq:] == []
