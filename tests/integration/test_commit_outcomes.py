@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import sqlite3
 from pathlib import Path
 
@@ -168,3 +169,26 @@ def test_a_locked_state_store_fails_the_chunk_naming_it_and_writes_nothing(
         holder.execute("ROLLBACK")
         holder.close()
     assert control.writes()[seq:] == []
+
+
+def test_a_staged_delete_whose_record_was_edited_back_is_not_deleted(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    records = sample_records(3)
+    feed.load(records)
+    gone = copy.deepcopy(records[0])
+    gone.leader.record_status = "d"
+    chunks = feed.stage([gone, *records[1:]], "undeleted-1")
+    assert sum(c.deletes for c in chunks) == 1
+    landing = Path(chunks[0].chunk.file_path)
+    data = bytearray(landing.read_bytes())
+    assert data[5:6] == b"d"  # the first record's leader/05
+    data[5:6] = b"c"
+    landing.write_bytes(bytes(data))
+
+    commits = commit(feed, chunks, "undeleted-1")
+
+    assert [c.failures for c in commits if c.failed] == [{"staged_record_changed": 1}]
+    assert sum(c.deleted for c in commits) == 0
+    assert records[0]["001"].value().strip() in {b["control_number"] for b in control.biblios()}
+    assert_each_record_counted_once(chunks, commits)

@@ -210,6 +210,7 @@ async def _delete(
     ils_id = change.ils_id
     assert ils_id is not None, "a delete is staged only for a record with an ILS id"
     cid = change.correlation_id
+    incoming_record(job.ref, change, job.vendor)  # still the deleted record that was staged?
     raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
     if raw_copy is None:
         await acknowledge(ils_id, None, "already absent from the ILS")
