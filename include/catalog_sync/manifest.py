@@ -119,6 +119,7 @@ class IlsWrites(BaseModel):
     )
     failed: int = 0
     failures: dict[str, int] = Field(default_factory=dict)
+    held: int = Field(default=0, description="Held for review, not written")
 
 
 class Drift(BaseModel):
@@ -206,8 +207,10 @@ class RunManifest(BaseModel):
             already_applied=w.already_applied + report.already_applied,
             failed=w.failed + report.failed,
             failures=_merge(w.failures, report.failures),
+            held=w.held + report.held,
         )
-        for outcome in ("created", "updated", "deleted", "unchanged", "already_applied", "failed"):
+        outcomes = ("created", "updated", "deleted", "unchanged", "already_applied", "failed")
+        for outcome in (*outcomes, "held"):
             self.count("commit", outcome, getattr(report, outcome))
 
     def add_masking_counts(self, counts: Mapping[str, int]) -> None:
@@ -240,6 +243,7 @@ class RunManifest(BaseModel):
             deleted=w.deleted,
             unchanged=w.unchanged,
             failed=w.failed,
+            held=w.held,
         )
 
     def unaccounted(self) -> int:

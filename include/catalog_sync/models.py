@@ -154,12 +154,18 @@ class CommitReport(Payload):
     matched: int = Field(default=0, description="New records matched to an existing ILS copy")
     no_change: int = Field(default=0, description="Changed in the file, same in the ILS: not sent")
     drifted: int = Field(default=0, description="ILS copy edited since our last write")
-    review: int = 0
+    review: int = Field(default=0, description="Held for review, not written (`held`)")
     reviews: dict[str, int] = Field(default_factory=dict, description="reason -> records")
     dry_run: bool = False
     diff_path: str = Field(
         default="", description="Run storage key of the masked field-level diffs (JSON lines)"
     )
+
+    @property
+    def held(self) -> int:
+        """Records held for review: with created, updated, deleted, unchanged and failed, every
+        staged record of the chunk once (catalog_sync.pipeline.outcomes)."""
+        return self.review
 
 
 class RunSummary(Payload):
@@ -173,6 +179,12 @@ class RunSummary(Payload):
     deleted: int = 0
     unchanged: int = 0
     failed: int = 0
+    held: int = Field(default=0, description="Held for review, not written")
+
+    @property
+    def outcomes(self) -> int:
+        """What commit did with the accepted records: `accepted` once every chunk committed."""
+        return self.created + self.updated + self.deleted + self.unchanged + self.failed + self.held
 
     def line(self) -> str:
         pairs = " ".join(f"{k}={v}" for k, v in self.model_dump().items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,19 @@ class RuntimeLayout:
 
 
 def safe_name(run_id: str) -> str:
-    """A run id as a folder name (Airflow run ids carry ':' and '+')."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    """A run id as a folder name (Airflow run ids carry ':' and '+'), one folder per run id.
+
+    Characters a folder name cannot carry become '_', and a leading '.' too (no '..', no
+    hidden folder). Replacing loses information ('a:b' and 'a_b' would share a folder), so a
+    replaced name gets '~' and a short hash of the run id itself: '~' is never kept from a run
+    id, so a name without it is the run id unchanged and a name with it cannot be another id's.
+    """
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in run_id)
+    name = "_" + name[1:] if name.startswith(".") else name
+    if name == run_id:
+        return name
+    digest = hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{name}~{digest}"
 
 
 def runtime_home() -> Path:

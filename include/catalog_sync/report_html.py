@@ -263,7 +263,7 @@ def render_run_report(
                 "Reject reasons",
                 "<h3>Records rejected before the ILS</h3>",
                 bar_chart("reject reasons", [(k, v, _BAD) for k, v in reasons.most_common()]),
-                "<h3>Records the ILS refused</h3>",
+                "<h3>Records not written (failed)</h3>",
                 bar_chart("ILS refusals", [(k, v, _BAD) for k, v in failures.most_common()]),
                 "<h3>Warnings (records kept)</h3>",
                 bar_chart("warnings", [(k, v, _WARN) for k, v in warnings.most_common()]),

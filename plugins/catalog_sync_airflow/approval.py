@@ -44,7 +44,7 @@ def approved_in_ui() -> bool:
 
 def assess(vendor_name: str, chunk_reports: Sequence[dict[str, Any]] | None) -> ChangeAssessment:
     """Weigh the run's staged changes against the vendor's delete cap and change ratio."""
-    from catalog_sync.pipeline.commit import check_delete_cap
+    from catalog_sync.pipeline.deletecap import check_delete_cap
     from catalog_sync_airflow.runtime import task_runtime
 
     params = get_current_context()["params"]

@@ -220,7 +220,7 @@ def _dry_run() -> bool:
 
 def check_deletes(vendor_name: str, chunk_reports: Sequence[dict[str, Any]] | None) -> int:
     """Stop before any commit when the run's deletes exceed the vendor's cap, unless approved."""
-    from catalog_sync.pipeline.commit import check_delete_cap
+    from catalog_sync.pipeline.deletecap import check_delete_cap
 
     rt = task_runtime(vendor_name)
     chunks = [ChunkReport.model_validate(c) for c in _collected(chunk_reports)]

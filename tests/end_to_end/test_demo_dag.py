@@ -38,7 +38,7 @@ def test_demo_dag_loads_every_record_of_the_vendor_file_into_the_ils(demo: DemoR
     assert len(writes) == len(expected)
     assert demo.summary() == {
         "records": 1000, "accepted": 1000, "rejected": 0, "created": 1000,
-        "updated": 0, "deleted": 0, "unchanged": 0, "failed": 0,
+        "updated": 0, "deleted": 0, "unchanged": 0, "failed": 0, "held": 0,
     }  # fmt: skip
 
 

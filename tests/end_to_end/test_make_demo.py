@@ -50,11 +50,11 @@ def test_demo_loads_a_file_then_a_second_run_reports_every_record_unchanged(
     # traject's 30 LoC records: one is a deleted record (leader/05 d) never loaded before.
     assert first.stdout.rstrip().splitlines()[-1] == (
         "run summary: records=30 accepted=30 rejected=0 created=29 updated=0 deleted=0 "
-        "unchanged=1 failed=0"
+        "unchanged=1 failed=0 held=0"
     )
     assert second.stdout.rstrip().splitlines()[-1] == (
         "run summary: records=30 accepted=30 rejected=0 created=0 updated=0 deleted=0 "
-        "unchanged=30 failed=0"
+        "unchanged=30 failed=0 held=0"
     )
     assert (home / "airflow" / "airflow.db").is_file()
     assert (home / "emulator.db").is_file()

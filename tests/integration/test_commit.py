@@ -25,7 +25,8 @@ from catalog_sync.leases import LeaseManager
 from catalog_sync.marc.split import split_file
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile
 from catalog_sync.paths import RuntimeLayout, layout
-from catalog_sync.pipeline.commit import check_delete_cap, commit_changes
+from catalog_sync.pipeline.commit import commit_changes
+from catalog_sync.pipeline.deletecap import check_delete_cap
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.privacy import Masker, load_policy
 from catalog_sync.revert import RevertReport, revert_run

@@ -24,7 +24,7 @@ from catalog_sync.errors import InboxMissingError
 from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.leases import LeaseManager
 from catalog_sync.models import ChunkRef, ChunkReport, CommitReport
-from catalog_sync.paths import REPO_ROOT, layout
+from catalog_sync.paths import REPO_ROOT, layout, safe_name
 from catalog_sync.pipeline.fetch import FetchResult, fetch_to_storage
 from catalog_sync.pipeline.report import latest_report_key, publish_report, write_report
 from catalog_sync.pipeline.stored import (
@@ -97,7 +97,7 @@ def test_a_chunk_landed_by_one_worker_is_processed_and_committed_by_others_with_
     ]
     assert [r.records_total for r in reports] == [15, 15]
     assert sum(r.rejected for r in reports) == 1
-    run_dir = "demo/manual__2026-11-30T00_00_00_00_00"
+    run_dir = f"demo/{safe_name(run_id)}"
     assert sftp_store.stored("staging") == sorted(
         f"staging/{run_dir}/{r.chunk_id}.jsonl" for r in reports
     )

@@ -97,7 +97,7 @@ def test_counts_add_up_per_stage_and_outcome(manifest: RunManifest) -> None:
     assert manifest.unaccounted() == 0
     assert manifest.summary().line() == (
         "run summary: records=3 accepted=2 rejected=1 created=1 updated=0 deleted=0 "
-        "unchanged=0 failed=1"
+        "unchanged=0 failed=1 held=0"
     )
     assert len(manifest.chunks) == 2
 

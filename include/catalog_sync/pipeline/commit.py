@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 import logging
-import math
-import os
 import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pymarc
-from pymarc import Record, record_to_xml
+from sqlalchemy.exc import DBAPIError
 
 from catalog_sync.config import VendorConfig
 from catalog_sync.ils.client import ILSClient
@@ -32,105 +26,28 @@ from catalog_sync.leases import (
     holdings_scope,
     record_scope,
 )
-from catalog_sync.marc.prepare import Rejection, prepare_record
-from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.matching import find_match
-from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, CommitReport, StagedChange
+from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, StagedChange
+from catalog_sync.pipeline.commit_job import (
+    CommitJob,
+    incoming_record,
+    marcxml,
+    parse_ils_record,
+    write_diffs,
+)
+from catalog_sync.pipeline.outcomes import (
+    NO_CHANGE_ACK,
+    IlsRecordUnreadable,
+    StagedRecordChanged,
+    tally,
+)
 from catalog_sync.pipeline.process import read_staged
 from catalog_sync.privacy import Masker, load_policy
-from catalog_sync.protected import FieldRules, TagSet, load_field_rules, merge_protected
-from catalog_sync.recordiff import content_fingerprint, diff_records, masked_changes
-from catalog_sync.state import AppliedRecord, StateCalls, StateStore, idempotency_key, ops
+from catalog_sync.protected import load_field_rules, merge_protected
+from catalog_sync.recordiff import diff_records
+from catalog_sync.state import StateCalls, StateStore, idempotency_key, ops
 
 log = logging.getLogger(__name__)
-
-
-class StagedRecordChanged(RuntimeError):
-    """The landing file no longer holds the record that was staged (it must be immutable)."""
-
-
-class IlsRecordUnreadable(RuntimeError):
-    """The ILS returned a record that is not MARCXML we can read."""
-
-
-def _incoming(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -> Record:
-    """Re-read the record from the landing file: ILS-bound values never rest in staging."""
-    raw = RawRecord(
-        offset=change.offset,
-        data=read_record_at(ref.file_path, change.offset, change.length),
-        ordinal=-1,
-    )
-    prepared = prepare_record(raw, ref.format, vendor)
-    if isinstance(prepared, Rejection):
-        raise StagedRecordChanged(
-            f"record at byte {change.offset} of {ref.file_name} no longer prepares: "
-            f"{prepared.reason}"
-        )
-    return prepared.record
-
-
-def _xml(record: Record) -> bytes:
-    xml: bytes = record_to_xml(record, namespace=True)
-    return xml
-
-
-def parse_ils_record(marcxml: bytes) -> Record:
-    records = pymarc.parse_xml_to_array(io.BytesIO(marcxml), strict=False)
-    if len(records) != 1 or records[0] is None:
-        raise IlsRecordUnreadable("the ILS answered with no readable MARCXML record")
-    record: Record = records[0]
-    return record
-
-
-@dataclass
-class _Commit:
-    """What every record of one chunk's commit shares."""
-
-    ref: ChunkRef
-    vendor: VendorConfig
-    client: ILSClient
-    state: StateCalls
-    run_id: str
-    rules: FieldRules
-    masker: Masker
-    applied: dict[str, AppliedRecord]
-    dry_run: bool
-    diffs: list[dict[str, Any]]
-
-    @property
-    def ils(self) -> str:
-        return self.vendor.ils_conn_id
-
-    def ils_fingerprint(self, record: Record) -> str:
-        # Protected and volatile fields are the ILS's own business: editing them is not drift.
-        ignore = TagSet(self.rules.protected.patterns + self.rules.volatile.patterns)
-        return content_fingerprint(record, ignore)
-
-    def note_diff(
-        self, change: StagedChange, outcome: str, before: Record | None, after: Record | None
-    ) -> None:
-        fields = diff_records(before, after, ignore=self.rules.volatile)
-        self.diffs.append(
-            {
-                "record_key": change.record_key,
-                "correlation_id": change.correlation_id,
-                "action": change.action.value,
-                "outcome": outcome,
-                "fields": masked_changes(fields, self.masker),
-            }
-        )
-
-    def note_review(self, change: StagedChange, reason: str) -> None:
-        """A record a person must look at: listed in the change report with its reason."""
-        self.diffs.append(
-            {
-                "record_key": change.record_key,
-                "correlation_id": change.correlation_id,
-                "action": change.action.value,
-                "outcome": f"review:{reason}",
-                "fields": [],
-            }
-        )
 
 
 # What a record acknowledged in the ledger counts as when a later try finds it there.
@@ -142,7 +59,7 @@ _APPLIED_AS = {
 }
 
 
-async def _apply(change: StagedChange, job: _Commit) -> str:
+async def _apply(change: StagedChange, job: CommitJob) -> str:
     """Apply one change; returns the outcome counted in the CommitReport ("review:<reason>"...)."""
     ils = job.ils
     key = idempotency_key(
@@ -152,7 +69,8 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
     if entry is not None and entry.status == "applied":
         # Written by an earlier try: still counted as what it was, so a re-run chunk's report
         # adds up to the same totals as the first (the key holds the ledger's action).
-        return f"already_applied:{_APPLIED_AS[change.action]}"
+        was = "no_change" if entry.ack == NO_CHANGE_ACK else _APPLIED_AS[change.action]
+        return f"already_applied:{was}"
     cid = change.correlation_id
     ledger = {
         "ils": ils,
@@ -206,7 +124,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
     try:
         if change.action is ChangeAction.DELETE:
             return await _delete(change, job, close, acknowledge, intent)
-        incoming = _incoming(job.ref, change, job.vendor)
+        incoming = incoming_record(job.ref, change, job.vendor)
         ils_id = change.ils_id
         matched = False
         if change.action is ChangeAction.CREATE:
@@ -224,7 +142,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
             if match.ils_id is None:
                 if not job.dry_run:
                     await intent("create", None, None)
-                    ils_id = await job.client.create_biblio(_xml(incoming), correlation_id=cid)
+                    ils_id = await job.client.create_biblio(marcxml(incoming), correlation_id=cid)
                 job.note_diff(change, "created", None, incoming)
                 await acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
                 return "created"
@@ -256,7 +174,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
         if not diff_records(ils_copy, merged, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
             # write, or only protected fields differed): nothing to send.
-            await acknowledge(ils_id, job.ils_fingerprint(merged), "unchanged in the ILS")
+            await acknowledge(ils_id, job.ils_fingerprint(merged), NO_CHANGE_ACK)
             return (
                 "drifted:no_change"
                 if drifted
@@ -264,7 +182,7 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
             )
         if not job.dry_run:
             await intent("update", ils_id, raw_copy)
-            await job.client.update_biblio(ils_id, _xml(merged), correlation_id=cid)
+            await job.client.update_biblio(ils_id, marcxml(merged), correlation_id=cid)
         job.note_diff(change, "updated", ils_copy, merged)
         await acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
         prefix = "drifted:" if drifted else ("matched:" if matched else "")
@@ -273,14 +191,26 @@ async def _apply(change: StagedChange, job: _Commit) -> str:
         # The ILS refused this record for good; the rest of the chunk goes on.
         await close("failed", f"{type(exc).__name__}: {exc}")
         return f"failed:{getattr(exc, 'reason', type(exc).__name__)}"
+    except IlsRecordUnreadable as exc:
+        # The ILS copy needs a person (a retry reads the same copy): held, the rest goes on.
+        await close("review", str(exc))
+        job.note_review(change, exc.reason)
+        return f"review:{exc.reason}"
+    except StagedRecordChanged as exc:
+        # Not the record that was staged and approved: never written. Its state row stays as
+        # it was, so the next delivery of the record is decided afresh; nothing is lost.
+        log.error("record %s not written: %s", change.correlation_id, exc)
+        await close("failed", str(exc))
+        return f"failed:{exc.reason}"
 
 
 async def _delete(
-    change: StagedChange, job: _Commit, close: Any, acknowledge: Any, intent: Any
+    change: StagedChange, job: CommitJob, close: Any, acknowledge: Any, intent: Any
 ) -> str:
     ils_id = change.ils_id
     assert ils_id is not None, "a delete is staged only for a record with an ILS id"
     cid = change.correlation_id
+    incoming_record(job.ref, change, job.vendor)  # still the deleted record that was staged?
     raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
     if raw_copy is None:
         await acknowledge(ils_id, None, "already absent from the ILS")
@@ -314,7 +244,7 @@ def lease_keys(ils: str, change: StagedChange) -> list[str]:
 
 
 async def _guarded(
-    change: StagedChange, job: _Commit, leases: LeaseManager, within: Lease | None
+    change: StagedChange, job: CommitJob, leases: LeaseManager, within: Lease | None
 ) -> str:
     """_apply under the record's lease: no other writer between our read, diff and write.
 
@@ -352,11 +282,29 @@ async def _each_bounded(
         async with gate:
             return await run(change)
 
-    return list(await asyncio.gather(*(one(c) for c in pending)))
+    # Per-record problems are outcomes already (_apply). What still raises is infrastructure
+    # (the state store, the ILS past its retries): the records in flight finish first, each
+    # with its acknowledgement, and then the task fails with that cause for Airflow to retry.
+    results = await asyncio.gather(*(one(c) for c in pending), return_exceptions=True)
+    for result in results:
+        if isinstance(result, DBAPIError):  # SQLAlchemy's own message names no store
+            raise StateStoreFailed(
+                f"the state store failed ({type(result.orig).__name__}: {result.orig}); records "
+                "already acknowledged stay so and the task's retry resumes after them"
+            ) from result
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, str)]
+
+
+class StateStoreFailed(RuntimeError):
+    """The state store refused a step of the commit (locked, gone, out of space, ...)."""
+
+    reason = "state_store_failed"
 
 
 async def _apply_all(
-    pending: Sequence[StagedChange], job: _Commit, leases: LeaseManager | None
+    pending: Sequence[StagedChange], job: CommitJob, leases: LeaseManager | None
 ) -> list[str]:
     if leases is None:
         return await _each_bounded(pending, lambda c: _apply(c, job))
@@ -365,10 +313,6 @@ async def _apply_all(
     branch = branch_scope(job.ils, job.vendor.lease_branch)
     async with leases.hold([branch], counted=False) as outer:
         return await _each_bounded(pending, lambda c: _guarded(c, job, leases, outer))
-
-
-def diff_path(report_dir: Path, chunk_id: str) -> Path:
-    return report_dir / "diffs" / f"{chunk_id}.jsonl"
 
 
 async def commit_changes(
@@ -407,7 +351,7 @@ async def commit_changes(
     # Every state-store step runs off the event loop: a wait for a locked database must not
     # hold up requests in flight or the lease renewals running beside them.
     async with StateCalls(state) as calls:
-        job = _Commit(
+        job = CommitJob(
             ref=ref,
             vendor=vendor,
             client=client,
@@ -428,76 +372,12 @@ async def commit_changes(
             f"chunk {ref.chunk_id}: {sum(unleased.values())} record(s) not written, their lease "
             f"was lost or busy ({dict(unleased)}); they stay pending and the retry writes them"
         )
-    outcomes: Counter[str] = Counter()
-    outcomes["unchanged"] = len(changes) - len(pending)
-    failures: Counter[str] = Counter()
-    reviews: Counter[str] = Counter()
-    for result in results:
-        kind, _, rest = result.partition(":")
-        if kind == "failed":
-            failures[rest] += 1
-        elif kind == "review":
-            reviews[rest] += 1
-        elif kind in ("matched", "drifted", "already_applied"):
-            outcomes[kind] += 1
-            outcomes[rest] += 1
-        else:
-            outcomes[kind] += 1
     if diff_file is not None:
-        _write_diffs(diff_file, job.diffs)
-    return CommitReport(
-        chunk_id=ref.chunk_id,
-        created=outcomes["created"],
-        updated=outcomes["updated"],
-        deleted=outcomes["deleted"],
-        unchanged=outcomes["unchanged"] + outcomes["drift_skipped"],
-        already_applied=outcomes["already_applied"],
-        failed=sum(failures.values()),
-        failures=dict(failures),
-        matched=outcomes["matched"],
-        no_change=outcomes["no_change"],
-        drifted=outcomes["drifted"] + outcomes["drift_skipped"] + reviews["drift"],
-        review=sum(reviews.values()),
-        reviews=dict(reviews),
+        write_diffs(diff_file, job.diffs)
+    return tally(
+        ref.chunk_id,
+        len(changes) - len(pending),
+        results,
         dry_run=dry_run,
         diff_path=str(diff_file) if diff_file is not None else "",
     )
-
-
-def _write_diffs(path: Path, diffs: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    with tmp.open("w", encoding="utf-8") as out:
-        for entry in sorted(diffs, key=lambda d: str(d["record_key"])):
-            out.write(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
-    os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class DeleteCheck:
-    """A run's deletes against the vendor's cap: over it, the run stops before committing."""
-
-    deletes: int
-    base: int
-    cap: int
-
-    @property
-    def over_cap(self) -> bool:
-        return self.deletes > self.cap
-
-    def message(self, vendor: str) -> str:
-        return (
-            f"needs approval: this run would delete {self.deletes} record(s) of vendor "
-            f"{vendor!r}, over its cap of {self.cap} ({self.base} records loaded); nothing was "
-            "written. Check the delivery, then trigger the run again with param "
-            "approve_deletes=true to apply the deletes."
-        )
-
-
-def check_delete_cap(
-    chunks: Sequence[ChunkReport], vendor: VendorConfig, state: StateStore
-) -> DeleteCheck:
-    """Deletes staged by the run vs delete_cap_ratio of the vendor's records in the ILS."""
-    deletes = sum(c.deletes for c in chunks)
-    base = state.live_records(vendor.name) or sum(c.accepted for c in chunks)
-    return DeleteCheck(deletes, base, math.floor(base * vendor.delete_cap_ratio))

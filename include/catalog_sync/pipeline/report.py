@@ -34,6 +34,7 @@ def summarize(
         deleted=sum(c.deleted for c in commits),
         unchanged=sum(c.unchanged for c in commits),
         failed=sum(c.failed for c in commits),
+        held=sum(c.held for c in commits),
     )
 
 
@@ -88,11 +89,18 @@ def render_text(
     for cm in commits:
         failures.update(cm.failures)
     if failures:
-        lines += ["", "records the ILS refused:"]
+        lines += ["", "records not written (failed), by reason:"]
         lines += [f"  {code}: {n}" for code, n in failures.most_common()]
     commit_notes = [
-        (sum(c.matched for c in commits), "new record(s) matched an existing ILS record"),
-        (sum(c.no_change for c in commits), "change(s) already in the ILS copy: nothing sent"),
+        (
+            sum(c.matched for c in commits),
+            "new record(s) matched an existing ILS record (counted as updated when a field "
+            "differed, else unchanged)",
+        ),
+        (
+            sum(c.no_change for c in commits),
+            "change(s) already in the ILS copy: nothing sent (counted as unchanged)",
+        ),
         (sum(c.drifted for c in commits), "ILS record(s) edited since our last write (drift)"),
     ]
     if any(n for n, _ in commit_notes):
@@ -101,7 +109,7 @@ def render_text(
     for cm in commits:
         reviews.update(cm.reviews)
     if reviews:
-        lines += ["", "records held for review (not written):"]
+        lines += ["", "records held for review (not written; counted as held):"]
         lines += [f"  {code}: {n}" for code, n in reviews.most_common()]
     diffs = [c.diff_path for c in commits if c.diff_path and _non_empty(Path(c.diff_path))]
     if diffs:
@@ -112,7 +120,14 @@ def render_text(
         lines += [
             "",
             f"{already} change(s) had been written by an earlier try and were not sent again; "
-            "they are counted above as what they were (created, updated or deleted).",
+            "they are counted as what they were (created, updated, deleted or unchanged).",
+        ]
+    if chunks and summary.outcomes != summary.accepted:
+        # Only when commit did not run for every chunk (stopped before it, or a chunk failed).
+        lines += [
+            "",
+            f"{summary.accepted - summary.outcomes} accepted record(s) were not committed: "
+            "commit_chunk did not finish for every chunk",
         ]
     lines += ["", summary.line()]
     return "\n".join(lines) + "\n"

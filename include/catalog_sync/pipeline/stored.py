@@ -107,7 +107,8 @@ async def commit_stored_chunk(
     The report's diff_path is the diffs' storage key, or empty when there were none.
     Copies are resolved before any ILS call (landing_copy may raise LandingIntegrityError).
     """
-    from catalog_sync.pipeline.commit import commit_changes, diff_path
+    from catalog_sync.pipeline.commit import commit_changes
+    from catalog_sync.pipeline.commit_job import diff_path
 
     # Storage calls block (SFTP round trips): off the event loop, like the state store's.
     ref = await asyncio.to_thread(local_chunk, report.chunk, storage)

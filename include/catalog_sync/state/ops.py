@@ -126,13 +126,12 @@ def live_records(vendor: str) -> Op[int]:
 
 # -- ledger -----------------------------------------------------------------------------------
 def ledger_entry(key: str) -> Op[LedgerEntry | None]:
-    q = select(commit_ledger.c.status, commit_ledger.c.ils_id).where(
-        commit_ledger.c.idempotency_key == key
-    )
+    c = commit_ledger.c
+    q = select(c.status, c.ils_id, c.ack).where(c.idempotency_key == key)
 
     def run(conn: Connection) -> LedgerEntry | None:
         row = conn.execute(q).first()
-        return LedgerEntry(row[0], row[1]) if row else None
+        return LedgerEntry(row[0], row[1], row[2]) if row else None
 
     return Op(run, writes=False)
 

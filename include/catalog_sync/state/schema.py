@@ -104,6 +104,7 @@ class AppliedRecord:
 class LedgerEntry:
     status: str
     ils_id: str | None
+    ack: str | None = None  # how the ILS acknowledged it (tells a no-change from a write)
 
 
 @dataclass(frozen=True)
