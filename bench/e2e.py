@@ -28,10 +28,12 @@ import yaml
 from catalog_sync.devstack import (
     DEMO_DAG,
     DEMO_VENDOR,
+    EMULATOR_RATE_LIMIT,
     LocalServices,
-    airflow,
     airflow_bin,
     airflow_env,
+    ils_connections,
+    import_connections,
     lay_demo_file,
     prepare_airflow,
     provision,
@@ -204,18 +206,11 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _client_rate(layout: RuntimeLayout, rate: float, concurrency: int) -> None:
-    """Re-import the provisioned ILS connection with another client rate limit."""
-    path = layout.root / "airflow" / "provision" / "connections.json"
-    conns = json.loads(path.read_text())
-    for body in conns.values():
-        if "rate_limit" not in body.get("extra", ""):
-            continue  # not an ILS connection (e.g. the masking key)
-        extra = json.loads(body["extra"])
-        extra.update({"rate_limit": rate, "max_concurrency": concurrency})
-        body["extra"] = json.dumps(extra)
-    path.write_text(json.dumps(conns, indent=2))
-    airflow(layout, "connections", "import", "--overwrite", str(path))
+def _client_rate(
+    layout: RuntimeLayout, services: LocalServices, rate: float, concurrency: int
+) -> None:
+    """Re-import the ILS connection(s) with another client rate limit."""
+    import_connections(layout, ils_connections(services, rate, concurrency))
 
 
 _SEED_FILES = ("emulator.db", "state.db")
@@ -242,14 +237,8 @@ def _save_seed(layout: RuntimeLayout, cache: Path) -> None:
 
 
 def provisioned_rate(layout: RuntimeLayout) -> float:
-    """The client rate limit `provision` gave the ILS connection(s), requests/s."""
-    path = layout.root / "airflow" / "provision" / "connections.json"
-    rates = [
-        float(json.loads(body["extra"])["rate_limit"])
-        for body in json.loads(path.read_text()).values()
-        if "rate_limit" in body.get("extra", "")
-    ]
-    return min(rates)
+    """The client rate limit `provision` gives the ILS connection(s), requests/s."""
+    return EMULATOR_RATE_LIMIT
 
 
 def _counters(url: str) -> dict[str, int]:
@@ -299,7 +288,7 @@ def run_end_to_end(
             rate_limit = provisioned_rate(layout)
             if not seeded:
                 # Seed: the ILS gets every record once; its speed is not the subject here.
-                _client_rate(layout, 5000.0, 16)
+                _client_rate(layout, services, 5000.0, 16)
                 lay_demo_file(layout, base_file)
                 seed = run_dag_measured(layout, "seed", timeout)
                 seed.counters_after = _counters(emulator.url)

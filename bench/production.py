@@ -27,7 +27,8 @@ import yaml
 from catalog_sync.devstack import (
     DEMO_DAG,
     LocalServices,
-    airflow,
+    ils_connections,
+    import_connections,
     lay_demo_file,
     prepare_airflow,
     provision,
@@ -106,17 +107,9 @@ def pool_slots(config: Path) -> int:
 
 
 def client_rate(home: Home, rate: float, concurrency: int) -> None:
-    """Re-import the provisioned ILS connection with another client rate limit."""
-    path = home.layout.root / "airflow" / "provision" / "connections.json"
-    conns = json.loads(path.read_text())
-    for body in conns.values():
-        if "rate_limit" not in body.get("extra", ""):
-            continue  # not an ILS connection (e.g. the masking key)
-        extra = json.loads(body["extra"])
-        extra.update({"rate_limit": rate, "max_concurrency": concurrency})
-        body["extra"] = json.dumps(extra)
-    path.write_text(json.dumps(conns, indent=2))
-    airflow(home.layout, "connections", "import", "--overwrite", str(path), env=home.airflow_env)
+    """Re-import the ILS connection(s) with another client rate limit."""
+    conns = ils_connections(home.services, rate, concurrency)
+    import_connections(home.layout, conns, env=home.airflow_env)
 
 
 def set_rate(emulator_url: str, rate: float) -> None:

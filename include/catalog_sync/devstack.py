@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -171,17 +172,20 @@ def prepare_airflow(layout: RuntimeLayout, env: dict[str, str] | None = None) ->
         stamp.touch()
 
 
-def provision(
-    layout: RuntimeLayout, services: LocalServices, env: dict[str, str] | None = None
-) -> None:
-    """The ils_default Connection, one pool per ILS connection, and the DAG's variables.
+# What provision gives the emulator's ILS Connection: the emulator's own default rate limit.
+EMULATOR_RATE_LIMIT = 200.0
+EMULATOR_MAX_CONCURRENCY = 8
 
-    `env`: a cluster's environment, so they go into its metadata DB instead of this SQLite.
-    """
+
+def ils_connections(
+    services: LocalServices,
+    rate_limit: float = EMULATOR_RATE_LIMIT,
+    max_concurrency: int = EMULATOR_MAX_CONCURRENCY,
+) -> dict[str, dict[str, Any]]:
+    """Every configured ILS Connection, pointed at the emulator (`airflow connections import`)."""
     emulator = httpx.URL(services.emulator_url)
-    out = layout.root / "airflow" / "provision"
-    out.mkdir(parents=True, exist_ok=True)
-    connections = {
+    extra = {"flavour": "koha", "rate_limit": rate_limit, "max_concurrency": max_concurrency}
+    return {
         name: {
             "conn_type": "http",
             "description": "ILS emulator started by make demo (Koha REST API)",
@@ -190,23 +194,57 @@ def provision(
             "schema": emulator.scheme,
             "login": EMULATOR_USER,
             "password": EMULATOR_PASSWORD,
-            "extra": json.dumps({"flavour": "koha", "rate_limit": 200, "max_concurrency": 8}),
+            "extra": json.dumps(extra),
         }
         for name in load_ils_connections()
     }
+
+
+def import_connections(
+    layout: RuntimeLayout, connections: dict[str, dict[str, Any]], env: dict[str, str] | None = None
+) -> None:
+    """`airflow connections import` through a file only this user can read, gone afterwards.
+
+    The file holds the ILS password and the PII key: it exists 0600 for the import's duration
+    in a 0700 folder, and is removed even when the import fails.
+    """
+    folder = layout.root / "airflow" / "provision"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    path = folder / f"connections-{secrets.token_hex(8)}.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(connections, fh)
+        airflow(layout, "connections", "import", "--overwrite", str(path), env=env)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def provision(
+    layout: RuntimeLayout, services: LocalServices, env: dict[str, str] | None = None
+) -> None:
+    """The ils_default Connection, one pool per ILS connection, and the DAG's variables.
+
+    `env`: a cluster's environment, so they go into its metadata DB instead of this SQLite.
+    """
+    out = layout.root / "airflow" / "provision"
+    out.mkdir(parents=True, exist_ok=True)
+    connections = ils_connections(services)
     connections["catalog_sync_pii"] = {
         "conn_type": "generic",
         "description": "Secret key (password) of the keyed hashes that mask PII",
         "password": pii_secret(layout),
     }
+    import_connections(layout, connections, env)
+    # Pools and Variables hold no secret: their files stay, to show what was provisioned.
     pools = pool_specs()
     variables = {
         "catalog_sync_home": str(layout.root),
         "catalog_sync_redis_url": services.redis_url,
     }
-    for name, body in (("connections", connections), ("pools", pools), ("variables", variables)):
+    for name, body in (("pools", pools), ("variables", variables)):
         (out / f"{name}.json").write_text(json.dumps(body, indent=2))
-    airflow(layout, "connections", "import", "--overwrite", str(out / "connections.json"), env=env)
     airflow(layout, "pools", "import", str(out / "pools.json"), env=env)
     airflow(
         layout,

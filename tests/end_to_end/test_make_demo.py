@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog_sync.devstack import EMULATOR_PASSWORD
 from catalog_sync.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -58,3 +59,19 @@ def test_demo_loads_a_file_then_a_second_run_reports_every_record_unchanged(
     )
     assert (home / "airflow" / "airflow.db").is_file()
     assert (home / "emulator.db").is_file()
+    _assert_no_secret_left_readable(home)
+
+
+def _assert_no_secret_left_readable(home: Path) -> None:
+    """Issue 14 item 5: the provisioning file with the ILS password and PII key is gone."""
+    pii_key = home / "airflow" / "pii.key"
+    assert pii_key.stat().st_mode & 0o777 == 0o600
+    secret_values = [pii_key.read_text().strip(), EMULATOR_PASSWORD]
+    provision = home / "airflow" / "provision"
+    assert provision.stat().st_mode & 0o777 == 0o700
+    leaks = [
+        str(path.relative_to(home))
+        for path in provision.rglob("*")
+        if path.is_file() and any(value in path.read_text() for value in secret_values)
+    ]
+    assert leaks == []
