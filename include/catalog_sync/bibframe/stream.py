@@ -94,7 +94,10 @@ def _top_level(path: Path) -> Iterator[tuple[int, Element]]:
                 if depth == 1:
                     root = el
                     if not (namespace(el.tag) == RDF and local_name(el.tag) == "RDF"):
-                        raise BibframeFileError(f"{path.name}: root element is {el.tag}")
+                        raise BibframeFileError(
+                            f"vendor file {path.name} is not BIBFRAME RDF/XML: "
+                            f"its root element is {local_name(el.tag)}, not rdf:RDF"
+                        )
                 continue
             depth -= 1
             if depth == 1 and root is not None:
@@ -103,7 +106,26 @@ def _top_level(path: Path) -> Iterator[tuple[int, Element]]:
                 # Detach the finished node so the in-memory tree never grows with the file.
                 root.remove(el)
     except etree.XMLSyntaxError as exc:
-        raise BibframeFileError(f"{path.name}: not well-formed XML ({exc})") from exc
+        raise BibframeFileError(_syntax_message(path, exc)) from exc
+
+
+def _syntax_message(path: Path, exc: etree.XMLSyntaxError) -> str:
+    """Name the file and where parsing stopped; lxml's own text repeats the position."""
+    last = exc.error_log.last_error if exc.error_log else None
+    line, column = exc.position if exc.position else (None, None)
+    what = (last.message if last is not None else exc.msg) or "syntax error"
+    where = f" at line {line}, column {column}" if line else ""
+    return f"vendor file {path.name} is not well-formed RDF/XML{where}: {what}"
+
+
+def check_rdfxml(path: Path) -> None:
+    """Read the whole file once, keeping nothing: raises BibframeFileError if it is unreadable.
+
+    Fetch calls this before landing, so a truncated or malformed delivery is refused as an
+    input error up front instead of failing conversion after the file has landed.
+    """
+    for _ in _top_level(path):
+        pass
 
 
 def _index_entry(el: Element) -> _Entry:
@@ -217,4 +239,4 @@ def _describe(
     )
 
 
-__all__ = ["InstanceDescription", "iter_instance_descriptions"]
+__all__ = ["InstanceDescription", "check_rdfxml", "iter_instance_descriptions"]

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
-from catalog_sync.bibframe import convert_bibframe
+from catalog_sync.bibframe import check_rdfxml, convert_bibframe
 from catalog_sync.config import VendorConfig
 from catalog_sync.delivery.models import DeliveryReport
 from catalog_sync.errors import DeliveryFormatError, InboxMissingError, RunInputError
@@ -136,7 +136,10 @@ def fetch_deliveries(
             continue
         found.append((path, sha))
     for path, _ in found:
-        _format_of(path, vendor)  # raises for an empty or non-MARC file before anything lands
+        # Raises for an empty, non-MARC or malformed RDF/XML file before anything lands
+        # (a remote delivery's conversion raises the same input error after its landing).
+        if _format_of(path, vendor) == "bibframe":
+            check_rdfxml(path)
     files = [
         landing_file(vendor, p.name, land(p, sha, layout.landing / vendor.name), sha)
         for p, sha in found
