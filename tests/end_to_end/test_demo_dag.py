@@ -105,7 +105,8 @@ def test_a_truncated_bibframe_delivery_fails_fetch_once_with_its_position_and_la
 
     assert run.state == "failed"
     fetch = {ti.task_id: ti for ti in run.get_task_instances()}["fetch"]
-    assert fetch.state == "failed"  # an input error: not up_for_retry, no second attempt
+    # An input error fails at once: one attempt, not up_for_retry and tried twice more.
+    assert (fetch.state, fetch.try_number) == ("failed", 1)
     out, err = capfd.readouterr()
     assert "delivery.rdf is not well-formed RDF/XML at line 91, column 91" in out + err
     assert demo.writes() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from catalog_sync.bibframe.rdfxml import (
     node_id,
     nodes,
 )
+from catalog_sync.bibframe.spill import KEEP_IN_MEMORY, HeldNodes
 
 # BIBFRAME 2 subclasses, so a node typed `bf:Print` or `bf:Text` is still found.
 INSTANCE_CLASSES = frozenset(
@@ -147,7 +149,9 @@ def _index(path: Path) -> list[_Entry]:
     return [_index_entry(el) for _, el in _top_level(path)]
 
 
-def iter_instance_descriptions(path: Path) -> Iterator[InstanceDescription]:
+def iter_instance_descriptions(
+    path: Path, keep_in_memory: int = KEEP_IN_MEMORY
+) -> Iterator[InstanceDescription]:
     """Yield every top-level Instance of an RDF/XML file with its Work and Items.
 
     Two streaming passes with lxml iterparse, never a whole-graph load:
@@ -160,7 +164,10 @@ def iter_instance_descriptions(path: Path) -> Iterator[InstanceDescription]:
        last Instance that needs it has been yielded; an Instance whose Work or Items
        come *after* it in the file is held until they have been read. Files written as
        "Work, then its Instances" (or the reverse, as id.loc.gov does) therefore hold
-       one Work and a handful of Instances at most, whatever the file's size.
+       one Work and a handful of Instances at most, whatever the file's size. A file
+       that puts every Instance before every Work (or the reverse) would hold one side
+       whole: past `keep_in_memory` nodes the waiting ones go to a temporary file and
+       are parsed again when their partner arrives, so memory stays flat in any order.
 
     A Work or Item described inline (nested inside the Instance's property) is used
     when the document has no top-level description of that resource; a top-level
@@ -192,25 +199,25 @@ def iter_instance_descriptions(path: Path) -> Iterator[InstanceDescription]:
         for pos in wanted:
             users[pos] = users.get(pos, 0) + 1
 
-    held: dict[int, Element] = {}
-    waiting: list[int] = []
-    for pos, el in _top_level(path):
-        if pos in users or pos in needs:
-            held[pos] = el
-        if pos in needs:
-            waiting.append(pos)
-        while waiting and all(p in held for p in needs[waiting[0]]):
-            inst_pos = waiting.pop(0)
-            yield _describe(inst_pos, held, needs[inst_pos], index)
-            del held[inst_pos]
-            for p in needs[inst_pos]:
-                users[p] -= 1
-                if users[p] == 0:
-                    del held[p]
+    waiting: deque[int] = deque()
+    with HeldNodes(keep_in_memory) as held:
+        for pos, el in _top_level(path):
+            if pos in users or pos in needs:
+                held[pos] = el
+            if pos in needs:
+                waiting.append(pos)
+            while waiting and all(p in held for p in needs[waiting[0]]):
+                inst_pos = waiting.popleft()
+                yield _describe(inst_pos, held, needs[inst_pos], index)
+                del held[inst_pos]
+                for p in needs[inst_pos]:
+                    users[p] -= 1
+                    if users[p] == 0:
+                        del held[p]
 
 
 def _describe(
-    pos: int, held: dict[int, Element], wanted: set[int], index: list[_Entry]
+    pos: int, held: HeldNodes, wanted: set[int], index: list[_Entry]
 ) -> InstanceDescription:
     instance = held[pos]
     work: Element | None = None
