@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from catalog_sync.bibframe import instance_to_marc, iter_instance_descriptions
+from catalog_sync.bibframe.spill import HeldNodes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bibframe"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -136,3 +138,18 @@ def test_memory_stays_flat_when_every_instance_comes_before_every_work(
     # a whole load (18 MiB against 111 MiB here); held on disk it grows no more than the
     # interleaved file does (under 1 MiB), so a twentieth leaves room for noise.
     assert apart["kib"] * 20 < loaded["kib"]
+
+
+def test_held_nodes_spill_into_the_folder_given_and_leave_nothing_behind(tmp_path: Path) -> None:
+    src = etree.parse(str(FIXTURES / "regression-bibframe.xml")).getroot()
+    work = next(c for c in src if isinstance(c.tag, str))
+    with HeldNodes(keep=0, folder=tmp_path) as held:
+        held[7] = work
+        assert held.spilled == 1
+        fd = held._file.fileno() if held._file is not None else -1
+        # An anonymous file: no name to leave behind, but its blocks live in the folder given.
+        assert os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path))
+        assert etree.tostring(held[7], method="c14n") == etree.tostring(work, method="c14n")
+        del held[7]
+        assert 7 not in held
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 from types import TracebackType
 from typing import IO
 
@@ -19,11 +20,13 @@ class HeldNodes:
     """Nodes by document position: the first `keep` in memory, the rest serialised to a
     temporary file and parsed again when asked for, so memory does not grow with the file
     whatever the order of its Works and Instances (the temporary file does, at most to the
-    size of the nodes still waiting, and is removed on close).
+    size of the nodes still waiting, and is removed on close). `folder` places that file (the
+    conversion's own folder, so a run writes nothing outside its runtime folder).
     """
 
-    def __init__(self, keep: int = KEEP_IN_MEMORY) -> None:
+    def __init__(self, keep: int = KEEP_IN_MEMORY, folder: Path | None = None) -> None:
         self._keep = keep
+        self._folder = folder
         self._memory: dict[int, Element] = {}
         self._spilled: dict[int, tuple[int, int]] = {}  # position -> (offset, length)
         self._file: IO[bytes] | None = None
@@ -38,7 +41,9 @@ class HeldNodes:
             return
         if self._file is None:
             # Held open across calls and closed by close(): a with-block cannot span them.
-            self._file = tempfile.TemporaryFile(prefix="catalog-sync-bibframe-")  # noqa: SIM115
+            self._file = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix=".bibframe-held-", dir=self._folder
+            )
         # A detached lxml element serialises with the namespace declarations it uses.
         data = etree.tostring(el)
         offset = self._file.seek(0, 2)

@@ -150,7 +150,7 @@ def _index(path: Path) -> list[_Entry]:
 
 
 def iter_instance_descriptions(
-    path: Path, keep_in_memory: int = KEEP_IN_MEMORY
+    path: Path, keep_in_memory: int = KEEP_IN_MEMORY, spill_dir: Path | None = None
 ) -> Iterator[InstanceDescription]:
     """Yield every top-level Instance of an RDF/XML file with its Work and Items.
 
@@ -167,7 +167,8 @@ def iter_instance_descriptions(
        one Work and a handful of Instances at most, whatever the file's size. A file
        that puts every Instance before every Work (or the reverse) would hold one side
        whole: past `keep_in_memory` nodes the waiting ones go to a temporary file and
-       are parsed again when their partner arrives, so memory stays flat in any order.
+       are parsed again when their partner arrives, so memory stays flat in any order
+       (the file goes in `spill_dir`, the system temp folder if None).
 
     A Work or Item described inline (nested inside the Instance's property) is used
     when the document has no top-level description of that resource; a top-level
@@ -200,7 +201,7 @@ def iter_instance_descriptions(
             users[pos] = users.get(pos, 0) + 1
 
     waiting: deque[int] = deque()
-    with HeldNodes(keep_in_memory) as held:
+    with HeldNodes(keep_in_memory, spill_dir) as held:
         for pos, el in _top_level(path):
             if pos in users or pos in needs:
                 held[pos] = el
