@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.test_delivery_https import PASSWORD, USER, FeedServer, _serve
 
 from catalog_sync.bibframe import BibframeFileError, convert_bibframe
 from catalog_sync.config import VendorConfig, load_vendors
+from catalog_sync.delivery import fetch_https
+from catalog_sync.delivery.models import DeliveryReport
 from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.paths import layout
 from catalog_sync.pipeline.fetch import fetch_deliveries
@@ -62,3 +66,36 @@ def test_fetch_refuses_a_malformed_bibframe_delivery_before_landing_anything(
     assert "b-broken.rdf" in message
     assert LOCATED.search(message), message
     assert not home.landing.exists() or not any(home.landing.rglob("*"))
+
+
+@pytest.fixture
+def feed() -> Iterator[FeedServer]:
+    yield from _serve()
+
+
+def test_a_malformed_bibframe_file_from_an_https_feed_leaves_nothing_landed(
+    feed: FeedServer, tmp_path: Path
+) -> None:
+    feed.publish("a-good.xml", GOOD_MARC.read_bytes())
+    feed.publish("b-broken.rdf", truncated(tmp_path / "cut.rdf").read_bytes())
+    home = layout(tmp_path / "home")
+    vendor = demo_vendor()
+    vendor = vendor.model_copy(
+        update={"source": vendor.source.model_copy(update={"kind": "https"})}
+    )
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+
+    def remote(landing: Path, archive: Path, loaded: Callable[[str, str], bool]) -> DeliveryReport:
+        return fetch_https(
+            feed.url, landing_dir=landing, archive_dir=archive, username=USER, password=PASSWORD,
+            patterns=["*.xml", "*.rdf"], already_loaded=loaded, stable_seconds=0,
+            sleep=lambda _s: None,
+        )  # fmt: skip
+
+    with pytest.raises(CatalogSyncInputError) as info:
+        fetch_deliveries(vendor, home, state, force=True, remote=remote)
+
+    assert "b-broken.rdf" in str(info.value)
+    assert LOCATED.search(str(info.value)), str(info.value)
+    # The transport lands before content can be read; the refusal takes both files back out.
+    assert not home.landing.exists() or not [p for p in home.landing.rglob("*") if p.is_file()]
