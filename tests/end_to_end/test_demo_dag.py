@@ -92,3 +92,22 @@ def test_bad_delivery_fails_the_run_with_an_operator_message_and_writes_nothing(
     assert expected_message in out + err
     assert demo.writes() == []
     assert not (demo.home / "landing").exists() or not any((demo.home / "landing").iterdir())
+
+
+def test_a_truncated_bibframe_delivery_fails_fetch_once_with_its_position_and_lands_nothing(
+    demo: DemoRun, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A real LoC record cut off mid-document, as an interrupted export leaves it.
+    real = (REPO_ROOT / "tests" / "fixtures" / "bibframe" / "regression-bibframe.xml").read_bytes()
+    (demo.inbox / "delivery.rdf").write_bytes(real[: len(real) // 2])
+
+    run = demo.run()
+
+    assert run.state == "failed"
+    fetch = {ti.task_id: ti for ti in run.get_task_instances()}["fetch"]
+    # An input error fails at once: one attempt, not up_for_retry and tried twice more.
+    assert (fetch.state, fetch.try_number) == ("failed", 1)
+    out, err = capfd.readouterr()
+    assert "delivery.rdf is not well-formed RDF/XML at line 91, column 91" in out + err
+    assert demo.writes() == []
+    assert not (demo.home / "landing").exists() or not any((demo.home / "landing").rglob("*"))

@@ -193,3 +193,20 @@ def test_a_bibframe_file_is_validated_instance_by_instance(tmp_path: Path) -> No
     assert code == 0
     assert report["format"] == "bibframe"
     assert (report["records_total"], report["accepted"], report["rejected"]) == (1, 1, 0)
+
+
+def test_a_truncated_bibframe_file_is_a_file_error_naming_where_it_stops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = (FIXTURES.parent / "bibframe" / "regression-bibframe.xml").read_bytes()
+    path = tmp_path / "delivery.rdf"
+    path.write_bytes(real[: len(real) // 2])  # a real LoC record cut off mid-document
+    code, report = run_validate(tmp_path, path)
+    assert code == 1
+    assert isinstance(report["file_error"], dict)
+    assert report["file_error"]["reason"] == "not_bibframe_rdfxml"
+    assert report["file_error"]["detail"] == (
+        "vendor file delivery.rdf is not well-formed RDF/XML at line 91, column 91: "
+        "Premature end of data in tag primaryContributorName00MatchKey line 91"
+    )
+    assert "Traceback" not in capsys.readouterr().out

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from lxml import etree
 
-from catalog_sync.bibframe import iter_instance_descriptions
+from catalog_sync.bibframe import instance_to_marc, iter_instance_descriptions
+from catalog_sync.bibframe.spill import HeldNodes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bibframe"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -90,3 +92,64 @@ def test_each_instance_gets_its_own_work_when_works_follow_their_instances(
          f"http://bibframe.example.org/13600108-{i}#Work")
         for i in range(5)
     ]  # fmt: skip
+
+
+def _instances_first(src: Path, copies: int, dest: Path) -> Path:
+    """Copies of a real LoC record with every Instance before every Work (the worst order)."""
+    root = etree.parse(str(src)).getroot()
+    work, instance = (etree.tostring(c) for c in root if isinstance(c.tag, str))
+    head = etree.tostring(root).split(b">", 1)[0] + b">"
+    with dest.open("wb") as out:
+        out.write(head)
+        for node in (instance, work):
+            for i in range(copies):
+                out.write(node.replace(b"13600108#", f"13600108-{i}#".encode()))
+        out.write(b"</rdf:RDF>")
+    return dest
+
+
+def test_instances_far_from_their_works_are_held_on_disk_and_map_the_same(
+    tmp_path: Path,
+) -> None:
+    src = _instances_first(FIXTURES / "regression-bibframe.xml", 40, tmp_path / "far.rdf")
+    in_memory = list(iter_instance_descriptions(src, keep_in_memory=1000))
+    spilled = list(iter_instance_descriptions(src, keep_in_memory=3))
+
+    assert [d.uri for d in spilled] == [d.uri for d in in_memory]
+    for a, b in zip(in_memory, spilled, strict=True):
+        assert a.work is not None and b.work is not None
+        assert etree.tostring(b.work, method="c14n") == etree.tostring(a.work, method="c14n")
+        assert etree.tostring(b.instance, method="c14n") == etree.tostring(
+            a.instance, method="c14n"
+        )
+        assert str(instance_to_marc(b)) == str(instance_to_marc(a))
+
+
+def test_memory_stays_flat_when_every_instance_comes_before_every_work(
+    tmp_path: Path,
+) -> None:
+    far = _instances_first(FIXTURES / "regression-bibframe.xml", 2500, tmp_path / "far.rdf")
+    near = _repeat(FIXTURES / "regression-bibframe.xml", 2500, tmp_path / "near.rdf")
+    apart = _measure(far, "stream")
+    together = _measure(near, "stream")
+    loaded = _measure(far, "load")
+    assert apart["count"] == together["count"] == 2500
+    # Holding every Instance in memory until its Work arrives grew the process by a sixth of
+    # a whole load (18 MiB against 111 MiB here); held on disk it grows no more than the
+    # interleaved file does (under 1 MiB), so a twentieth leaves room for noise.
+    assert apart["kib"] * 20 < loaded["kib"]
+
+
+def test_held_nodes_spill_into_the_folder_given_and_leave_nothing_behind(tmp_path: Path) -> None:
+    src = etree.parse(str(FIXTURES / "regression-bibframe.xml")).getroot()
+    work = next(c for c in src if isinstance(c.tag, str))
+    with HeldNodes(keep=0, folder=tmp_path) as held:
+        held[7] = work
+        assert held.spilled == 1
+        fd = held._file.fileno() if held._file is not None else -1
+        # An anonymous file: no name to leave behind, but its blocks live in the folder given.
+        assert os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path))
+        assert etree.tostring(held[7], method="c14n") == etree.tostring(work, method="c14n")
+        del held[7]
+        assert 7 not in held
+    assert list(tmp_path.iterdir()) == []

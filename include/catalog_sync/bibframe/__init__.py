@@ -9,13 +9,14 @@ from catalog_sync.bibframe.convert import (
     iter_instance_descriptions,
 )
 from catalog_sync.bibframe.errors import BibframeFileError, BibframeMappingError
-from catalog_sync.bibframe.stream import InstanceDescription
+from catalog_sync.bibframe.stream import InstanceDescription, check_rdfxml
 
 __all__ = [
     "BibframeConversionReport",
     "BibframeFileError",
     "BibframeMappingError",
     "InstanceDescription",
+    "check_rdfxml",
     "convert_bibframe",
     "instance_to_marc",
     "iter_instance_descriptions",

@@ -56,7 +56,8 @@ def convert_bibframe(src: Path, dest_marcxml: Path) -> BibframeConversionReport:
     try:
         with partial.open("wb") as out:
             out.write(_COLLECTION_OPEN)
-            for desc in iter_instance_descriptions(src):
+            # Nodes waiting for their Work are held beside the output, inside the runtime folder.
+            for desc in iter_instance_descriptions(src, spill_dir=dest_marcxml.parent):
                 instances += 1
                 seen: Counter[str] = Counter()
                 try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from catalog_sync.marc.errors import CatalogSyncInputError
+
 
 class BibframeMappingError(Exception):
     """An Instance that cannot be mapped to MARC without losing what it says; it is rejected.
@@ -16,7 +18,11 @@ class BibframeMappingError(Exception):
         self.detail = detail
 
 
-class BibframeFileError(Exception):
-    """The file is not BIBFRAME RDF/XML at all (not XML, or its root is not rdf:RDF)."""
+class BibframeFileError(CatalogSyncInputError):
+    """The file is not BIBFRAME RDF/XML at all (not well-formed XML, or its root is not rdf:RDF).
+
+    An input error like an unreadable MARC file: the fetch task fails at once with this
+    message (file name, and line and column of the parse error), and is not retried.
+    """
 
     reason = "not_bibframe_rdfxml"

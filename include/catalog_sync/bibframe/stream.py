@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from catalog_sync.bibframe.rdfxml import (
     node_id,
     nodes,
 )
+from catalog_sync.bibframe.spill import KEEP_IN_MEMORY, HeldNodes
 
 # BIBFRAME 2 subclasses, so a node typed `bf:Print` or `bf:Text` is still found.
 INSTANCE_CLASSES = frozenset(
@@ -94,7 +96,10 @@ def _top_level(path: Path) -> Iterator[tuple[int, Element]]:
                 if depth == 1:
                     root = el
                     if not (namespace(el.tag) == RDF and local_name(el.tag) == "RDF"):
-                        raise BibframeFileError(f"{path.name}: root element is {el.tag}")
+                        raise BibframeFileError(
+                            f"vendor file {path.name} is not BIBFRAME RDF/XML: "
+                            f"its root element is {local_name(el.tag)}, not rdf:RDF"
+                        )
                 continue
             depth -= 1
             if depth == 1 and root is not None:
@@ -103,7 +108,26 @@ def _top_level(path: Path) -> Iterator[tuple[int, Element]]:
                 # Detach the finished node so the in-memory tree never grows with the file.
                 root.remove(el)
     except etree.XMLSyntaxError as exc:
-        raise BibframeFileError(f"{path.name}: not well-formed XML ({exc})") from exc
+        raise BibframeFileError(_syntax_message(path, exc)) from exc
+
+
+def _syntax_message(path: Path, exc: etree.XMLSyntaxError) -> str:
+    """Name the file and where parsing stopped; lxml's own text repeats the position."""
+    last = exc.error_log.last_error if exc.error_log else None
+    line, column = exc.position if exc.position else (None, None)
+    what = (last.message if last is not None else exc.msg) or "syntax error"
+    where = f" at line {line}, column {column}" if line else ""
+    return f"vendor file {path.name} is not well-formed RDF/XML{where}: {what}"
+
+
+def check_rdfxml(path: Path) -> None:
+    """Read the whole file once, keeping nothing: raises BibframeFileError if it is unreadable.
+
+    Fetch calls this before landing, so a truncated or malformed delivery is refused as an
+    input error up front instead of failing conversion after the file has landed.
+    """
+    for _ in _top_level(path):
+        pass
 
 
 def _index_entry(el: Element) -> _Entry:
@@ -125,7 +149,9 @@ def _index(path: Path) -> list[_Entry]:
     return [_index_entry(el) for _, el in _top_level(path)]
 
 
-def iter_instance_descriptions(path: Path) -> Iterator[InstanceDescription]:
+def iter_instance_descriptions(
+    path: Path, keep_in_memory: int = KEEP_IN_MEMORY, spill_dir: Path | None = None
+) -> Iterator[InstanceDescription]:
     """Yield every top-level Instance of an RDF/XML file with its Work and Items.
 
     Two streaming passes with lxml iterparse, never a whole-graph load:
@@ -138,7 +164,11 @@ def iter_instance_descriptions(path: Path) -> Iterator[InstanceDescription]:
        last Instance that needs it has been yielded; an Instance whose Work or Items
        come *after* it in the file is held until they have been read. Files written as
        "Work, then its Instances" (or the reverse, as id.loc.gov does) therefore hold
-       one Work and a handful of Instances at most, whatever the file's size.
+       one Work and a handful of Instances at most, whatever the file's size. A file
+       that puts every Instance before every Work (or the reverse) would hold one side
+       whole: past `keep_in_memory` nodes the waiting ones go to a temporary file and
+       are parsed again when their partner arrives, so memory stays flat in any order
+       (the file goes in `spill_dir`, the system temp folder if None).
 
     A Work or Item described inline (nested inside the Instance's property) is used
     when the document has no top-level description of that resource; a top-level
@@ -170,25 +200,25 @@ def iter_instance_descriptions(path: Path) -> Iterator[InstanceDescription]:
         for pos in wanted:
             users[pos] = users.get(pos, 0) + 1
 
-    held: dict[int, Element] = {}
-    waiting: list[int] = []
-    for pos, el in _top_level(path):
-        if pos in users or pos in needs:
-            held[pos] = el
-        if pos in needs:
-            waiting.append(pos)
-        while waiting and all(p in held for p in needs[waiting[0]]):
-            inst_pos = waiting.pop(0)
-            yield _describe(inst_pos, held, needs[inst_pos], index)
-            del held[inst_pos]
-            for p in needs[inst_pos]:
-                users[p] -= 1
-                if users[p] == 0:
-                    del held[p]
+    waiting: deque[int] = deque()
+    with HeldNodes(keep_in_memory, spill_dir) as held:
+        for pos, el in _top_level(path):
+            if pos in users or pos in needs:
+                held[pos] = el
+            if pos in needs:
+                waiting.append(pos)
+            while waiting and all(p in held for p in needs[waiting[0]]):
+                inst_pos = waiting.popleft()
+                yield _describe(inst_pos, held, needs[inst_pos], index)
+                del held[inst_pos]
+                for p in needs[inst_pos]:
+                    users[p] -= 1
+                    if users[p] == 0:
+                        del held[p]
 
 
 def _describe(
-    pos: int, held: dict[int, Element], wanted: set[int], index: list[_Entry]
+    pos: int, held: HeldNodes, wanted: set[int], index: list[_Entry]
 ) -> InstanceDescription:
     instance = held[pos]
     work: Element | None = None
@@ -217,4 +247,4 @@ def _describe(
     )
 
 
-__all__ = ["InstanceDescription", "iter_instance_descriptions"]
+__all__ = ["InstanceDescription", "check_rdfxml", "iter_instance_descriptions"]

@@ -99,7 +99,7 @@ def scan_file(
             deleted += outcome.deleted
             warnings.update(outcome.warnings)
     except BibframeFileError as exc:
-        file_error = FileError(reason=exc.reason, detail=f"{landing.name}: {exc}")
+        file_error = FileError(reason=exc.reason, detail=str(exc))  # it names the file
     except etree.XMLSyntaxError as exc:
         # BIBFRAME is read as one RDF/XML document: a syntax error ends the file there.
         detail = f"{landing.name}: RDF/XML stops being well-formed: {exc.msg}"

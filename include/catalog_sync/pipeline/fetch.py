@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import os
@@ -11,10 +12,11 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, Field
 
-from catalog_sync.bibframe import convert_bibframe
+from catalog_sync.bibframe import check_rdfxml, convert_bibframe
 from catalog_sync.config import VendorConfig
 from catalog_sync.delivery.models import DeliveryReport
 from catalog_sync.errors import DeliveryFormatError, InboxMissingError, RunInputError
+from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.marc.landing import sha256_of
 from catalog_sync.marc.sniff import detect_format
 from catalog_sync.models import LandingFile, RecordFormat
@@ -62,6 +64,28 @@ def _format_of(path: Path, vendor: VendorConfig) -> RecordFormat:
             f"{path.name} contains {found}; fix the file or declared_format in vendors.yaml"
         )
     return found
+
+
+def _check_readable(path: Path, vendor: VendorConfig) -> None:
+    """Raise an input error for an empty, non-MARC or malformed RDF/XML file (reads it whole)."""
+    if _format_of(path, vendor) == "bibframe":
+        check_rdfxml(path)
+
+
+def _check_landed(paths: list[Path], vendor: VendorConfig) -> None:
+    """A remote transport lands files before their content can be read: check them all before
+    any is converted, and take every one of them back out of landing if one is unreadable (the
+    archive keeps the delivery as received), so the run ends with nothing landed.
+    """
+    try:
+        for path in paths:
+            _check_readable(path, vendor)
+    except (CatalogSyncInputError, RunInputError):
+        for path in paths:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # landing/<sha256>/, if nothing else is in it
+        raise
 
 
 # fetch_sftp / fetch_https with the vendor's credentials bound: (landing, archive, already_loaded).
@@ -123,6 +147,7 @@ def fetch_deliveries(
             layout.root / "archive" / vendor.name,
             lambda _name, sha: not force and state.is_loaded(vendor.name, sha),
         )
+        _check_landed([f.path for f in report.fetched], vendor)
         files = [landing_file(vendor, f.name, f.path, f.sha256) for f in report.fetched]
         return FetchResult(
             files=files, empty=report.empty, pending=report.pending, refused=report.refused
@@ -136,7 +161,7 @@ def fetch_deliveries(
             continue
         found.append((path, sha))
     for path, _ in found:
-        _format_of(path, vendor)  # raises for an empty or non-MARC file before anything lands
+        _check_readable(path, vendor)  # nothing lands if one file is unreadable
     files = [
         landing_file(vendor, p.name, land(p, sha, layout.landing / vendor.name), sha)
         for p, sha in found
