@@ -30,11 +30,12 @@ from catalog_sync.devstack import (
     airflow_bin,
     ensure_services,
     prepare_airflow,
+    read_pid,
 )
 from catalog_sync.devstack import provision as provision_airflow
 from catalog_sync.embedded import COMPONENTS, AirflowStack, admin_login
 from catalog_sync.paths import RuntimeLayout
-from catalog_sync.services import ServiceError, pid_alive, session_pids, signal_session
+from catalog_sync.services import ServiceError, session_pids, signal_session
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
 AIRFLOW_DATABASE = "airflow"
@@ -211,7 +212,7 @@ def cluster_up(
     ready_timeout: float = 240.0,
 ) -> ClusterSettings:
     """Control plane + s.workers Celery workers, in the background; returns the settings used."""
-    if running := sorted(name for name, path in _pid_files(layout).items() if _pid(path)):
+    if running := sorted(name for name, path in _pid_files(layout).items() if read_pid(path)):
         # Starting again would overwrite their pid files and leave them unstoppable.
         raise ClusterError(
             f"Airflow is already running from {layout.root} ({', '.join(running)}): "
@@ -267,17 +268,9 @@ def _pid_files(layout: RuntimeLayout) -> dict[str, Path]:
     return found
 
 
-def _pid(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if pid_alive(pid) else None
-
-
 def cluster_down(layout: RuntimeLayout, timeout: float = 30.0) -> list[str]:
     """SIGTERM each component's and worker's process group, SIGKILL what is left after timeout."""
-    running = {name: pid for name, path in _pid_files(layout).items() if (pid := _pid(path))}
+    running = {name: pid for name, path in _pid_files(layout).items() if (pid := read_pid(path))}
     for pid in running.values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -327,7 +320,7 @@ def celery_workers(broker_url: str, timeout: float = 2.0) -> list[str]:
 
 
 def cluster_status(layout: RuntimeLayout) -> ClusterStatus:
-    processes = {name: _pid(path) is not None for name, path in _pid_files(layout).items()}
+    processes = {name: read_pid(path) is not None for name, path in _pid_files(layout).items()}
     try:
         saved = json.loads((layout.run_dir / SETTINGS_FILE).read_text())
     except (OSError, ValueError):

@@ -89,7 +89,8 @@ def airflow(
     return result
 
 
-def _read_pid(path: Path) -> int | None:
+def read_pid(path: Path) -> int | None:
+    """The live process a pid file ("<pid> <url>") names; None when gone or unreadable."""
     try:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
@@ -111,7 +112,7 @@ def ensure_services(layout: RuntimeLayout, redis_url: str | None = None) -> Loca
     redis_url = redis_url or os.environ.get("REDIS_URL", "")
     if not redis_url:
         info = run / "redis.pid"
-        if _read_pid(info) is not None:
+        if read_pid(info) is not None:
             redis_url = info.read_text().split()[1]
         else:
             server = start_redis(
@@ -121,7 +122,7 @@ def ensure_services(layout: RuntimeLayout, redis_url: str | None = None) -> Loca
             redis_url = server.url
     info = run / "emulator.pid"
     emulator_url = ""
-    if _read_pid(info) is not None:
+    if read_pid(info) is not None:
         emulator_url = info.read_text().split()[1]
         if not _healthy(emulator_url):
             raise ServiceError(
@@ -139,7 +140,7 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
     """Stop the emulator, Redis and any Airflow component a killed `make airflow` left behind."""
     stopped = []
     for info in sorted(layout.run_dir.glob("airflow-*.pid")):
-        pid = _read_pid(info)
+        pid = read_pid(info)
         if pid is not None:
             # Each component leads its own process group (its workers and task processes too).
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -148,7 +149,7 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
         info.unlink(missing_ok=True)
     for name in ("emulator", "redis", "mail"):
         info = layout.run_dir / f"{name}.pid"
-        pid = _read_pid(info)
+        pid = read_pid(info)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
             stopped.append(name)
