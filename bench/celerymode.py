@@ -9,9 +9,6 @@ mode's CATALOG_SYNC_HOME: they run on one machine, and disk sharing is not what 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -20,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert, select
 
-from catalog_sync.devstack import DEMO_DAG
 from catalog_sync.services import free_port
 from catalog_sync.state.schema import catalog_records, loaded_files
 from catalog_sync.state.store import StateStore
@@ -65,32 +61,20 @@ def private_postgres() -> Iterator[Any]:
         server.remove()
 
 
-def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(20)
-            return
-
-
 def run_celery(
     b: Any,
     seeded_home: Callable[..., Any],
-    measured: Callable[..., dict[str, Any]],
-    scheduler_run: Callable[..., Any],
-    revision: Callable[..., Any],
     login_file: Callable[..., dict[str, str]],
-    pool_slots: Callable[..., int],
+    scheduler_rows: Callable[..., list[dict[str, Any]]],
 ) -> list[dict[str, Any]]:
-    from tests.production.harness import AirflowApi
-
-    from catalog_sync.cluster import ensure_databases, start_control_plane, start_worker
+    from catalog_sync.cluster import (
+        ensure_databases,
+        start_control_plane,
+        start_worker,
+        stop_worker,
+    )
     from catalog_sync.deploy import ClusterSettings, cluster_env, with_secrets
-    from catalog_sync.devstack import lay_demo_file
-    from production import PASSWORD, USER
 
-    rows: list[dict[str, Any]] = []
     with private_postgres() as pg, seeded_home(b, "celery") as home:
         s = ClusterSettings(
             postgres_url=pg.url.rsplit("/", 1)[0] + "/airflow",
@@ -111,22 +95,17 @@ def run_celery(
                 # Two workers on one host: each serves its logs on a port of its own.
                 env = {**extra, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
                 workers.append(start_worker(home.layout, s, f"bench{n}@{host}", extra_env=env))
-            api = AirflowApi(stack.api_url, USER, PASSWORD)
-            api.wait_for_dag(DEMO_DAG)
-            api.unpause(DEMO_DAG)
-            slots = pool_slots(home.config)
-            for n, rate in enumerate(b.rates, start=1):
-                lay_demo_file(home.layout, revision(b.base, n))
-                row = measured(home, rate, lambda d: scheduler_run(api, b.timeout, d), slots)
-                row.update(
-                    workers=WORKERS,
-                    worker_concurrency=s.worker_concurrency,
-                    state_rows_copied=copied,
-                    hostnames=sorted({str(t.get("hostname")) for t in row.get("task_spans", [])}),
-                )
-                rows.append(row)
+            rows = scheduler_rows(b, home, stack.api_url)
         finally:
             for proc in workers:
-                _stop_worker(proc)
+                # Its task processes too: they lead process groups of their own.
+                stop_worker(proc)
             stack.stop()
+    for row in rows:
+        row.update(
+            workers=WORKERS,
+            worker_concurrency=s.worker_concurrency,
+            state_rows_copied=copied,
+            hostnames=sorted({str(t.get("hostname")) for t in row.get("task_spans", [])}),
+        )
     return rows

@@ -257,27 +257,33 @@ def login_file(layout: RuntimeLayout) -> dict[str, str]:
     return {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin"}
 
 
-def mode_embedded(b: Bench) -> list[dict[str, Any]]:
+def scheduler_rows(b: Bench, home: Home, api_url: str) -> list[dict[str, Any]]:
+    """Under a running scheduler (either mode): log in, unpause, one measured run per rate."""
     from tests.production.harness import AirflowApi
 
+    api = AirflowApi(api_url, USER, PASSWORD)
+    api.wait_for_dag(DEMO_DAG)
+    api.unpause(DEMO_DAG)
+    slots = pool_slots(home.config)
+    rows = []
+    for n, rate in enumerate(b.rates, start=1):
+        lay_demo_file(home.layout, revision(b.base, n))
+        rows.append(measured(home, rate, lambda d: scheduler_run(api, b.timeout, d), slots))
+    return rows
+
+
+def mode_embedded(b: Bench) -> list[dict[str, Any]]:
     from catalog_sync.embedded import embedded_parallelism, start_airflow
 
-    rows = []
     with seeded_home(b, "embedded") as home:
         extra = login_file(home.layout)
         stack = start_airflow(home.layout, free_port(), home.services, extra_env=extra)
         try:
-            api = AirflowApi(stack.api_url, USER, PASSWORD)
-            api.wait_for_dag(DEMO_DAG)
-            api.unpause(DEMO_DAG)
-            slots = pool_slots(home.config)
-            for n, rate in enumerate(b.rates, start=1):
-                lay_demo_file(home.layout, revision(b.base, n))
-                row = measured(home, rate, lambda d: scheduler_run(api, b.timeout, d), slots)
-                row["parallelism"] = embedded_parallelism()
-                rows.append(row)
+            rows = scheduler_rows(b, home, stack.api_url)
         finally:
             stack.stop()
+    for row in rows:
+        row["parallelism"] = embedded_parallelism()
     return rows
 
 
@@ -287,7 +293,7 @@ def mode_embedded(b: Bench) -> list[dict[str, Any]]:
 def mode_celery(b: Bench) -> list[dict[str, Any]]:
     from celerymode import run_celery
 
-    return run_celery(b, seeded_home, measured, scheduler_run, revision, login_file, pool_slots)
+    return run_celery(b, seeded_home, login_file, scheduler_rows)
 
 
 RUNNERS: dict[str, Callable[[Bench], list[dict[str, Any]]]] = {
