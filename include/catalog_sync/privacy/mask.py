@@ -27,10 +27,16 @@ from catalog_sync.models import RecordFormat
 from catalog_sync.privacy.errors import MaskingKeyError
 from catalog_sync.privacy.marcxml import mask_marcxml
 from catalog_sync.privacy.policy import MaskAction, PiiPolicy
+from catalog_sync.privacy.rawmarc import (
+    FIELD_TERMINATOR,
+    build_record,
+    directory_entries,
+    fields_by_offset,
+    plausible_leader,
+)
 from catalog_sync.privacy.scrub import Scrubber
 
 RECORD_TERMINATOR = b"\x1d"
-FIELD_TERMINATOR = b"\x1e"
 SUBFIELD_DELIMITER = b"\x1f"
 _CONTENT_RUN = re.compile(rb"[^\x1d\x1e\x1f]+")
 
@@ -299,20 +305,20 @@ class Masker:
 
     def _mask_raw_record(self, body: bytes) -> bytes:
         leader = body[:24]
-        if len(body) < 24 or not _plausible_leader(leader):
+        if len(body) < 24 or not plausible_leader(leader):
             return self._redact_unknown(body)
         dir_end = body.find(FIELD_TERMINATOR, 24)
         directory = body[24:dir_end] if dir_end >= 0 else b""
-        entries = _directory_entries(directory)
+        entries = directory_entries(directory)
         if entries is None:
             return leader + self._redact_unknown(body[24:])
         area = body[dir_end + 1 :]
-        fields = _fields_by_offset(entries, area)
+        fields = fields_by_offset(entries, area)
         if fields is not None:
             masked = [(tag, self._mask_raw_field(tag, content)) for tag, content in fields]
             if all(new == old for (_, new), (_, old) in zip(masked, fields, strict=True)):
                 return body  # nothing to mask: keep the record exactly as received
-            return _build_record(leader, [(t, c) for t, c in masked if c is not None])
+            return build_record(leader, [(t, c) for t, c in masked if c is not None])
         # Offsets are wrong: take the fields in directory order between field terminators,
         # and keep every terminator (or its absence, in a truncated record) as received.
         segments = area.split(FIELD_TERMINATOR)
@@ -356,53 +362,3 @@ class Masker:
         if not kept:
             return None
         return scrub(indicators) + b"".join(SUBFIELD_DELIMITER + p for p in kept)
-
-
-def _plausible_leader(leader: bytes) -> bool:
-    """Leader bytes that hold lengths and codes, not content (so keeping them leaks nothing)."""
-    return (
-        len(leader) == 24
-        and all(0x20 <= b < 0x7F for b in leader)
-        and all(chr(b).isdigit() or b == 0x20 for b in leader[0:5])
-        and all(chr(b).isdigit() or b == 0x20 for b in leader[20:24])
-    )
-
-
-def _directory_entries(directory: bytes) -> list[tuple[bytes, bytes, bytes]] | None:
-    """(tag, length, start) per 12-byte entry, or None when it is not a directory."""
-    if not directory or len(directory) % 12:
-        return None
-    entries = [
-        (directory[i : i + 3], directory[i + 3 : i + 7], directory[i + 7 : i + 12])
-        for i in range(0, len(directory), 12)
-    ]
-    for tag, length, start in entries:
-        if not (tag.isalnum() and tag.isascii() and length.isdigit() and start.isdigit()):
-            return None
-    return entries
-
-
-def _fields_by_offset(
-    entries: list[tuple[bytes, bytes, bytes]], area: bytes
-) -> list[tuple[bytes, bytes]] | None:
-    fields = []
-    for tag, length, start in entries:
-        begin, size = int(start), int(length)
-        end = begin + size
-        if size < 1 or end > len(area) or area[end - 1 : end] != FIELD_TERMINATOR:
-            return None
-        fields.append((tag, area[begin : end - 1]))
-    return fields
-
-
-def _build_record(leader: bytes, fields: list[tuple[bytes, bytes]]) -> bytes:
-    directory = bytearray()
-    area = bytearray()
-    for tag, content in fields:
-        length = len(content) + 1
-        directory += tag + b"%04d%05d" % (min(length, 9999), min(len(area), 99999))
-        area += content + FIELD_TERMINATOR
-    base = 24 + len(directory) + 1
-    total = min(base + len(area) + 1, 99999)
-    new_leader = b"%05d" % total + leader[5:12] + b"%05d" % base + leader[17:24]
-    return new_leader + bytes(directory) + FIELD_TERMINATOR + bytes(area)
