@@ -1,0 +1,66 @@
+"""Provision: 250 edition and 264 production, publication, distribution, manufacture."""
+
+from __future__ import annotations
+
+from pymarc import Subfield
+
+from catalog_sync.bibframe.mapping.context import MappingContext
+from catalog_sync.bibframe.rdfxml import (
+    BFLC,
+    Element,
+    classes,
+    label,
+    nodes,
+    preferred_literals,
+    props,
+)
+
+_PROVISION_IND2 = {"Production": "0", "Publication": "1", "Distribution": "2", "Manufacture": "3"}
+
+
+def edition(ctx: MappingContext) -> None:
+    for value in preferred_literals(ctx.inst, "editionStatement"):
+        ctx.add("250", " ", " ", [Subfield("a", value)])
+
+
+def provision_activities(ctx: MappingContext) -> list[Element]:
+    found = [n.element for n in nodes(ctx.inst, "provisionActivity") if n.element is not None]
+    # 008 dates come from the publication first, as in the MARC 21 definition of 008/07.
+    return sorted(found, key=lambda e: 0 if "Publication" in classes(e) else 1)
+
+
+def provision(ctx: MappingContext) -> None:
+    produced = False
+    for n in nodes(ctx.inst, "provisionActivity"):
+        pa = n.element
+        if pa is None:
+            continue
+        ind2 = next((v for k, v in _PROVISION_IND2.items() if k in classes(pa)), "1")
+        places = preferred_literals(pa, "simplePlace", BFLC) or [
+            label(p.element) or ""
+            for p in nodes(pa, "place")
+            if p.element is not None and "/countries/" not in (p.uri or "")
+        ]
+        agents = preferred_literals(pa, "simpleAgent", BFLC) or [
+            label(a.element) or "" for a in nodes(pa, "agent") if a.element is not None
+        ]
+        dates = preferred_literals(pa, "simpleDate", BFLC) or [
+            _edtf_display(d) for d in preferred_literals(pa, "date")
+        ]
+        subs = [Subfield("a", p) for p in places] + [Subfield("b", a) for a in agents]
+        subs += [Subfield("c", d) for d in dates[:1]]
+        produced |= ctx.add("264", " ", ind2, subs)
+    for value in preferred_literals(ctx.inst, "copyrightDate"):
+        ctx.add("264", " ", "4", [Subfield("c", value)])
+    if not produced:
+        for name in ("publicationStatement", "provisionActivityStatement"):
+            if props(ctx.inst, name):
+                ctx.unmapped[f"instance.{name}"] += 1
+
+
+def _edtf_display(edtf: str) -> str:
+    """An EDTF interval as a reader writes it: `2009/..` -> `2009-`, `1861/1863` -> `1861-1863`."""
+    start, sep, end = edtf.partition("/")
+    if not sep:
+        return edtf
+    return f"{start}-{'' if end in ('', '..') else end}"
