@@ -35,7 +35,8 @@ def leader(ctx: MappingContext) -> str:
     codes = {c for c, _ in ctx.statuses()}
     status = "d" if "d" in codes else "c" if "c" in codes else "n"
     work_classes = classes(ctx.work)
-    manuscript = "Manuscript" in classes(ctx.inst)
+    # LoC's converter types the Work Manuscript (Leader/06 t, d, f); others type the Instance.
+    manuscript = "Manuscript" in work_classes | classes(ctx.inst)
     record_type = ""
     for cls, plain, manu in _RECORD_TYPE:
         if cls in work_classes:
@@ -48,9 +49,7 @@ def leader(ctx: MappingContext) -> str:
                 break
     if not record_type:
         raise BibframeMappingError("unknown_work_type", ",".join(sorted(work_classes)))
-    level = "m"
-    for n in nodes(ctx.inst, "issuance"):
-        level = _ISSUANCE.get(code(n) or "", "m")
+    level = _bibliographic_level(ctx, work_classes)
     encoding, conventions = "u", set()
     for admin in ctx.admin():
         for n in nodes(admin, "encodingLevel", BFLC):
@@ -59,6 +58,24 @@ def leader(ctx: MappingContext) -> str:
         conventions |= {code(n) or "" for n in nodes(admin, "descriptionConventions")}
     form = "a" if "aacr" in conventions else "i" if conventions & {"isbd", "rda"} else "u"
     return f"     {status}{record_type}{level} a22     {encoding}{form} 4500"
+
+
+def _bibliographic_level(ctx: MappingContext, work_classes: set[str]) -> str:
+    """Leader/07 from the Instance's issuance and the Work's Collection class.
+
+    LoC's converter writes Leader/07 `c` as a Work typed Collection issued as multipart
+    (mulm), and `d` (subunit of a collection) as a Work typed Collection issued as a
+    monograph; without the Collection class, issuance alone decides.
+    """
+    issuance = ""
+    for n in nodes(ctx.inst, "issuance"):
+        issuance = code(n) or ""
+    if "Collection" in work_classes:
+        if issuance in ("mulm", "coll", ""):
+            return "c"
+        if issuance == "mono":
+            return "d"
+    return _ISSUANCE.get(issuance, "m")
 
 
 def rda_types(ctx: MappingContext) -> None:
