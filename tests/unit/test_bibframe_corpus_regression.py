@@ -6,9 +6,16 @@ make_corpus_regression.py, provenance in PROVENANCE.md) needs no converter at te
 
 from __future__ import annotations
 
+import gzip
+from collections import Counter
+from pathlib import Path
+
 import pytest
+from lxml import etree
 from pymarc import Field, Record
-from tests.bibframe_agreement import load_source, map_back
+from tests.bibframe_agreement import BIBFRAME, load_source, map_back
+
+from catalog_sync.bibframe import instance_to_marc, iter_instance_descriptions
 
 Mapped = tuple[dict[str, Record], dict[str, Record]]
 
@@ -54,3 +61,37 @@ def test_collection_level_records_keep_leader_07(
     source, ours = mapped
     assert str(source[control_number].leader)[7] == level
     assert str(ours[control_number].leader)[7] == level
+
+
+def test_name_title_added_entries_come_back_from_the_works_relations(mapped: Mapped) -> None:
+    source, ours = mapped
+    rec = ours["7704279"]
+    entries = [f for f in rec.get_fields("700") if f.get_subfields("t")]
+    assert _shape(entries) == [
+        ("700", "12", [("a", "Donizetti, Gaetano,"), ("d", "1797-1848"), ("t", "Quartets,"),
+                       ("m", "strings,"), ("n", "no. 13, In. 640,"), ("r", "A major")]),
+        ("700", "12", [("a", "Puccini, Giacomo,"), ("d", "1858-1924"), ("t", "Crisantemi")]),
+    ]  # fmt: skip
+    with_title = [f for f in source["7704279"].get_fields("700") if f.get_subfields("t")]
+    assert [f["t"] for f in with_title] == [f["t"] for f in entries]
+
+
+def test_name_title_entries_are_no_longer_counted_as_left_out(tmp_path: Path) -> None:
+    unmapped: Counter[str] = Counter()
+    for desc in iter_instance_descriptions(_rdf_of("7704279", tmp_path)):
+        instance_to_marc(desc, unmapped)
+    # The two name/title entries are written; only the 773 host link is still left out.
+    assert unmapped["work.relation"] == 1
+
+
+def _rdf_of(control_number: str, workdir: Path) -> Path:
+    """One record's nodes of the BIBFRAME fixture, as a file of their own."""
+    root = etree.fromstring(gzip.decompress(BIBFRAME.read_bytes()))
+    keep = etree.Element(root.tag, nsmap=root.nsmap)
+    for node in root:
+        about = node.get("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about") or ""
+        if about.rsplit("/", 1)[-1].split("#", 1)[0] == control_number:
+            keep.append(node)
+    out = workdir / f"{control_number}.rdf"
+    out.write_bytes(etree.tostring(keep))
+    return out

@@ -77,6 +77,7 @@ def instance_to_marc(desc: InstanceDescription, unmapped: Counter[str] | None = 
     extent.physical_description(ctx)
     types.rda_types(ctx)
     titles.series(ctx)
+    agents.name_title_entries(ctx)
     extent.notes(ctx)
     subjects.subjects(ctx)
     subjects.genres(ctx)

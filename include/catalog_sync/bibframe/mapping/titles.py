@@ -5,6 +5,7 @@ from __future__ import annotations
 from pymarc import Subfield
 
 from catalog_sync.bibframe.errors import BibframeMappingError
+from catalog_sync.bibframe.mapping.agents import is_series_relation
 from catalog_sync.bibframe.mapping.context import MappingContext, authority_links, marc_key
 from catalog_sync.bibframe.rdfxml import (
     BFLC,
@@ -17,7 +18,6 @@ from catalog_sync.bibframe.rdfxml import (
     literal,
     nodes,
     preferred_literals,
-    uri_tail,
 )
 
 
@@ -90,12 +90,8 @@ def series(ctx: MappingContext) -> None:
         for rel in nodes(owner, "relation"):
             if rel.element is None:
                 continue
-            kinds = [
-                uri_tail(r.uri) or label(r.element) for r in nodes(rel.element, "relationship")
-            ]
-            if not any(k and "eries" in k for k in kinds):
-                ctx.unmapped["work.relation"] += 1
-                continue
+            if not is_series_relation(rel.element):
+                continue  # name/title entries and links: agents.name_title_entries
             number = literal(rel.element, "seriesEnumeration")
             for res in nodes(rel.element, "associatedResource"):
                 series_nodes.append((res, number))
