@@ -84,6 +84,14 @@ def test_name_title_entries_are_no_longer_counted_as_left_out(tmp_path: Path) ->
     assert unmapped["work.relation"] == 1
 
 
+def test_illustrative_content_comes_back_as_300_b(mapped: Mapped) -> None:
+    source, ours = mapped
+    assert source["007205596"]["300"]["b"] == "col. ill., col. ports. ;"
+    assert _shape(ours["007205596"].get_fields("300")) == [
+        ("300", "  ", [("a", "10 v."), ("b", "col. ill., col. ports."), ("c", "30 cm")])
+    ]
+
+
 def _rdf_of(control_number: str, workdir: Path) -> Path:
     """One record's nodes of the BIBFRAME fixture, as a file of their own."""
     root = etree.fromstring(gzip.decompress(BIBFRAME.read_bytes()))

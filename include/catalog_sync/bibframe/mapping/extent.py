@@ -9,8 +9,16 @@ from catalog_sync.bibframe.rdfxml import label, nodes, preferred_literals
 
 
 def physical_description(ctx: MappingContext) -> None:
-    extents = [label(n.element) or "" for n in nodes(ctx.inst, "extent") if n.element is not None]
-    details = [label(el) or "" for el in notes_of(ctx.inst) if is_physical(el)]
+    extent_nodes = [n.element for n in nodes(ctx.inst, "extent") if n.element is not None]
+    extents = [label(el) or "" for el in extent_nodes]
+    # Other physical details (300 $b) sit in a physical note of the Instance, or, as LoC's
+    # converter writes them, in a physical note of the bf:Extent itself.
+    details = [
+        label(el) or ""
+        for owner in (ctx.inst, *extent_nodes)
+        for el in notes_of(owner)
+        if is_physical(el)
+    ]
     dimensions = preferred_literals(ctx.inst, "dimensions")
     if extents or dimensions:
         subs = [Subfield("a", e) for e in extents] + [Subfield("b", d) for d in details]
