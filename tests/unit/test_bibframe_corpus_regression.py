@@ -92,6 +92,25 @@ def test_illustrative_content_comes_back_as_300_b(mapped: Mapped) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("control_number", "expected"),
+    [
+        (
+            "007177759",
+            [("a", "Dunstable (Church Street, Dunstable, Bedfordshire LU5 4HB)"),
+             ("b", "OAG"), ("c", "2000-2010")],
+        ),
+        # The 008 date (19XX/2010) is not a transcribed 260 $c: the source has none.
+        ("007203094", [("a", "Tunbridge Wells"), ("b", "South American Missionary Society")]),
+    ],
+)  # fmt: skip
+def test_one_publication_described_twice_is_written_as_one_264(
+    mapped: Mapped, control_number: str, expected: list[tuple[str, str]]
+) -> None:
+    _, ours = mapped
+    assert _shape(ours[control_number].get_fields("260", "264")) == [("264", " 1", expected)]
+
+
 def _rdf_of(control_number: str, workdir: Path) -> Path:
     """One record's nodes of the BIBFRAME fixture, as a file of their own."""
     root = etree.fromstring(gzip.decompress(BIBFRAME.read_bytes()))

@@ -31,24 +31,18 @@ def provision_activities(ctx: MappingContext) -> list[Element]:
 
 def provision(ctx: MappingContext) -> None:
     produced = False
+    written: set[tuple[str, tuple[Subfield, ...]]] = set()
     for n in nodes(ctx.inst, "provisionActivity"):
         pa = n.element
         if pa is None:
             continue
         ind2 = next((v for k, v in _PROVISION_IND2.items() if k in classes(pa)), "1")
-        places = preferred_literals(pa, "simplePlace", BFLC) or [
-            label(p.element) or ""
-            for p in nodes(pa, "place")
-            if p.element is not None and "/countries/" not in (p.uri or "")
-        ]
-        agents = preferred_literals(pa, "simpleAgent", BFLC) or [
-            label(a.element) or "" for a in nodes(pa, "agent") if a.element is not None
-        ]
-        dates = preferred_literals(pa, "simpleDate", BFLC) or [
-            _edtf_display(d) for d in preferred_literals(pa, "date")
-        ]
-        subs = [Subfield("a", p) for p in places] + [Subfield("b", a) for a in agents]
-        subs += [Subfield("c", d) for d in dates[:1]]
+        subs = _statement(pa)
+        # LoC's converter describes one publication twice (from 260/264 and from 008, the
+        # latter carrying the former's transcribed values): one 264 says it once.
+        if (ind2, tuple(subs)) in written:
+            continue
+        written.add((ind2, tuple(subs)))
         produced |= ctx.add("264", " ", ind2, subs)
     for value in preferred_literals(ctx.inst, "copyrightDate"):
         ctx.add("264", " ", "4", [Subfield("c", value)])
@@ -56,6 +50,29 @@ def provision(ctx: MappingContext) -> None:
         for name in ("publicationStatement", "provisionActivityStatement"):
             if props(ctx.inst, name):
                 ctx.unmapped[f"instance.{name}"] += 1
+
+
+def _statement(pa: Element) -> list[Subfield]:
+    """264 $a $b $c of one provision activity: transcribed values, else labels and dates."""
+    simple_places = preferred_literals(pa, "simplePlace", BFLC)
+    simple_agents = preferred_literals(pa, "simpleAgent", BFLC)
+    simple_dates = preferred_literals(pa, "simpleDate", BFLC)
+    places = simple_places or [
+        label(p.element) or ""
+        for p in nodes(pa, "place")
+        if p.element is not None and "/countries/" not in (p.uri or "")
+    ]
+    agents = simple_agents or [
+        label(a.element) or "" for a in nodes(pa, "agent") if a.element is not None
+    ]
+    # A transcribed statement without a date has none: its bf:date is the coded 008 date,
+    # which 008/07-14 carries already and which the source's 260/264 did not state.
+    transcribed = bool(simple_places or simple_agents or simple_dates)
+    dates = simple_dates or (
+        [] if transcribed else [_edtf_display(d) for d in preferred_literals(pa, "date")]
+    )
+    subs = [Subfield("a", p) for p in places if p] + [Subfield("b", a) for a in agents if a]
+    return subs + [Subfield("c", d) for d in dates[:1]]
 
 
 def _edtf_display(edtf: str) -> str:
