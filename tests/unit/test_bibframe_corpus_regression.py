@@ -7,6 +7,7 @@ make_corpus_regression.py, provenance in PROVENANCE.md) needs no converter at te
 from __future__ import annotations
 
 import gzip
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from pymarc import Field, Record
 from tests.bibframe_agreement import BIBFRAME, load_source, map_back
 
 from catalog_sync.bibframe import instance_to_marc, iter_instance_descriptions
+
+_ROMANISED_TAGS = ("245", "100", "110", "111", "700", "710", "711", "260", "264")
 
 Mapped = tuple[dict[str, Record], dict[str, Record]]
 
@@ -109,6 +112,49 @@ def test_one_publication_described_twice_is_written_as_one_264(
 ) -> None:
     _, ours = mapped
     assert _shape(ours[control_number].get_fields("260", "264")) == [("264", " 1", expected)]
+
+
+def test_non_latin_parallels_are_left_out_of_the_romanised_fields(mapped: Mapped) -> None:
+    _, ours = mapped
+    rec = ours["12009811"]
+    assert rec["245"]["c"] == "zhu bian Xu Genchu ; fu zhu bian Yu Yuan, Peng Guangqian"
+    assert _shape(rec.get_fields("264")) == [
+        ("264", " 1", [("a", "Beijing Shi"), ("b", "Shi shi chu ban she"), ("c", "2009")])
+    ]
+    assert [f["a"] for f in rec.get_fields("700")] == [
+        "Xu, Genchu.",
+        "Yu, Yuan,.",
+        "Peng, Guangqian.",
+    ]
+
+
+def test_no_record_gains_a_non_latin_value_its_romanised_fields_did_not_have(
+    mapped: Mapped,
+) -> None:
+    source, ours = mapped
+    merged = []
+    for key, src in source.items():
+        had = {v for f in src.get_fields(*_ROMANISED_TAGS) for v in f.get_subfields(*"abcdt")}
+        for f in ours[key].get_fields(*_ROMANISED_TAGS):
+            for value in f.get_subfields(*"abcdt"):
+                if _non_latin(value) and not any(value in h for h in had):
+                    merged.append((key, f.tag, value))
+    assert merged == []
+
+
+def test_left_out_alternate_script_values_are_counted_in_the_report(tmp_path: Path) -> None:
+    unmapped: Counter[str] = Counter()
+    for desc in iter_instance_descriptions(_rdf_of("12009811", tmp_path)):
+        instance_to_marc(desc, unmapped)
+    assert unmapped["instance.alternateScript"] >= 4  # title, statement, place, publisher
+    assert unmapped["work.alternateScript"] >= 3
+
+
+def _non_latin(value: str) -> bool:
+    """Most letters outside the Latin script (checked here independently of the mapping)."""
+    letters = [c for c in value if c.isalpha()]
+    other = [c for c in letters if not unicodedata.name(c, "").startswith("LATIN")]
+    return bool(letters) and len(other) * 2 > len(letters)
 
 
 def _rdf_of(control_number: str, workdir: Path) -> Path:

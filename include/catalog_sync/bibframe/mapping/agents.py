@@ -41,6 +41,10 @@ def _contribution(ctx: MappingContext, contrib: Element, as_main: bool) -> bool:
         raise BibframeMappingError("contributor_without_name", detail or "")
     agent = agents[0].element
     key = marc_key(agent)
+    if key is not None and key.tag == "880":
+        # Only an alternate-script (880) form: an unlinked 880 in the source, never a 1XX/7XX.
+        ctx.unmapped["work.contribution.alternateScript"] += 1
+        return False
     agent_classes = classes(agent)
     if key is not None and key.tag[1:] in ("00", "10", "11", "30"):
         family, ind1, subs = key.tag[1:], key.indicators[0], list(key.subfields)

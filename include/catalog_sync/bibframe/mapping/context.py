@@ -12,10 +12,12 @@ from catalog_sync.bibframe.marckey import MarcKey, parse_marc_key
 from catalog_sync.bibframe.rdfxml import (
     BFLC,
     RDF,
+    XML_LANG,
     Element,
     Node,
     classes,
     code,
+    is_non_latin,
     label,
     literal,
     local_name,
@@ -98,13 +100,18 @@ def marc_key(el: Element) -> MarcKey | None:
         and local_name(child.tag).lower().endswith("marckey")
         and (child.text or "").strip()
     ]
-    for child in sorted(
-        keys, key=lambda c: 1 if c.get("{http://www.w3.org/XML/1998/namespace}lang") else 0
-    ):
-        parsed = parse_marc_key(child.text or "")
-        if parsed is not None:
-            return parsed
-    return None
+    pairs = [(c, k) for c in keys if (k := parse_marc_key(c.text or "")) is not None]
+    # The romanised key first: an 880 key (LoC writes one per alternate-script field) or a
+    # key in another script is the parallel, left out like every non-Latin parallel value.
+    ranked = sorted(
+        pairs,
+        key=lambda pair: (
+            pair[1].tag == "880",
+            pair[0].get(XML_LANG) is not None,
+            is_non_latin(pair[0].text or ""),
+        ),
+    )
+    return ranked[0][1] if ranked else None
 
 
 def authority_links(uri: str | None) -> list[Subfield]:

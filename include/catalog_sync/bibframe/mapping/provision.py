@@ -9,6 +9,7 @@ from catalog_sync.bibframe.rdfxml import (
     BFLC,
     Element,
     classes,
+    is_non_latin,
     label,
     nodes,
     preferred_literals,
@@ -32,12 +33,18 @@ def provision_activities(ctx: MappingContext) -> list[Element]:
 def provision(ctx: MappingContext) -> None:
     produced = False
     written: set[tuple[str, tuple[Subfield, ...]]] = set()
-    for n in nodes(ctx.inst, "provisionActivity"):
-        pa = n.element
-        if pa is None:
-            continue
+    statements = [
+        (pa, _statement(pa))
+        for pa in (n.element for n in nodes(ctx.inst, "provisionActivity"))
+        if pa is not None
+    ]
+    romanised = any(not _alternate_script(subs) for _, subs in statements)
+    for pa, subs in statements:
         ind2 = next((v for k, v in _PROVISION_IND2.items() if k in classes(pa)), "1")
-        subs = _statement(pa)
+        if romanised and _alternate_script(subs):
+            # The 880 parallel of a romanised statement: left out (and counted), not a 264.
+            ctx.unmapped["instance.provisionActivity.alternateScript"] += 1
+            continue
         # LoC's converter describes one publication twice (from 260/264 and from 008, the
         # latter carrying the former's transcribed values): one 264 says it once.
         if (ind2, tuple(subs)) in written:
@@ -50,6 +57,10 @@ def provision(ctx: MappingContext) -> None:
         for name in ("publicationStatement", "provisionActivityStatement"):
             if props(ctx.inst, name):
                 ctx.unmapped[f"instance.{name}"] += 1
+
+
+def _alternate_script(subs: list[Subfield]) -> bool:
+    return any(is_non_latin(s.value) for s in subs if s.code in ("a", "b"))
 
 
 def _statement(pa: Element) -> list[Subfield]:

@@ -19,7 +19,7 @@ from catalog_sync.bibframe.mapping import (
     types,
 )
 from catalog_sync.bibframe.mapping.context import MappingContext
-from catalog_sync.bibframe.rdfxml import MADS, local_name, namespace
+from catalog_sync.bibframe.rdfxml import MADS, local_name, namespace, parallel_literals
 from catalog_sync.bibframe.stream import InstanceDescription
 
 # Properties the table carries; any other property is counted in `unmapped`.
@@ -100,3 +100,7 @@ def _count_unmapped(ctx: MappingContext) -> None:
             name = local_name(child.tag)
             if name and name not in mapped and namespace(child.tag) != MADS:
                 ctx.unmapped[f"{prefix}.{name}"] += 1
+        # Non-Latin parallels of romanised values are left out, not merged (mapping doc).
+        parallels = parallel_literals(owner)
+        if parallels:
+            ctx.unmapped[f"{prefix}.alternateScript"] += parallels
