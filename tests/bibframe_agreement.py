@@ -94,14 +94,27 @@ def _added_names(record: Record) -> list[str]:
     return sorted(out)
 
 
-def _publication(record: Record) -> list[str]:
-    """260 and 264 alike (our mapping writes 264 for both): place, name, date per field."""
+def _publication(record: Record, brackets: bool = True) -> list[str]:
+    """260, 264 and pre-AACR2 262 alike (we write 264 for all): place, name, date per field."""
     out = []
-    for f in record.get_fields("260", "264"):
-        parts = [f"{s.code}={norm(s.value)}" for s in f.subfields if s.code in "abc"]
+    for f in record.get_fields("260", "262", "264"):
+        parts = [
+            f"{s.code}={norm(s.value if brackets else s.value.replace('[', '').replace(']', ''))}"
+            for s in f.subfields
+            if s.code in "abc"
+        ]
         if parts:
             out.append("|".join(parts))
     return sorted(out)
+
+
+def _publication_unbracketed(record: Record) -> list[str]:
+    """As `_publication`, without square brackets.
+
+    LoC's converter closes a bracket that spans subfields in each one ("[Mainz : Fust,
+    1461]" becomes "[Mainz]", "[Fust]", "[1461]"); BIBFRAME keeps no trace of the span.
+    """
+    return _publication(record, brackets=False)
 
 
 def _subject_650(record: Record) -> list[str]:
@@ -136,6 +149,7 @@ FIELDS: dict[str, Callable[[Record], list[str]]] = {
     "245 $n$p": _subfields(("245",), "np"),
     "250 $a": _subfields(("250",), "a"),
     "260/264": _publication,
+    "260/264 (brackets aside)": _publication_unbracketed,
     "300 $a": _subfields(("300",), "a"),
     "300 $b": _subfields(("300",), "b"),
     "300 $c": _subfields(("300",), "c"),

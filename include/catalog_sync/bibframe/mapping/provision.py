@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pymarc import Subfield
 
 from catalog_sync.bibframe.mapping.context import MappingContext
@@ -9,6 +11,7 @@ from catalog_sync.bibframe.rdfxml import (
     BFLC,
     Element,
     classes,
+    code,
     is_non_latin,
     label,
     nodes,
@@ -31,32 +34,75 @@ def provision_activities(ctx: MappingContext) -> list[Element]:
 
 
 def provision(ctx: MappingContext) -> None:
-    produced = False
-    written: set[tuple[str, tuple[Subfield, ...]]] = set()
     statements = [
         (pa, _statement(pa))
         for pa in (n.element for n in nodes(ctx.inst, "provisionActivity"))
         if pa is not None
     ]
     romanised = any(not _alternate_script(subs) for _, subs in statements)
+    dated = [pa for pa in provision_activities(ctx) if preferred_literals(pa, "date")]
+    runs: list[_Run] = []
+    seen: set[tuple[str, tuple[Subfield, ...]]] = set()
     for pa, subs in statements:
         ind2 = next((v for k, v in _PROVISION_IND2.items() if k in classes(pa)), "1")
         if romanised and _alternate_script(subs):
             # The 880 parallel of a romanised statement: left out (and counted), not a 264.
             ctx.unmapped["instance.provisionActivity.alternateScript"] += 1
             continue
+        if _coded_only(pa):
+            # Only a normalised date and a country code: LoC's converter makes this from 008,
+            # where it goes back (the first dated one); it transcribes no 260/264.
+            if not dated or pa is not dated[0]:
+                ctx.unmapped["instance.provisionActivity.codedOnly"] += 1
+            continue
         # LoC's converter describes one publication twice (from 260/264 and from 008, the
         # latter carrying the former's transcribed values): one 264 says it once.
-        if (ind2, tuple(subs)) in written:
+        if (ind2, tuple(subs)) in seen:
             continue
-        written.add((ind2, tuple(subs)))
-        produced |= ctx.add("264", " ", ind2, subs)
+        seen.add((ind2, tuple(subs)))
+        status = ",".join(sorted(code(n) or "" for n in nodes(pa, "status")))
+        last = runs[-1] if runs else None
+        if last and last.ind2 == ind2 and last.status == status and not last.dated:
+            # One 260/264 naming several places and publishers reaches BIBFRAME as several
+            # activities, only the last one dated: written back as the one statement it was.
+            last.subfields += subs
+        else:
+            runs.append(_Run(ind2, status, list(subs)))
+    produced = False
+    for run in runs:
+        produced |= ctx.add("264", " ", run.ind2, run.subfields)
     for value in preferred_literals(ctx.inst, "copyrightDate"):
         ctx.add("264", " ", "4", [Subfield("c", value)])
     if not produced:
         for name in ("publicationStatement", "provisionActivityStatement"):
             if props(ctx.inst, name):
                 ctx.unmapped[f"instance.{name}"] += 1
+
+
+@dataclass
+class _Run:
+    """Consecutive provision activities of one kind and status that make one 264."""
+
+    ind2: str
+    status: str
+    subfields: list[Subfield]
+
+    @property
+    def dated(self) -> bool:
+        return any(s.code == "c" for s in self.subfields)
+
+
+def _coded_only(pa: Element) -> bool:
+    """No transcribed value and no labelled place or agent: nothing a 264 could transcribe."""
+    if any(props(pa, name, BFLC) for name in ("simplePlace", "simpleAgent", "simpleDate")):
+        return False
+    labelled = [
+        n
+        for name in ("place", "agent")
+        for n in nodes(pa, name)
+        if n.element is not None and label(n.element)
+    ]
+    return not labelled
 
 
 def _alternate_script(subs: list[Subfield]) -> bool:
