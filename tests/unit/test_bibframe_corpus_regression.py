@@ -25,10 +25,10 @@ FLOORS = {
     "Leader/07 level": 675 / 678,
     "010 $a": 1.0,
     "020 $a": 1.0,
-    "022 $a": 85 / 91,
+    "022 $a": 1.0,
     "1XX name": 1.0,
     "245 $a": 675 / 678,
-    "245 $b": 196 / 201,
+    "245 $b": 197 / 201,
     "245 $c": 343 / 346,
     "245 $n$p": 1.0,
     "250 $a": 80 / 81,
@@ -37,7 +37,7 @@ FLOORS = {
     "300 $a": 515 / 523,
     "300 $b": 401 / 402,
     "300 $c": 477 / 511,
-    "650": 543 / 545,
+    "650": 1.0,
     "7XX names (with $t)": 1.0,
 }
 _ROMANISED_TAGS = ("245", "100", "110", "111", "700", "710", "711", "260", "264")
@@ -201,6 +201,44 @@ def test_left_out_alternate_script_values_are_counted_in_the_report(tmp_path: Pa
         instance_to_marc(desc, unmapped)
     assert unmapped["instance.alternateScript"] >= 4  # title, statement, place, publisher
     assert unmapped["work.alternateScript"] >= 3
+
+
+def test_a_title_in_several_parts_keeps_every_subtitle(mapped: Mapped) -> None:
+    source, ours = mapped
+    assert source["11117697"]["245"].get_subfields("b") == ["Maski :", "Pravosudie :", "[roman] /"]
+    assert ours["11117697"]["245"].get_subfields("b") == ["Maski", "Pravosudie", "[roman]"]
+
+
+def test_a_subtitle_mixing_in_another_script_is_the_parallel_not_a_second_subtitle(
+    mapped: Mapped,
+) -> None:
+    _, ours = mapped
+    (subtitle,) = ours["11587214"]["245"].get_subfields("b")
+    assert subtitle.startswith("shi er ji da xing ji lu pian = The Forbidden City")
+
+
+def test_an_incorrect_issn_comes_back_as_022_y_not_as_a_second_issn(mapped: Mapped) -> None:
+    source, ours = mapped
+    assert source["013430729"]["022"].get_subfields("a", "y") == ["1748-1716", "1748-1708"]
+    issns = ours["013430729"].get_fields("022")
+    assert [v for f in issns for v in f.get_subfields("a")] == ["1748-1716"]
+    assert [v for f in issns for v in f.get_subfields("y")] == ["1748-1708"]
+
+
+def test_uncontrolled_index_terms_come_back_as_653_not_as_subject_headings(
+    mapped: Mapped,
+) -> None:
+    source, ours = mapped
+    expected = [f["a"] for f in source["367723"].get_fields("653")]
+    assert [f["a"] for f in ours["367723"].get_fields("653")] == expected
+    assert not {f["a"] for f in ours["367723"].get_fields("650")} & set(expected)
+
+
+def test_a_subject_category_code_comes_back_as_072(mapped: Mapped) -> None:
+    source, ours = mapped
+    assert _shape(source["013430729"].get_fields("072")) == [("072", " 0", [("a", "X300")])]
+    assert _shape(ours["013430729"].get_fields("072")) == [("072", " 0", [("a", "X300")])]
+    assert all(f["a"] != "X300" for f in ours["013430729"].get_fields("650"))
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))

@@ -94,20 +94,19 @@ def is_non_latin(text: str) -> bool:
     return other * 2 > len(letters)
 
 
-def _script_rank(el: Element) -> int:
-    """Prefer Latin-script literals: MARC's 245/1XX carry the romanised form.
+def _script_rank(el: Element) -> tuple[bool, bool, int]:
+    """Sort key preferring Latin-script literals: MARC's 245/1XX carry the romanised form.
 
-    The text decides before the xml:lang tag: LoC's converter has been seen to tag the
-    romanised value `ja-jpan` and leave the Japanese-script one untagged.
+    The text decides before the xml:lang tag (LoC's converter has been seen to tag the
+    romanised value `ja-jpan` and leave the Japanese-script one untagged); a text mixing in
+    another script ranks after a wholly Latin one ("十二集… = The Forbidden City" is the
+    880 parallel of "shi er ji … = The Forbidden City").
     """
-    if is_non_latin(el.text or ""):
-        return 3
+    text = el.text or ""
+    mixed = any(c.isalpha() and not unicodedata.name(c, "").startswith("LATIN") for c in text)
     lang = (el.get(XML_LANG) or "").lower()
-    if not lang:
-        return 0
-    if lang.endswith("-latn") or lang in ("en", "eng"):
-        return 1
-    return 2
+    tag_rank = 0 if not lang else 1 if lang.endswith("-latn") or lang in ("en", "eng") else 2
+    return is_non_latin(text), mixed, tag_rank
 
 
 def literals(el: Element, name: str, ns: str = BF) -> list[str]:
@@ -139,7 +138,7 @@ def parallel_literals(el: Element) -> int:
     """
     dropped = 0
     for parent in el.iter():
-        by_tag: dict[str, list[int]] = {}
+        by_tag: dict[str, list[tuple[bool, bool, int]]] = {}
         for child in parent:
             if isinstance(child.tag, str) and len(child) == 0 and (child.text or "").strip():
                 by_tag.setdefault(child.tag, []).append(_script_rank(child))

@@ -76,7 +76,8 @@ def _identifier(ctx: MappingContext, cls: str, el: Element) -> None:
         ctx.add("022", " ", " ", [Subfield("l", value)])
         return
     tag, ind1, ind2, source = _IDENTIFIERS[cls]
-    invalid = any(code(n) in ("cancinv", "invalid") for n in nodes(el, "status"))
+    statuses = {code(n) for n in nodes(el, "status")}
+    invalid = bool(statuses & {"cancinv", "invalid", "incorrect"})
     qualifiers = preferred_literals(el, "qualifier")
     assigners = nodes(el, "assigner")
     assigner = org_code(assigners[0]) if assigners else None
@@ -84,7 +85,9 @@ def _identifier(ctx: MappingContext, cls: str, el: Element) -> None:
         prefix = "OCoLC" if cls == "OclcNumber" else assigner
         ctx.add(tag, ind1, ind2, [Subfield("a", f"({prefix}){value}" if prefix else value)])
         return
-    subs = [Subfield("z" if invalid else "a", value)]
+    # 022 tells an incorrect ISSN ($y) from a cancelled one ($z); other fields have only $z.
+    wrong = "y" if tag == "022" and "incorrect" in statuses else "z"
+    subs = [Subfield(wrong if invalid else "a", value)]
     if tag == "028" and assigner:
         subs.append(Subfield("b", assigner))
     if tag in ("020", "024", "028"):

@@ -6,7 +6,17 @@ from pymarc import Subfield
 
 from catalog_sync.bibframe.errors import BibframeMappingError
 from catalog_sync.bibframe.mapping.context import MappingContext, authority_links, marc_key
-from catalog_sync.bibframe.rdfxml import MADS, Element, classes, code, label, nodes, uri_tail
+from catalog_sync.bibframe.rdfxml import (
+    MADS,
+    RDFS,
+    Element,
+    classes,
+    code,
+    label,
+    literal,
+    nodes,
+    uri_tail,
+)
 
 _SUBJECT_TAG = [
     ({"Person", "PersonalName", "Family", "FamilyName"}, "600"),
@@ -31,6 +41,14 @@ def subjects(ctx: MappingContext) -> None:
     for n in nodes(ctx.work, "subject"):
         if n.element is None:
             raise BibframeMappingError("subject_without_label", n.uri or "")
+        if "Uncontrolled" in classes(n.element) and label(n.element):
+            # LoC's converter carries 653 index terms as bflc:Uncontrolled subjects: not 650.
+            ctx.add("653", " ", " ", [Subfield("a", label(n.element) or "")])
+            continue
+        category = _subject_category(n.element)
+        if category is not None:
+            ctx.add("072", " ", category[0], category[1])
+            continue
         tag, ind1, subs = _heading(n.element, "650")
         ind2, source = _subject_source(n.element, n.uri, tag)
         ctx.add(tag, ind1, ind2, [*subs, Subfield("2", source), *authority_links(n.uri)])
@@ -44,6 +62,23 @@ def genres(ctx: MappingContext) -> None:
             _, _, subs = _heading(n.element, "655")
             ind2, source = _subject_source(n.element, n.uri, "655")
             ctx.add("655", " ", ind2, [*subs, Subfield("2", source), *authority_links(n.uri)])
+
+
+def _subject_category(el: Element) -> tuple[str, list[Subfield]] | None:
+    """072 (second indicator, subfields) for a subject given only as a category code.
+
+    LoC's converter writes a 072 subject category as a Topic with a bf:code, no label, and a
+    source from the classification schemes (NAL's is `agricola`, 072 second indicator 0).
+    """
+    names = [literal(el, name, ns) for name, ns in (("label", RDFS), ("authoritativeLabel", MADS))]
+    value = literal(el, "code")
+    sources = [n for n in nodes(el, "source") if "/classSchemes/" in (n.uri or "")]
+    if any(names) or not value or not sources:
+        return None
+    scheme = code(sources[0]) or uri_tail(sources[0].uri)
+    if scheme == "agricola":
+        return "0", [Subfield("a", value)]
+    return "7", [Subfield("a", value), Subfield("2", scheme)]
 
 
 def _subject_source(el: Element, uri: str | None, tag: str) -> tuple[str, str]:

@@ -59,7 +59,8 @@ def title(ctx: MappingContext, has_main_entry: bool) -> None:
 def title_parts(title: Element) -> list[Subfield]:
     main = preferred_literals(title, "mainTitle") or [label(title) or ""]
     subs = [Subfield("a", main[0])]
-    subs += [Subfield("b", v) for v in preferred_literals(title, "subtitle")[:1]]
+    # Every subtitle: a title proper in several parts (245 $b repeated) keeps them all.
+    subs += [Subfield("b", v) for v in preferred_literals(title, "subtitle")]
     subs += [Subfield("n", v) for v in preferred_literals(title, "partNumber")]
     subs += [Subfield("p", v) for v in preferred_literals(title, "partName")]
     return subs
