@@ -31,7 +31,7 @@ FLOORS = {
     "245 $b": 197 / 201,
     "245 $c": 343 / 346,
     "245 $n$p": 1.0,
-    "250 $a": 80 / 81,
+    "250 $a": 1.0,
     "260/264": 624 / 667,
     "260/264 (brackets aside)": 665 / 667,
     "300 $a": 515 / 523,
@@ -239,6 +239,22 @@ def test_a_subject_category_code_comes_back_as_072(mapped: Mapped) -> None:
     assert _shape(source["013430729"].get_fields("072")) == [("072", " 0", [("a", "X300")])]
     assert _shape(ours["013430729"].get_fields("072")) == [("072", " 0", [("a", "X300")])]
     assert all(f["a"] != "X300" for f in ours["013430729"].get_fields("650"))
+
+
+def test_an_edition_statement_with_its_responsibility_comes_back_as_250_a_and_b(
+    mapped: Mapped,
+) -> None:
+    source, ours = mapped
+    assert source["1144349"]["250"].get_subfields("a", "b") == [
+        "6., neu bearbeitete Aufl. /", "herausgegeben von Ulrich Welsch.",
+    ]  # fmt: skip
+    assert _shape(ours["1144349"].get_fields("250")) == [
+        (
+            "250",
+            "  ",
+            [("a", "6., neu bearbeitete Aufl."), ("b", "herausgegeben von Ulrich Welsch.")],
+        )
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))

@@ -24,7 +24,11 @@ _PROVISION_IND2 = {"Production": "0", "Publication": "1", "Distribution": "2", "
 
 def edition(ctx: MappingContext) -> None:
     for value in preferred_literals(ctx.inst, "editionStatement"):
-        ctx.add("250", " ", " ", [Subfield("a", value)])
+        # LoC's converter joins 250 $a and $b with ISBD's " / "; the first one splits them.
+        edition_, sep, responsibility = value.partition(" / ")
+        ctx.add(
+            "250", " ", " ", [Subfield("a", edition_), Subfield("b", responsibility if sep else "")]
+        )
 
 
 def provision_activities(ctx: MappingContext) -> list[Element]:
