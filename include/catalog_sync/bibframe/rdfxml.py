@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -79,16 +80,33 @@ def nodes(el: Element, name: str, ns: str = BF) -> list[Node]:
     return out
 
 
-def _script_rank(el: Element) -> int:
-    """Prefer untagged or Latin-script literals: MARC's 245/1XX carry the romanised form."""
+def is_non_latin(text: str) -> bool:
+    """True when most letters of `text` are not Latin (Han, Arabic, Cyrillic, Hebrew...).
+
+    LoC's converter writes the 880 (alternate script) values of a field beside the romanised
+    ones, often with no xml:lang to tell them apart, so the script of the text decides.
+    Romanised text with diacritics (ALA-LC) is Latin: combining marks are not letters.
+    """
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return False
+    other = sum(1 for c in letters if not unicodedata.name(c, "").startswith("LATIN"))
+    return other * 2 > len(letters)
+
+
+def _script_rank(el: Element) -> tuple[bool, bool, int]:
+    """Sort key preferring Latin-script literals: MARC's 245/1XX carry the romanised form.
+
+    The text decides before the xml:lang tag (LoC's converter has been seen to tag the
+    romanised value `ja-jpan` and leave the Japanese-script one untagged); a text mixing in
+    another script ranks after a wholly Latin one ("十二集… = The Forbidden City" is the
+    880 parallel of "shi er ji … = The Forbidden City").
+    """
+    text = el.text or ""
+    mixed = any(c.isalpha() and not unicodedata.name(c, "").startswith("LATIN") for c in text)
     lang = (el.get(XML_LANG) or "").lower()
-    if not lang:
-        return 0
-    if lang.endswith("-latn") or lang in ("en", "eng"):
-        return 1
-    if "-" not in lang:
-        return 2
-    return 3
+    tag_rank = 0 if not lang else 1 if lang.endswith("-latn") or lang in ("en", "eng") else 2
+    return is_non_latin(text), mixed, tag_rank
 
 
 def literals(el: Element, name: str, ns: str = BF) -> list[str]:
@@ -110,6 +128,23 @@ def preferred_literals(el: Element, name: str, ns: str = BF) -> list[str]:
         return []
     best = min(_script_rank(p) for p in found)
     return [(p.text or "").strip() for p in found if _script_rank(p) == best]
+
+
+def parallel_literals(el: Element) -> int:
+    """How many literals under `el` are left out as another script's parallel of a value.
+
+    A literal is a parallel when a sibling of the same property holds a preferred-script
+    value; `preferred_literals` leaves it out, and the report counts it here.
+    """
+    dropped = 0
+    for parent in el.iter():
+        by_tag: dict[str, list[tuple[bool, bool, int]]] = {}
+        for child in parent:
+            if isinstance(child.tag, str) and len(child) == 0 and (child.text or "").strip():
+                by_tag.setdefault(child.tag, []).append(_script_rank(child))
+        for ranks in by_tag.values():
+            dropped += sum(1 for r in ranks if r > min(ranks))
+    return dropped
 
 
 def label(el: Element | None) -> str | None:
