@@ -50,6 +50,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         help="replace invalid UTF-8 with U+FFFD instead of rejecting the record",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject records lenient reading repairs (bad indicators); vendor marc_strictness",
+    )
+    parser.add_argument(
         "--required-fields",
         help="comma-separated tags every record must have (default: the vendor's, else 001,245)",
     )
@@ -74,6 +79,8 @@ def _vendor(args: argparse.Namespace) -> VendorConfig:
         vendor = vendors[args.vendor]
     else:
         vendor = VendorConfig(name="cli", source=SourceConfig(inbox="."))
+    if args.strict:
+        vendor = vendor.model_copy(update={"marc_strictness": "strict"})
     if args.required_fields is not None:
         tags = [t.strip() for t in args.required_fields.split(",") if t.strip()]
         vendor = vendor.model_copy(update={"required_fields": tags})

@@ -55,3 +55,12 @@ class RecordWarning(StrEnum):
     DATA_FIELD_WITHOUT_SUBFIELDS = "data_field_without_subfields"
     CONTROL_FIELD_LENGTH = "control_field_length"
     CONTROL_CHARACTER_REMOVED = "control_character_removed"
+    # Lenient repairs (vendor marc_strictness: lenient); strict reading rejects these records.
+    INDICATOR_BLANKED = "indicator_blanked"  # a bad or missing indicator became a blank
+    INDICATOR_STRAY_BYTE_DROPPED = "indicator_stray_byte_dropped"  # 3 bytes before the first $
+
+
+# Warnings that mean bytes were changed to keep a record strict reading would have rejected.
+REPAIR_WARNINGS = frozenset(
+    {RecordWarning.INDICATOR_BLANKED, RecordWarning.INDICATOR_STRAY_BYTE_DROPPED}
+)
