@@ -28,6 +28,9 @@ class RejectReason(StrEnum):
     TOO_LONG_FOR_ISO2709 = (
         "too_long_for_iso2709"  # normalize: over 99,999 bytes or a field over 9,999
     )
+    MARCXML_UNKNOWN_ELEMENT = (
+        "marcxml_unknown_element"  # e.g. <datafeild>: its content would be lost without a word
+    )
     PAYLOAD_INVALID = "payload_invalid"  # the NormalizedRecord model refused the record
     UNPARSEABLE = "unparseable"  # last resort: an unexpected parser failure on odd bytes
 
