@@ -17,12 +17,9 @@ from typing import BinaryIO
 from pymarc import record_to_xml
 
 from catalog_sync.config import SourceConfig, VendorConfig, load_vendors
-from catalog_sync.marc.errors import RecordRejected
 from catalog_sync.marc.filescan import FileScanReport, scan_file
-from catalog_sync.marc.iso2709 import frame_fields
 from catalog_sync.marc.prepare import PreparedRecord
 from catalog_sync.marc.reader import RawRecord
-from catalog_sync.marc.reasons import RejectReason
 
 EXIT_READ = 0
 EXIT_NOT_MARC = 1
@@ -173,14 +170,9 @@ class _RecordSink:
         if self.xml:
             self.out.write(record_to_xml(prepared.record, namespace=False) + b"\n")
             return None
+        # prepare_record has refused what ISO 2709 cannot carry (iso2709_overflow), so validate,
+        # normalize and the DAG take one decision on every record.
         data = prepared.record.as_marc()
-        # ISO 2709 caps a record at 99,999 bytes and a field at 9,999: re-read what pymarc wrote
-        # and refuse a record whose lengths overflowed rather than write a corrupt one.
-        try:
-            if frame_fields(data).warnings:
-                return RejectReason.TOO_LONG_FOR_ISO2709.value
-        except RecordRejected:
-            return RejectReason.TOO_LONG_FOR_ISO2709.value
         self.out.write(data)
         return None
 

@@ -12,7 +12,7 @@ from pymarc import Field, Indicators, Subfield
 from catalog_sync.config import VendorConfig
 from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
 from catalog_sync.marc.errors import RecordRejected
-from catalog_sync.marc.iso2709 import frame_fields
+from catalog_sync.marc.iso2709 import frame_fields, iso2709_overflow
 from catalog_sync.marc.marcxml import parse_marcxml_record
 from catalog_sync.marc.reader import RawRecord
 from catalog_sync.marc.reasons import RecordWarning, RejectReason
@@ -295,4 +295,7 @@ def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) ->
             f"required field(s) {', '.join(missing)} missing",
             control_number,
         )
+    overflow = iso2709_overflow(record.fields)
+    if overflow is not None:
+        raise RecordRejected(RejectReason.TOO_LONG_FOR_ISO2709, overflow, control_number)
     return PreparedRecord(record, control_number, deleted, tuple(dict.fromkeys(warnings)))

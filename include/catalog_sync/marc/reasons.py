@@ -26,7 +26,7 @@ class RejectReason(StrEnum):
     MISSING_REQUIRED_FIELD = "missing_required_field"
     UNSUPPORTED_FORMAT = "unsupported_format"
     TOO_LONG_FOR_ISO2709 = (
-        "too_long_for_iso2709"  # normalize: over 99,999 bytes or a field over 9,999
+        "too_long_for_iso2709"  # over 99,999 bytes or a field over 9,999 (iso2709_overflow)
     )
     MARCXML_UNKNOWN_ELEMENT = (
         "marcxml_unknown_element"  # e.g. <datafeild>: its content would be lost without a word
