@@ -10,6 +10,7 @@ import pymarc
 from pymarc import Field, Indicators, Subfield
 
 from catalog_sync.config import VendorConfig
+from catalog_sync.fingerprint import match_point_key
 from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
 from catalog_sync.marc.errors import RecordRejected
 from catalog_sync.marc.iso2709 import frame_fields, iso2709_overflow
@@ -289,6 +290,18 @@ def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) ->
         # A delete only has to say which record goes: vendors often send stubs without a title.
         required = [entry for entry in required if all(t < "010" for t in entry.split("/"))]
     missing = missing_required(format_kind(leader), required, {f.tag for f in record.fields})
+    if "001" in missing:
+        # Without a control number the record can still be matched (and keyed) on another of
+        # the vendor's match points; only a record with none of them cannot be placed.
+        if match_point_key(record, vendor.match_points) is None:
+            others = [p for p in vendor.match_points if p != "001+003"]
+            raise RecordRejected(
+                RejectReason.NO_MATCH_POINT,
+                "no 001 and none of the vendor's other match points "
+                f"({', '.join(others) or 'none configured'})",
+            )
+        missing.remove("001")
+        warnings.append(RecordWarning.NO_CONTROL_NUMBER)
     if missing:
         raise RecordRejected(
             RejectReason.MISSING_REQUIRED_FIELD,

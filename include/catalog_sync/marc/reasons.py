@@ -31,6 +31,7 @@ class RejectReason(StrEnum):
     MARCXML_UNKNOWN_ELEMENT = (
         "marcxml_unknown_element"  # e.g. <datafeild>: its content would be lost without a word
     )
+    NO_MATCH_POINT = "no_match_point"  # no 001 and none of the vendor's other match points
     PAYLOAD_INVALID = "payload_invalid"  # the NormalizedRecord model refused the record
     UNPARSEABLE = "unparseable"  # last resort: an unexpected parser failure on odd bytes
 
@@ -61,6 +62,8 @@ class RecordWarning(StrEnum):
     # Lenient repairs (vendor marc_strictness: lenient); strict reading rejects these records.
     INDICATOR_BLANKED = "indicator_blanked"  # a bad or missing indicator became a blank
     INDICATOR_STRAY_BYTE_DROPPED = "indicator_stray_byte_dropped"  # 3 bytes before the first $
+    # No 001: the record is matched on another of the vendor's match points (035, 020, 022).
+    NO_CONTROL_NUMBER = "no_control_number"
 
 
 # Warnings that mean bytes were changed to keep a record strict reading would have rejected.
