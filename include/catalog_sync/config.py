@@ -69,6 +69,9 @@ class VendorConfig(BaseModel):
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
     # Repair invalid UTF-8 (replacement characters) instead of rejecting the record.
     allow_utf8_repair: bool = False
+    # lenient: blank a bad indicator, drop a stray byte after the indicators and keep the record
+    # with a warning code (catalog_sync.marc.repair); strict: reject such records.
+    marc_strictness: Literal["lenient", "strict"] = "lenient"
     # Change detection (include/catalog_sync/matching.py, protected.py, pipeline/commit.py):
     match_points: list[MatchPoint] = Field(
         default_factory=lambda: list(DEFAULT_MATCH_POINTS),

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from pymarc import Record
 
+from catalog_sync.matching import match_queries
+
 # Leader positions that depend on serialisation, not content: record length and base address.
 _LEADER_VOLATILE = (slice(0, 5), slice(12, 17))
 
@@ -50,3 +52,20 @@ def record_key(record: Record, key_fields: Sequence[str]) -> str | None:
     if not values or not values[-1]:
         return None
     return ":".join(v for v in values if v)
+
+
+# The separator of a key made from a match point: `isbn13=9780198526636`. A 003:001 key never
+# holds it, so revert can tell the two apart (catalog_sync.revert).
+MATCH_POINT_KEY_SEPARATOR = "="
+
+
+def match_point_key(record: Record, points: Sequence[str]) -> str | None:
+    """A key for a record without 001, from the first of the vendor's other match points that
+    it carries (`oclc_number=12345`, `isbn13=978...`, `issn=1234-5679`); None if it has none.
+
+    The key is the ILS query itself, so a revert finds what a create made with it.
+    """
+    for _point, query in match_queries(record, [p for p in points if p != "001+003"]):
+        [(name, value)] = query.items()
+        return f"{name}{MATCH_POINT_KEY_SEPARATOR}{value}"
+    return None

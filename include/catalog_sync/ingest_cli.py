@@ -17,12 +17,9 @@ from typing import BinaryIO
 from pymarc import record_to_xml
 
 from catalog_sync.config import SourceConfig, VendorConfig, load_vendors
-from catalog_sync.marc.errors import RecordRejected
 from catalog_sync.marc.filescan import FileScanReport, scan_file
-from catalog_sync.marc.iso2709 import frame_fields
 from catalog_sync.marc.prepare import PreparedRecord
 from catalog_sync.marc.reader import RawRecord
-from catalog_sync.marc.reasons import RejectReason
 
 EXIT_READ = 0
 EXIT_NOT_MARC = 1
@@ -50,6 +47,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         help="replace invalid UTF-8 with U+FFFD instead of rejecting the record",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="reject records lenient reading repairs (bad indicators); vendor marc_strictness",
+    )
+    parser.add_argument(
         "--required-fields",
         help="comma-separated tags every record must have (default: the vendor's, else 001,245)",
     )
@@ -74,6 +76,8 @@ def _vendor(args: argparse.Namespace) -> VendorConfig:
         vendor = vendors[args.vendor]
     else:
         vendor = VendorConfig(name="cli", source=SourceConfig(inbox="."))
+    if args.strict:
+        vendor = vendor.model_copy(update={"marc_strictness": "strict"})
     if args.required_fields is not None:
         tags = [t.strip() for t in args.required_fields.split(",") if t.strip()]
         vendor = vendor.model_copy(update={"required_fields": tags})
@@ -166,14 +170,9 @@ class _RecordSink:
         if self.xml:
             self.out.write(record_to_xml(prepared.record, namespace=False) + b"\n")
             return None
+        # prepare_record has refused what ISO 2709 cannot carry (iso2709_overflow), so validate,
+        # normalize and the DAG take one decision on every record.
         data = prepared.record.as_marc()
-        # ISO 2709 caps a record at 99,999 bytes and a field at 9,999: re-read what pymarc wrote
-        # and refuse a record whose lengths overflowed rather than write a corrupt one.
-        try:
-            if frame_fields(data).warnings:
-                return RejectReason.TOO_LONG_FOR_ISO2709.value
-        except RecordRejected:
-            return RejectReason.TOO_LONG_FOR_ISO2709.value
         self.out.write(data)
         return None
 

@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
+from catalog_sync.fingerprint import MATCH_POINT_KEY_SEPARATOR
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound
 from catalog_sync.ils.koha import control_number_of
@@ -44,7 +45,11 @@ class RevertReport:
 
 
 def _query_for(record_key: str) -> dict[str, str]:
-    """'DLC:123' -> control number 123 from source DLC (record_key's own layout)."""
+    """'DLC:123' -> control number 123 from source DLC (record_key's own layout);
+    'isbn13=978...' (a record without 001, keyed by a match point) -> that ILS query."""
+    name, separator, value = record_key.partition(MATCH_POINT_KEY_SEPARATOR)
+    if separator and ":" not in name and name.isidentifier():
+        return {name: value}
     source, _, number = record_key.rpartition(":")
     query = {"control_number": number}
     if source:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Callable
 from enum import StrEnum
 
-from pymarc.marc8 import MARC8ToUnicode
 from pymarc.marc8_mapping import CODESETS
 
 from catalog_sync.marc.errors import RecordRejected
+from catalog_sync.marc.marc8 import marc8_to_unicode
 from catalog_sync.marc.reasons import RecordWarning, RejectReason
 
 _ESC = 0x1B
 # High-bit bytes MARC-8's default G1 set (ANSEL, final 0x45) defines; any other high byte in a
 # record without escape sequences means a legacy code page (cp1251, cp866, ...), not MARC-8.
 _ANSEL_HIGH = frozenset(k for k in CODESETS[0x45] if k >= 0x80)
-# pymarc's non-Latin G0 tables lack 0x20, which is a space in every MARC-8 G0 set; pymarc
-# writes a space for it anyway, so this one report loses nothing.
-_SPACE_REPORT = "Unable to parse character 0x20 "
 
 
 class Charset(StrEnum):
@@ -72,25 +67,6 @@ def detect_charset(
     )
 
 
-def _marc8_decode(value: bytes) -> str:
-    # A fresh converter per value: MARC-8 escape state must not leak between subfields.
-    try:
-        if b"\x1b" not in value:
-            return MARC8ToUnicode(quiet=True).translate(value)
-        # With escape sequences pymarc reports undecodable bytes only on stderr (and then writes
-        # a blank in their place): capture that report and reject instead of losing characters.
-        report = io.StringIO()
-        with contextlib.redirect_stderr(report):
-            text = MARC8ToUnicode(quiet=False).translate(value)
-    except (IndexError, TypeError, KeyError, ValueError) as exc:
-        raise RecordRejected(RejectReason.MARC8_INVALID, "MARC-8 bytes cannot be decoded") from exc
-    if any(not line.startswith(_SPACE_REPORT) for line in report.getvalue().splitlines()):
-        raise RecordRejected(
-            RejectReason.MARC8_INVALID, "MARC-8 escape sequence or character cannot be decoded"
-        )
-    return text
-
-
 def decoder_for(charset: Charset) -> Callable[[bytes], str]:
     """bytes -> str for one field or subfield value of a record in `charset`."""
     if charset is Charset.ASCII:
@@ -99,7 +75,8 @@ def decoder_for(charset: Charset) -> Callable[[bytes], str]:
         return _decode_utf8
     if charset is Charset.UTF8_REPAIRED:
         return _decode_utf8_repair
-    return _marc8_decode
+    # A fresh decoder state per value: MARC-8 escape state must not leak between subfields.
+    return marc8_to_unicode
 
 
 def _decode_ascii(value: bytes) -> str:

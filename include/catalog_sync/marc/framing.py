@@ -53,6 +53,14 @@ def is_padding(data: bytes) -> bool:
     return not data.strip(_PADDING)
 
 
+def skip_padding(data: bytes) -> bytes:
+    """`data` without the padding (and a UTF-8 byte order mark) before its first record."""
+    body = data.lstrip(_PADDING)
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :].lstrip(_PADDING)
+    return body
+
+
 def iter_spans(fh: BinaryIO, fmt: RecordFormat, start: int, end: int) -> Iterator[Span]:
     """Every record span that begins in [start, end), reading only that range in blocks."""
     if fmt == "iso2709":
@@ -126,9 +134,7 @@ def _iso_spans(fh: BinaryIO, start: int, end: int) -> Iterator[Span]:
 def _iso_span(offset: int, data: bytes, length: int) -> Span | None:
     """Drop padding before a record (some exports put a newline after each terminator, some
     editors a UTF-8 byte order mark before the first record)."""
-    body = data.lstrip(_PADDING)
-    if body.startswith(_UTF8_BOM):
-        body = body[len(_UTF8_BOM) :].lstrip(_PADDING)
+    body = skip_padding(data)
     if not body or body == RECORD_TERMINATOR:
         return None
     skipped = len(data) - len(body)

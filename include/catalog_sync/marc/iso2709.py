@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymarc import Field
+
 from catalog_sync.marc.errors import RecordRejected
 from catalog_sync.marc.reasons import RecordWarning, RejectReason
 
@@ -118,3 +120,33 @@ def _fields_from_terminators(data: bytes, directory: bytes, base: int) -> list[t
             f"directory names {len(tags)} fields but the record holds {len(pieces)}",
         )
     return [(t.decode("ascii"), piece) for t, piece in zip(tags, pieces, strict=True)]
+
+
+MAX_RECORD_BYTES = 99_999  # leader/00-04: five digits
+MAX_FIELD_BYTES = 9_999  # a directory entry's field length: four digits
+
+
+def _encoded_len(value: str) -> int:
+    return len(value) if value.isascii() else len(value.encode("utf-8"))
+
+
+def iso2709_overflow(fields: list[Field]) -> str | None:
+    """Why these fields cannot be written as one ISO 2709 record in UTF-8, or None if they can.
+
+    The one decision `validate`, `normalize` and the DAG all take (through prepare_record): a
+    record that an ISO 2709 export, an ILS's MARC export or its indexer cannot carry is refused
+    at the door, whatever format it came in, instead of being accepted by one and refused by
+    another. Counted from the values, without serialising the record.
+    """
+    total = LEADER_LEN + 1 + 1  # leader, directory terminator, record terminator
+    for field in fields:
+        if field.control_field:
+            length = _encoded_len(field.data or "") + 1
+        else:
+            length = 3 + sum(2 + _encoded_len(s.value) for s in field.subfields)
+        if length > MAX_FIELD_BYTES:
+            return f"field {field.tag} is {length:,} bytes in ISO 2709 (at most 9,999)"
+        total += ENTRY_LEN + length
+    if total > MAX_RECORD_BYTES:
+        return f"record is {total:,} bytes in ISO 2709 (at most 99,999)"
+    return None

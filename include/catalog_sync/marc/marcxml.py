@@ -39,6 +39,23 @@ def _local(tag: object) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
+def _namespace(tag: object) -> str:
+    return tag[1:].partition("}")[0] if isinstance(tag, str) and tag.startswith("{") else ""
+
+
+def _unknown(element: object, where: str) -> RecordRejected:
+    # Only the element's name (which the vendor's software wrote), never record content.
+    name = _local(getattr(element, "tag", ""))[:40]
+    return RecordRejected(
+        RejectReason.MARCXML_UNKNOWN_ELEMENT,
+        f"<{name}> {where} is not a MARCXML element; its content cannot be placed",
+    )
+
+
+def _has_text(text: str | None) -> bool:
+    return bool(text and text.strip())
+
+
 def _wrapped(data: bytes) -> bytes:
     """The record inside a root that declares any prefix the file declared on an outer element."""
     used = set(_PREFIX_USE.findall(data)) - set(_PREFIX_DECL.findall(data)) - {b"xml"}
@@ -66,11 +83,16 @@ def parse_marcxml_record(data: bytes, allow_utf8_repair: bool = False) -> tuple[
         # Only the parser's message (line/column and what is wrong), never the record text.
         raise RecordRejected(RejectReason.XML_MALFORMED, f"not well-formed XML: {exc.msg}") from exc
     element = root if _local(root.tag) == "record" else root[0]
+    # Elements in the record's own namespace (MARCXML's, or none) are MARC; another namespace
+    # is a foreign extension and is not ours to read.
+    marc_ns = _namespace(element.tag)
     leader: str | None = None
     controlfields: list[tuple[str, str]] = []
     datafields: list[XmlDataField] = []
     order: list[tuple[bool, int]] = []
     for child in element:
+        if _namespace(child.tag) != marc_ns:
+            continue
         name = _local(child.tag)
         if name == "leader":
             leader = child.text or ""
@@ -78,17 +100,15 @@ def parse_marcxml_record(data: bytes, allow_utf8_repair: bool = False) -> tuple[
             order.append((True, len(controlfields)))
             controlfields.append((child.get("tag", ""), child.text or ""))
         elif name == "datafield":
-            subfields = [
-                (sub.get("code", ""), sub.text or "")
-                for sub in child
-                if _local(sub.tag) == "subfield"
-            ]
+            subfields = _subfields(child, marc_ns)
             order.append((False, len(datafields)))
             datafields.append(
                 XmlDataField(
                     child.get("tag", ""), child.get("ind1", ""), child.get("ind2", ""), subfields
                 )
             )
+        else:
+            raise _unknown(child, "in a record")
     if leader is None and not order:
         raise RecordRejected(
             RejectReason.NOT_A_MARC_RECORD, "<record> element holds no leader or fields"
@@ -97,3 +117,25 @@ def parse_marcxml_record(data: bytes, allow_utf8_repair: bool = False) -> tuple[
         length = "missing" if leader is None else f"{len(leader)} characters"
         raise RecordRejected(RejectReason.LEADER_INVALID, f"leader is {length}, not 24 characters")
     return XmlRecord(leader, controlfields, datafields, order), repaired
+
+
+def _subfields(datafield: etree._Element, marc_ns: str) -> list[tuple[str, str]]:
+    """(code, value) of a datafield; content outside <subfield> elements rejects the record,
+    as ISO 2709 data before the first subfield code does."""
+    tag = datafield.get("tag", "")
+    if _has_text(datafield.text):
+        raise RecordRejected(
+            RejectReason.FIELD_STRUCTURE_INVALID, f"field {tag} holds text outside <subfield>"
+        )
+    subfields: list[tuple[str, str]] = []
+    for sub in datafield:
+        if _has_text(sub.tail):
+            raise RecordRejected(
+                RejectReason.FIELD_STRUCTURE_INVALID, f"field {tag} holds text outside <subfield>"
+            )
+        if _namespace(sub.tag) != marc_ns:
+            continue
+        if _local(sub.tag) != "subfield":
+            raise _unknown(sub, f"in field {tag}")
+        subfields.append((sub.get("code", ""), sub.text or ""))
+    return subfields

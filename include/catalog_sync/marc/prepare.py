@@ -10,12 +10,14 @@ import pymarc
 from pymarc import Field, Indicators, Subfield
 
 from catalog_sync.config import VendorConfig
+from catalog_sync.fingerprint import match_point_key
 from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
 from catalog_sync.marc.errors import RecordRejected
-from catalog_sync.marc.iso2709 import frame_fields
+from catalog_sync.marc.iso2709 import frame_fields, iso2709_overflow
 from catalog_sync.marc.marcxml import parse_marcxml_record
 from catalog_sync.marc.reader import RawRecord
 from catalog_sync.marc.reasons import RecordWarning, RejectReason
+from catalog_sync.marc.repair import Strictness, repair_indicators, repair_xml_indicators
 from catalog_sync.marc.rules import (
     check_control_field,
     check_data_field,
@@ -68,15 +70,16 @@ def prepare_record(
     `allow_utf8_repair` overrides the vendor setting (the CLI has no vendor of its own).
     """
     repair = allows_utf8_repair(vendor) if allow_utf8_repair is None else allow_utf8_repair
+    strictness = Strictness(vendor.marc_strictness)
     try:
         if raw.clipped:
             raise RecordRejected(
                 RejectReason.RECORD_TOO_LONG, f"{raw.size} bytes without a record boundary"
             )
         if fmt == "iso2709":
-            record, warnings = _from_iso2709(raw.data, repair)
+            record, warnings = _from_iso2709(raw.data, repair, strictness)
         elif fmt == "marcxml":
-            record, warnings = _from_marcxml(raw.data, repair)
+            record, warnings = _from_marcxml(raw.data, repair, strictness)
         else:
             raise RecordRejected(RejectReason.UNSUPPORTED_FORMAT, f"{fmt} records are not ingested")
         return _finish(record, warnings, vendor)
@@ -112,7 +115,9 @@ def _nfc(value: str) -> str:
     return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
-def _from_iso2709(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
+def _from_iso2709(
+    data: bytes, repair: bool, strictness: Strictness
+) -> tuple[pymarc.Record, list[str]]:
     layout = frame_fields(data)
     leader = layout.leader
     charset, charset_warnings = detect_charset(data, leader[9], repair)
@@ -153,15 +158,20 @@ def _from_iso2709(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
                 if p
             ]
             delimiters = len(parts_bytes) - 1
-        if len(head) != 2:
-            _bad_indicators(tag, head, delimiters)
+        if delimiters == 0 and len(head) > 2:
+            raise RecordRejected(
+                RejectReason.FIELD_STRUCTURE_INVALID,
+                f"field {tag} holds data but no subfield codes",
+            )
+        ind1, ind2, fixes = repair_indicators(tag, head, strictness)
+        warnings.extend(fixes)
         if delimiters != len(subfields):
             warnings.append(RecordWarning.SUBFIELD_EMPTY)
         if not subfields:
             warnings.append(RecordWarning.DATA_FIELD_WITHOUT_SUBFIELDS)
         codes = "".join([s.code for s in subfields])
-        warnings.extend(check_data_field(kind, tag, head[0], head[1], codes))
-        fields.append(_data_field(tag, Indicators(head[0], head[1]), subfields))
+        warnings.extend(check_data_field(kind, tag, ind1, ind2, codes))
+        fields.append(_data_field(tag, Indicators(ind1, ind2), subfields))
     if normalized:
         warnings.append(RecordWarning.NFC_NORMALIZED)
     controls = _CONTROL_BYTES if charset is Charset.MARC8 else _CONTROL_BYTES_OR_ESC
@@ -194,17 +204,9 @@ def _data_field(tag: str, indicators: Indicators, subfields: list[Subfield]) -> 
     return field
 
 
-def _bad_indicators(tag: str, head: str, delimiters: int) -> None:
-    if delimiters == 0 and len(head) > 2:
-        raise RecordRejected(
-            RejectReason.FIELD_STRUCTURE_INVALID, f"field {tag} holds data but no subfield codes"
-        )
-    raise RecordRejected(
-        RejectReason.INDICATOR_INVALID, f"field {tag} has {len(head)} indicator characters, not 2"
-    )
-
-
-def _from_marcxml(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
+def _from_marcxml(
+    data: bytes, repair: bool, strictness: Strictness
+) -> tuple[pymarc.Record, list[str]]:
     parsed, repaired = parse_marcxml_record(data, repair)
     leader = parsed.leader
     kind = format_kind(leader)
@@ -227,7 +229,9 @@ def _from_marcxml(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
                 RejectReason.SUBFIELD_CODE_INVALID,
                 f"field {df.tag}: a subfield code is not 1 character",
             )
-        warnings.extend(check_data_field(kind, df.tag, df.ind1, df.ind2, codes))
+        ind1, ind2, fixes = repair_xml_indicators(df.tag, df.ind1, df.ind2, strictness)
+        warnings.extend(fixes)
+        warnings.extend(check_data_field(kind, df.tag, ind1, ind2, codes))
         subfields = []
         for code, value in df.subfields:
             nfc = _nfc(value)
@@ -235,9 +239,7 @@ def _from_marcxml(data: bytes, repair: bool) -> tuple[pymarc.Record, list[str]]:
             subfields.append(Subfield(code, nfc))
         if not subfields:
             warnings.append(RecordWarning.DATA_FIELD_WITHOUT_SUBFIELDS)
-        fields.append(
-            Field(tag=df.tag, indicators=Indicators(df.ind1, df.ind2), subfields=subfields)
-        )
+        fields.append(Field(tag=df.tag, indicators=Indicators(ind1, ind2), subfields=subfields))
     if not fields:
         raise RecordRejected(RejectReason.NO_FIELDS, "record has no fields")
     if normalized:
@@ -288,10 +290,25 @@ def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) ->
         # A delete only has to say which record goes: vendors often send stubs without a title.
         required = [entry for entry in required if all(t < "010" for t in entry.split("/"))]
     missing = missing_required(format_kind(leader), required, {f.tag for f in record.fields})
+    if "001" in missing:
+        # Without a control number the record can still be matched (and keyed) on another of
+        # the vendor's match points; only a record with none of them cannot be placed.
+        if match_point_key(record, vendor.match_points) is None:
+            others = [p for p in vendor.match_points if p != "001+003"]
+            raise RecordRejected(
+                RejectReason.NO_MATCH_POINT,
+                "no 001 and none of the vendor's other match points "
+                f"({', '.join(others) or 'none configured'})",
+            )
+        missing.remove("001")
+        warnings.append(RecordWarning.NO_CONTROL_NUMBER)
     if missing:
         raise RecordRejected(
             RejectReason.MISSING_REQUIRED_FIELD,
             f"required field(s) {', '.join(missing)} missing",
             control_number,
         )
+    overflow = iso2709_overflow(record.fields)
+    if overflow is not None:
+        raise RecordRejected(RejectReason.TOO_LONG_FOR_ISO2709, overflow, control_number)
     return PreparedRecord(record, control_number, deleted, tuple(dict.fromkeys(warnings)))

@@ -26,8 +26,12 @@ class RejectReason(StrEnum):
     MISSING_REQUIRED_FIELD = "missing_required_field"
     UNSUPPORTED_FORMAT = "unsupported_format"
     TOO_LONG_FOR_ISO2709 = (
-        "too_long_for_iso2709"  # normalize: over 99,999 bytes or a field over 9,999
+        "too_long_for_iso2709"  # over 99,999 bytes or a field over 9,999 (iso2709_overflow)
     )
+    MARCXML_UNKNOWN_ELEMENT = (
+        "marcxml_unknown_element"  # e.g. <datafeild>: its content would be lost without a word
+    )
+    NO_MATCH_POINT = "no_match_point"  # no 001 and none of the vendor's other match points
     PAYLOAD_INVALID = "payload_invalid"  # the NormalizedRecord model refused the record
     UNPARSEABLE = "unparseable"  # last resort: an unexpected parser failure on odd bytes
 
@@ -55,3 +59,14 @@ class RecordWarning(StrEnum):
     DATA_FIELD_WITHOUT_SUBFIELDS = "data_field_without_subfields"
     CONTROL_FIELD_LENGTH = "control_field_length"
     CONTROL_CHARACTER_REMOVED = "control_character_removed"
+    # Lenient repairs (vendor marc_strictness: lenient); strict reading rejects these records.
+    INDICATOR_BLANKED = "indicator_blanked"  # a bad or missing indicator became a blank
+    INDICATOR_STRAY_BYTE_DROPPED = "indicator_stray_byte_dropped"  # 3 bytes before the first $
+    # No 001: the record is matched on another of the vendor's match points (035, 020, 022).
+    NO_CONTROL_NUMBER = "no_control_number"
+
+
+# Warnings that mean bytes were changed to keep a record strict reading would have rejected.
+REPAIR_WARNINGS = frozenset(
+    {RecordWarning.INDICATOR_BLANKED, RecordWarning.INDICATOR_STRAY_BYTE_DROPPED}
+)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from catalog_sync.marc.errors import EmptyFileError, NotMarcError
+from catalog_sync.marc.framing import skip_padding
 from catalog_sync.models import RecordFormat
 
 # Enough to see an XML prolog plus a large OAI/collection header before the first record.
@@ -73,8 +74,9 @@ def detect_format(path: Path) -> RecordFormat:
     head = _read_head(path)
     if not head:
         raise EmptyFileError(f"vendor file {path.name} is empty (0 bytes)")
-    body = head[3:] if head.startswith(_UTF8_BOM) else head
-    body = body.lstrip(_LEADING_BLANKS)
+    # The same filler the framing skips between records (NUL, Ctrl-Z, whitespace, a byte order
+    # mark) may stand before the first one: judge the file by what follows it.
+    body = skip_padding(head)
     if looks_like_leader(body):
         return "iso2709"
     if body.startswith(b"<"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from catalog_sync.audit import correlation_id
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import record_fingerprint, record_key
+from catalog_sync.fingerprint import match_point_key, record_fingerprint, record_key
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
 from catalog_sync.marc.rejects import RejectWriter
@@ -71,9 +71,13 @@ def process_chunk(
                 rejects.add(raw, result)
                 continue
             warnings.update(result.warnings)
-            key = record_key(result.record, vendor.record_key)
+            key = record_key(result.record, vendor.record_key) or match_point_key(
+                result.record, vendor.match_points
+            )
             if key is None:
-                rejection = Rejection("missing_record_key", "no 001 control number", None)
+                rejection = Rejection(
+                    "missing_record_key", "no record key and no match point", None
+                )
                 reasons[rejection.reason] += 1
                 rejects.add(raw, rejection)
                 continue
