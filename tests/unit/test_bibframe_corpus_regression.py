@@ -36,10 +36,12 @@ FLOORS = {
     "260/264 (brackets aside)": 665 / 667,
     "300 $a": 515 / 523,
     "300 $b": 401 / 402,
-    "300 $c": 477 / 511,
+    "300 $c": 1.0,
     "650": 1.0,
     "7XX names (with $t)": 1.0,
 }
+_BF = "http://id.loc.gov/ontologies/bibframe/"
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _ROMANISED_TAGS = ("245", "100", "110", "111", "700", "710", "711", "260", "264")
 
 Mapped = tuple[dict[str, Record], dict[str, Record]]
@@ -115,6 +117,33 @@ def test_illustrative_content_comes_back_as_300_b(mapped: Mapped) -> None:
     assert _shape(ours["007205596"].get_fields("300")) == [
         ("300", "  ", [("a", "10 v."), ("b", "col. ill., col. ports."), ("c", "30 cm")])
     ]
+
+
+@pytest.mark.parametrize(("control_number", "dimensions"), [("281009", "12 in"), ("760065", "7 in")])
+def test_a_dimension_the_converter_read_from_007_is_not_written_as_300_c(
+    mapped: Mapped, control_number: str, dimensions: str
+) -> None:
+    source, ours = mapped
+    # A sound disc (and a tape) described by 007 alone: no 300 in the source, yet LoC's
+    # converter gives the Instance the 007's size as bf:dimensions.
+    assert source[control_number].get_fields("300") == []
+    assert _rdf_literals(control_number, "dimensions") == [f"{dimensions}."]
+    assert ours[control_number].get_fields("300") == []
+
+
+def test_a_dimension_left_out_as_the_007s_is_counted_in_the_report(tmp_path: Path) -> None:
+    unmapped: Counter[str] = Counter()
+    for desc in iter_instance_descriptions(_rdf_of("281009", tmp_path)):
+        instance_to_marc(desc, unmapped)
+    assert unmapped["instance.dimensions.007"] == 1
+
+
+def test_a_dimension_transcribed_in_300_c_stays_300_c(mapped: Mapped) -> None:
+    source, ours = mapped
+    # The same size in a source 300 $c ("12 in.") reaches BIBFRAME without its period.
+    assert source["243249"]["300"]["c"] == "12 in."
+    assert _rdf_literals("243249", "dimensions") == ["12 in"]
+    assert ours["243249"]["300"].get_subfields("c") == ["12 in"]
 
 
 @pytest.mark.parametrize(
@@ -285,3 +314,13 @@ def _rdf_of(control_number: str, workdir: Path) -> Path:
     out = workdir / f"{control_number}.rdf"
     out.write_bytes(etree.tostring(keep))
     return out
+
+
+def _rdf_literals(control_number: str, name: str) -> list[str]:
+    """The text of one bf: property of a record's Instance in the BIBFRAME fixture."""
+    root = etree.fromstring(gzip.decompress(BIBFRAME.read_bytes()))
+    instance = root.find(
+        f"{{{_BF}}}Instance[@{{{_RDF}}}about='http://example.org/{control_number}#Instance']"
+    )
+    assert instance is not None
+    return [el.text or "" for el in instance.findall(f"{{{_BF}}}{name}")]
