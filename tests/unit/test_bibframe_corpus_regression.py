@@ -187,6 +187,20 @@ def test_one_260_naming_two_publishers_comes_back_as_one_264(mapped: Mapped) -> 
     ]  # fmt: skip
 
 
+def test_a_second_transcribed_date_264_cannot_hold_is_counted_not_dropped_silently(
+    mapped: Mapped, tmp_path: Path
+) -> None:
+    source, ours = mapped
+    # A 260 with two $c (the first is the printer's name, miscoded); 264 $c does not repeat.
+    assert source["4691825"]["260"].get_subfields("c") == ["Ulrich Han?,", "ca. 1462-1463]."]
+    assert ours["4691825"]["264"].get_subfields("c") == ["Ulrich Han?"]
+    unmapped: Counter[str] = Counter()
+    for desc in iter_instance_descriptions(_rdf_of("4691825", tmp_path)):
+        instance_to_marc(desc, unmapped)
+    # Once: LoC's second (008) description of the same publication is not a second 264.
+    assert unmapped["instance.provisionActivity.simpleDate.repeated"] == 1
+
+
 def test_publishers_of_different_periods_stay_two_264s(mapped: Mapped) -> None:
     _, ours = mapped
     assert _shape(ours["603464"].get_fields("264")) == [
