@@ -9,8 +9,10 @@ from catalog_sync.bibframe.rdfxml import label, nodes, preferred_literals
 
 # The sizes LoC's converter (ConvSpec-001-007.xsl) spells out from a 007 when the record has
 # no 300 $c. Only those ending in a period with no other full stop are listed: the converter
-# strips that final period from every 300 $c it copies (tChopPunct), so a 300 $c can never
-# reach BIBFRAME in one of these forms, and the phrase identifies a 007 size for certain.
+# (v2.10) strips that final period from every 300 $c it copies (tChopPunct), so there a 300 $c
+# never takes one of these forms. Older versions kept the period (BFDB's v2.1.0 output has
+# "4 3/4 in." from 300 $c beside the same from 007), so a phrase is only taken for the 007's
+# on an Instance without bf:extent, i.e. made from a record with no 300 $a at all.
 # ("9.5 mm.", "2x2 in. or 5x5 cm.", "unknown"... could also be a 300 $c kept as typed.)
 _SIZES_FROM_007 = frozenset(
     {
@@ -38,7 +40,7 @@ def physical_description(ctx: MappingContext) -> None:
     ]
     dimensions = []
     for value in preferred_literals(ctx.inst, "dimensions"):
-        if " ".join(value.split()) in _SIZES_FROM_007:
+        if not extent_nodes and " ".join(value.split()) in _SIZES_FROM_007:
             # Not a transcribed 300 $c: 007 is not carried (mapping doc), so count it.
             ctx.unmapped["instance.dimensions.007"] += 1
         else:
