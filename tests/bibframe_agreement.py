@@ -11,15 +11,16 @@ Normalisation removes only what LoC's converter removes by design: ISBD punctuat
 end of a subfield, and surrounding spaces; case and inner text are compared as they are.
 
 Square brackets get a second, separately reported figure ("… (converter's brackets)") beside
-the strict one. ISBD encloses adjacent supplied elements in one pair of brackets, which in
-MARC can open in one subfield and close in a later one (260 `$a[Mainz :$bFust,$c1461]`).
+the strict one. AACR2 practice encloses adjacent supplied elements in one pair of brackets,
+which in MARC can open in one subfield and close in a later one (`$a[Mainz :$bFust,$c1461]`).
 BIBFRAME has one literal per subfield and no way to say a bracket spans several, so LoC's
 converter closes each subfield's brackets in that subfield (utils.xsl tBalanceBrackets: an
 unclosed `[` gets a `]` at the end, an unopened `]` a `[` at the start; and, in 26X only, a
-`$b` with no bracket between an unclosed `$a` and an unopened `$c` is bracketed whole,
-ProvAct.xsl): `[Mainz]` `[Fust]` `[1461]`. The normalised figure applies exactly that rule to
-the source's subfields (`converter_brackets`), never to ours, and then also strips ISBD
-punctuation just inside a final `]` on both sides (`[D.C. :` and `[D.C.]` both give `[D.C]`).
+`$b` with no bracket of its own after an unclosed `$a` or before an unopened `$c` is
+bracketed whole, ConvSpec-Process8-ProvAct.xsl): `[Mainz]` `[Fust]` `[1461]`. The
+normalised figure applies exactly that rule to the source's subfields (`converter_brackets`),
+never to ours, and then also strips ISBD punctuation just inside a final `]` on both sides
+(`[D.C. :` and `[D.C.]` both give `[D.C]`).
 Which values are bracketed (supplied by the cataloguer) is data and still has to agree:
 no bracket is removed, and a bracket our mapping lost or added still disagrees.
 """
