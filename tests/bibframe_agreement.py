@@ -9,6 +9,20 @@ our mapping writes are the same multiset (so a lost value, an extra value and a 
 field all count as disagreement). Records where neither side has the field are not counted.
 Normalisation removes only what LoC's converter removes by design: ISBD punctuation at the
 end of a subfield, and surrounding spaces; case and inner text are compared as they are.
+
+Square brackets get a second, separately reported figure ("… (converter's brackets)") beside
+the strict one. AACR2 practice encloses adjacent supplied elements in one pair of brackets,
+which in MARC can open in one subfield and close in a later one (`$a[Mainz :$bFust,$c1461]`).
+BIBFRAME has one literal per subfield and no way to say a bracket spans several, so LoC's
+converter closes each subfield's brackets in that subfield (utils.xsl tBalanceBrackets: an
+unclosed `[` gets a `]` at the end, an unopened `]` a `[` at the start; and, in 26X only, a
+`$b` with no bracket of its own after an unclosed `$a` or before an unopened `$c` is
+bracketed whole, ConvSpec-Process8-ProvAct.xsl): `[Mainz]` `[Fust]` `[1461]`. The
+normalised figure applies exactly that rule to the source's subfields (`converter_brackets`),
+never to ours, and then also strips ISBD punctuation just inside a final `]` on both sides
+(`[D.C. :` and `[D.C.]` both give `[D.C]`).
+Which values are bracketed (supplied by the cataloguer) is data and still has to agree:
+no bracket is removed, and a bracket our mapping lost or added still disagrees.
 """
 
 from __future__ import annotations
@@ -19,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pymarc import Field, Record, parse_xml_to_array
+from pymarc import Field, Record, Subfield, parse_xml_to_array
 
 from catalog_sync.bibframe import convert_bibframe
 
@@ -31,6 +45,9 @@ _TRAILING = " /:;,.=+"
 _LEADING = " =:;/"
 _NAME_TAGS = ("100", "110", "111")
 _ADDED_TAGS = ("700", "710", "711")
+_IMPRINT_TAGS = ("260", "262", "264")
+
+Extract = Callable[[Record], list[str]]
 
 
 def norm(value: str) -> str:
@@ -38,6 +55,48 @@ def norm(value: str) -> str:
     # Runs of spaces collapse: LoC's converter applies normalize-space() to every value.
     text = " ".join(unicodedata.normalize("NFC", value).split()).rstrip(_TRAILING)
     return text.lstrip(_LEADING)
+
+
+def close_brackets(value: str) -> str:
+    """The value as LoC's converter closes its brackets within one subfield (tBalanceBrackets)."""
+    if "[" in value and "]" not in value.partition("[")[2]:
+        return f"{value}]"
+    if "]" in value and "[" not in value.partition("]")[0]:
+        return f"[{value}"
+    return value
+
+
+def _inside_bracket(value: str) -> str:
+    """ISBD punctuation just inside a final `]` stripped, as `norm` strips it at the end."""
+    return f"{norm(value[:-1])}]" if value.endswith("]") else value
+
+
+def converter_brackets(field: Field) -> list[tuple[str, str]]:
+    """(code, value) of each subfield, normalised, with brackets as LoC's converter writes them."""
+    subs = field.subfields
+    out = []
+    for i, sub in enumerate(subs):
+        value = norm(sub.value)
+        if field.tag in _IMPRINT_TAGS and sub.code == "b" and _between_open_brackets(subs, i):
+            value = f"[{value}]"
+        else:
+            value = close_brackets(value)
+        out.append((sub.code, _inside_bracket(value)))
+    return out
+
+
+def _between_open_brackets(subs: list[Subfield], i: int) -> bool:
+    """ProvAct.xsl's test for bracketing a whole 26X $b: the span it sits in is unclosed."""
+    if "[" in subs[i].value or "]" in subs[i].value:
+        return False
+    before = next((s.value for s in reversed(subs[:i]) if s.code == "a"), "")
+    after = next((s.value for s in subs[i + 1 :] if s.code == "c"), "")
+    return ("[" in before and "]" not in before) or ("]" in after and "[" not in after)
+
+
+def _our_brackets(field: Field) -> list[tuple[str, str]]:
+    """Our subfields, normalised as `converter_brackets` normalises the source's, no more."""
+    return [(s.code, _inside_bracket(norm(s.value))) for s in field.subfields]
 
 
 def _romanised(fields: Iterable[Field]) -> list[Field]:
@@ -61,15 +120,15 @@ def _per_field(record: Record, tags: tuple[str, ...], codes: str) -> list[str]:
     return sorted(out)
 
 
-def _subfields(tags: tuple[str, ...], codes: str) -> Callable[[Record], list[str]]:
+def _subfields(tags: tuple[str, ...], codes: str) -> Extract:
     return lambda record: _values(record, tags, codes)
 
 
-def _fields(tags: tuple[str, ...], codes: str) -> Callable[[Record], list[str]]:
+def _fields(tags: tuple[str, ...], codes: str) -> Extract:
     return lambda record: _per_field(record, tags, codes)
 
 
-def _leader(pos: int) -> Callable[[Record], list[str]]:
+def _leader(pos: int) -> Extract:
     return lambda record: [str(record.leader)[pos]]
 
 
@@ -94,27 +153,37 @@ def _added_names(record: Record) -> list[str]:
     return sorted(out)
 
 
-def _publication(record: Record, brackets: bool = True) -> list[str]:
+def _publication(record: Record) -> list[str]:
     """260, 264 and pre-AACR2 262 alike (we write 264 for all): place, name, date per field."""
     out = []
-    for f in record.get_fields("260", "262", "264"):
-        parts = [
-            f"{s.code}={norm(s.value if brackets else s.value.replace('[', '').replace(']', ''))}"
-            for s in f.subfields
-            if s.code in "abc"
-        ]
+    for f in record.get_fields(*_IMPRINT_TAGS):
+        parts = [f"{s.code}={norm(s.value)}" for s in f.subfields if s.code in "abc"]
         if parts:
             out.append("|".join(parts))
     return sorted(out)
 
 
-def _publication_unbracketed(record: Record) -> list[str]:
-    """As `_publication`, without square brackets.
+Side = Callable[[Field], list[tuple[str, str]]]
 
-    LoC's converter closes a bracket that spans subfields in each one ("[Mainz : Fust,
-    1461]" becomes "[Mainz]", "[Fust]", "[1461]"); BIBFRAME keeps no trace of the span.
-    """
-    return _publication(record, brackets=False)
+
+def _bracketed_values(tags: tuple[str, ...], codes: str, side: Side) -> Extract:
+    def extract(record: Record) -> list[str]:
+        fields = _romanised(record.get_fields(*tags))
+        return sorted(v for f in fields for c, v in side(f) if c in codes and v)
+
+    return extract
+
+
+def _bracketed_publication(side: Side) -> Extract:
+    def extract(record: Record) -> list[str]:
+        out = []
+        for f in record.get_fields(*_IMPRINT_TAGS):
+            parts = [f"{c}={v}" for c, v in side(f) if c in "abc"]
+            if parts:
+                out.append("|".join(parts))
+        return sorted(out)
+
+    return extract
 
 
 def _subject_650(record: Record) -> list[str]:
@@ -136,7 +205,7 @@ def _alternate_script(record: Record) -> list[str]:
 
 
 # The fields the issue's "done when" names, plus the subfields behind each fix.
-FIELDS: dict[str, Callable[[Record], list[str]]] = {
+FIELDS: dict[str, Extract] = {
     "Leader/06 type": _leader(6),
     "Leader/07 level": _leader(7),
     "010 $a": _subfields(("010",), "a"),
@@ -144,18 +213,31 @@ FIELDS: dict[str, Callable[[Record], list[str]]] = {
     "022 $a": _subfields(("022",), "a"),
     "1XX name": _main_entry,
     "245 $a": _subfields(("245",), "a"),
+    "245 $a (converter's brackets)": _bracketed_values(("245",), "a", converter_brackets),
     "245 $b": _subfields(("245",), "b"),
+    "245 $b (converter's brackets)": _bracketed_values(("245",), "b", converter_brackets),
     "245 $c": _subfields(("245",), "c"),
+    "245 $c (converter's brackets)": _bracketed_values(("245",), "c", converter_brackets),
     "245 $n$p": _subfields(("245",), "np"),
     "250 $a": _subfields(("250",), "a"),
     "260/264": _publication,
-    "260/264 (brackets aside)": _publication_unbracketed,
+    "260/264 (converter's brackets)": _bracketed_publication(converter_brackets),
     "300 $a": _subfields(("300",), "a"),
     "300 $b": _subfields(("300",), "b"),
     "300 $c": _subfields(("300",), "c"),
     "650": _subject_650,
     "7XX names (with $t)": _added_names,
     "880 (245/1XX/7XX/26X)": _alternate_script,
+}
+
+
+# Our side of the normalised figures: the converter's bracket rule is applied to the source
+# only, so a bracket our mapping lost or added is still a disagreement.
+OURS: dict[str, Extract] = {
+    "245 $a (converter's brackets)": _bracketed_values(("245",), "a", _our_brackets),
+    "245 $b (converter's brackets)": _bracketed_values(("245",), "b", _our_brackets),
+    "245 $c (converter's brackets)": _bracketed_values(("245",), "c", _our_brackets),
+    "260/264 (converter's brackets)": _bracketed_publication(_our_brackets),
 }
 
 
@@ -205,11 +287,11 @@ def agreement(
     """Agreement per field over the source records (a record we did not map disagrees)."""
     result = {}
     for name in names:
-        extract = FIELDS[name]
+        extract, extract_ours = FIELDS[name], OURS.get(name, FIELDS[name])
         compared = agreed = 0
         for key, src in source.items():
             expected = sorted(extract(src))
-            got = sorted(extract(ours[key])) if key in ours else None
+            got = sorted(extract_ours(ours[key])) if key in ours else None
             if not expected and not got:
                 continue
             compared += 1
@@ -222,11 +304,11 @@ def disagreements(
     source: dict[str, Record], ours: dict[str, Record], name: str
 ) -> list[tuple[str, list[str], list[str] | None]]:
     """(001, source values, our values) for each record where `name` disagrees."""
-    extract = FIELDS[name]
+    extract, extract_ours = FIELDS[name], OURS.get(name, FIELDS[name])
     out = []
     for key, src in source.items():
         expected = sorted(extract(src))
-        got = sorted(extract(ours[key])) if key in ours else None
+        got = sorted(extract_ours(ours[key])) if key in ours else None
         if (expected or got) and got != expected:
             out.append((key, expected, got))
     return out

@@ -252,3 +252,15 @@ def test_every_loc_exemplar_converts_or_is_rejected_with_a_reason(
         totals["converted"] += report.converted
     # Most of LoC's exemplars map; the rest carry a reason (asserted per file above).
     assert totals["converted"] >= totals["instances"] * 0.9
+
+
+def test_a_transcribed_size_with_its_period_stays_300_c_beside_an_extent() -> None:
+    # BFDB data made by LoC's converter v2.1.0, which kept a 300 $c's final period: the
+    # phrase "4 3/4 in." is also one the converter writes from 007, but an Instance with a
+    # bf:extent came from a record with a 300, whose $c this may be.
+    unmapped: Counter[str] = Counter()
+    (desc,) = list(iter_instance_descriptions(FIXTURES / "bfdb.musicaudio-mono-relationships.rdf"))
+    (extent,) = instance_to_marc(desc, unmapped).get_fields("300")
+    assert extent["a"] == "1 audio disc (61 min., 4 sec.)"
+    assert "4 3/4 in." in extent.get_subfields("c")
+    assert unmapped["instance.dimensions.007"] == 0

@@ -43,11 +43,11 @@ def provision(ctx: MappingContext) -> None:
         for pa in (n.element for n in nodes(ctx.inst, "provisionActivity"))
         if pa is not None
     ]
-    romanised = any(not _alternate_script(subs) for _, subs in statements)
+    romanised = any(not _alternate_script(subs) for _, (subs, _) in statements)
     dated = [pa for pa in provision_activities(ctx) if preferred_literals(pa, "date")]
     runs: list[_Run] = []
     seen: set[tuple[str, tuple[Subfield, ...]]] = set()
-    for pa, subs in statements:
+    for pa, (subs, dates_left_out) in statements:
         ind2 = next((v for k, v in _PROVISION_IND2.items() if k in classes(pa)), "1")
         if romanised and _alternate_script(subs):
             # The 880 parallel of a romanised statement: left out (and counted), not a 264.
@@ -64,6 +64,9 @@ def provision(ctx: MappingContext) -> None:
         if (ind2, tuple(subs)) in seen:
             continue
         seen.add((ind2, tuple(subs)))
+        if dates_left_out:
+            # A 260 may repeat $c, 264 may not: the first date stays, the rest are counted.
+            ctx.unmapped["instance.provisionActivity.simpleDate.repeated"] += dates_left_out
         status = ",".join(sorted(code(n) or "" for n in nodes(pa, "status")))
         last = runs[-1] if runs else None
         if last and last.ind2 == ind2 and last.status == status and not last.dated:
@@ -113,8 +116,8 @@ def _alternate_script(subs: list[Subfield]) -> bool:
     return any(is_non_latin(s.value) for s in subs if s.code in ("a", "b"))
 
 
-def _statement(pa: Element) -> list[Subfield]:
-    """264 $a $b $c of one provision activity: transcribed values, else labels and dates."""
+def _statement(pa: Element) -> tuple[list[Subfield], int]:
+    """264 $a $b $c of one provision activity, and how many more dates 264 $c cannot hold."""
     simple_places = preferred_literals(pa, "simplePlace", BFLC)
     simple_agents = preferred_literals(pa, "simpleAgent", BFLC)
     simple_dates = preferred_literals(pa, "simpleDate", BFLC)
@@ -133,7 +136,7 @@ def _statement(pa: Element) -> list[Subfield]:
         [] if transcribed else [_edtf_display(d) for d in preferred_literals(pa, "date")]
     )
     subs = [Subfield("a", p) for p in places if p] + [Subfield("b", a) for a in agents if a]
-    return subs + [Subfield("c", d) for d in dates[:1]]
+    return subs + [Subfield("c", d) for d in dates[:1]], len(dates[1:])
 
 
 def _edtf_display(edtf: str) -> str:
