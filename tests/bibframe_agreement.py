@@ -186,6 +186,17 @@ def _bracketed_publication(side: Side) -> Extract:
     return extract
 
 
+def _extent_joined(record: Record) -> list[str]:
+    """300 $a $f $g of each field joined with one space, as LoC's converter joins them into one
+    `bf:extent` label (ConvSpec-3XX.xsl, 300 mode="instance": concat-nodes-space over $a $f $g)."""
+    out = []
+    for f in _romanised(record.get_fields("300")):
+        text = norm(" ".join(v for v in f.get_subfields("a", "f", "g")))
+        if text:
+            out.append(text)
+    return sorted(out)
+
+
 def _subject_650(record: Record) -> list[str]:
     out = []
     for f in record.get_fields("650"):
@@ -223,6 +234,7 @@ FIELDS: dict[str, Extract] = {
     "260/264": _publication,
     "260/264 (converter's brackets)": _bracketed_publication(converter_brackets),
     "300 $a": _subfields(("300",), "a"),
+    "300 $a$f$g (converter's join)": _extent_joined,
     "300 $b": _subfields(("300",), "b"),
     "300 $c": _subfields(("300",), "c"),
     "650": _subject_650,
@@ -238,6 +250,7 @@ OURS: dict[str, Extract] = {
     "245 $b (converter's brackets)": _bracketed_values(("245",), "b", _our_brackets),
     "245 $c (converter's brackets)": _bracketed_values(("245",), "c", _our_brackets),
     "260/264 (converter's brackets)": _bracketed_publication(_our_brackets),
+    "300 $a$f$g (converter's join)": _subfields(("300",), "a"),
 }
 
 
