@@ -43,6 +43,25 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+# How much of a refused name a report shows: enough to find it in the vendor's listing.
+MAX_SHOWN_CHARS = 200
+
+
+def printable_name(name: str) -> str:
+    """`name` as one inert line of a text report: every character that is not printable
+    (control characters, line and paragraph separators, bidi overrides) and the backslash
+    itself written as a Python escape, and a long name cut with a note of how much was left.
+    """
+    shown = name[:MAX_SHOWN_CHARS]
+    out = "".join(
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
+        for c in shown
+    )
+    if len(name) > MAX_SHOWN_CHARS:
+        out += f"... ({len(name) - MAX_SHOWN_CHARS} more characters)"
+    return out
+
+
 Origin = tuple[str, str, int]
 
 
