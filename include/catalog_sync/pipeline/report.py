@@ -66,7 +66,8 @@ def render_text(
     if not files:
         lines.append("No new vendor files: nothing to load (use the force param to reload).")
     for f in files:
-        lines.append(f"file {f.name}: {f.format}, {f.size:,} bytes, sha256 {f.sha256}")
+        name = printable_name(f.name)  # a vendor's name: one inert line whatever it holds
+        lines.append(f"file {name}: {f.format}, {f.size:,} bytes, sha256 {f.sha256}")
     if refused:
         # Names are the vendor's: shown escaped, one line each, with our code and never
         # the vendor's own words (a refusal message may quote a host or member name).
