@@ -29,6 +29,7 @@ from catalog_sync.ownservices import (
     record_service,
     redis_answers,
     reusable,
+    started_from,
     stop_service,
 )
 from catalog_sync.paths import REPO_ROOT, RuntimeLayout
@@ -143,7 +144,7 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
     stopped = []
     for info in sorted(layout.run_dir.glob("airflow-*.pid")):
         pid = read_pid(info)
-        if pid is not None:
+        if pid is not None and started_from(pid, layout.root):
             # Each component leads its own process group (its workers and task processes too).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)

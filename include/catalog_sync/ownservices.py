@@ -128,6 +128,17 @@ def port_for(env_var: str) -> int:
     return free_port()
 
 
+def started_from(pid: int, root: Path) -> bool:
+    """Whether process `pid` runs with CATALOG_SYNC_HOME=`root`, as every Airflow component
+    a checkout starts does (devstack.airflow_env): a pid file's pid the kernel gave to
+    another process since does not."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"CATALOG_SYNC_HOME={root}".encode() in environ
+
+
 def stop_service(run_dir: Path, name: str) -> bool:
     """SIGTERM the recorded service if it is still the process we started; drop the record.
 

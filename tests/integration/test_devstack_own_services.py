@@ -157,3 +157,39 @@ def test_an_emulator_answering_without_our_token_is_not_ours_even_under_our_pid(
     forged["identity"] = someone_elses.identity
     record_path(tmp_path, "emulator").write_text(json.dumps(forged))
     assert reusable(tmp_path, "emulator", emulator_answers) is not None
+
+
+def test_make_clean_leaves_a_process_group_whose_leader_took_a_recorded_airflow_pid(
+    checkouts: list[RuntimeLayout],
+) -> None:
+    home = checkouts[0]
+    home.run_dir.mkdir(parents=True)
+    # A process group of someone else's, led by the pid an Airflow component once had.
+    other = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        (home.run_dir / "airflow-scheduler.pid").write_text(f"{other.pid} 127.0.0.1\n")
+
+        stopped = stop_services(home)
+
+        assert "airflow-scheduler" not in stopped
+        assert other.poll() is None
+        assert not (home.run_dir / "airflow-scheduler.pid").exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_make_clean_stops_an_airflow_component_this_checkout_started(
+    checkouts: list[RuntimeLayout],
+) -> None:
+    home = checkouts[0]
+    home.run_dir.mkdir(parents=True)
+    ours = subprocess.Popen(
+        ["sleep", "600"],
+        start_new_session=True,
+        env={**os.environ, "CATALOG_SYNC_HOME": str(home.root)},
+    )
+    (home.run_dir / "airflow-triggerer.pid").write_text(f"{ours.pid} 127.0.0.1\n")
+
+    assert stop_services(home) == ["airflow-triggerer"]
+    assert ours.wait() == -signal.SIGTERM
