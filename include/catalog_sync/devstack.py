@@ -153,6 +153,14 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
     for name in ("emulator", "redis", "mail"):
         if stop_service(layout.run_dir, name):
             stopped.append(name)
+        # "<pid> <url>" files of checkouts before service records: their services were
+        # started under `make`, so with this checkout's CATALOG_SYNC_HOME in their environment.
+        legacy = layout.run_dir / f"{name}.pid"
+        pid = read_pid(legacy)
+        if pid is not None and started_from(pid, layout.root):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(name)
+        legacy.unlink(missing_ok=True)
     return stopped
 
 

@@ -193,3 +193,21 @@ def test_make_clean_stops_an_airflow_component_this_checkout_started(
 
     assert stop_services(home) == ["airflow-triggerer"]
     assert ours.wait() == -signal.SIGTERM
+
+
+def test_make_clean_stops_a_service_an_older_checkout_recorded_in_a_pid_file(
+    checkouts: list[RuntimeLayout], foreign_process: subprocess.Popen[bytes]
+) -> None:
+    """Before service records, `make demo` wrote "<pid> <url>" files: their services stop,
+    and a pid in one that now names someone else's process does not."""
+    home = checkouts[0]
+    home.run_dir.mkdir(parents=True)
+    env = {**os.environ, "CATALOG_SYNC_HOME": str(home.root)}  # as `make demo` exported it
+    ours = subprocess.Popen(["sleep", "600"], env=env)
+    (home.run_dir / "emulator.pid").write_text(f"{ours.pid} http://127.0.0.1:1\n")
+    (home.run_dir / "redis.pid").write_text(f"{foreign_process.pid} redis://127.0.0.1:1/0\n")
+
+    assert stop_services(home) == ["emulator"]
+    assert ours.wait() == -signal.SIGTERM
+    assert foreign_process.poll() is None
+    assert list(home.run_dir.glob("*.pid")) == []
