@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,19 @@ class SftpServer:
             password=password,
             known_hosts=known_hosts or self.known_hosts,
             timeout=10,
+        )
+
+    def airflow_connection(self) -> str:
+        """The server as an Airflow Connection (AIRFLOW_CONN_<ID>), host key checked."""
+        return json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": "127.0.0.1",
+                "port": self.port,
+                "login": USER,
+                "password": PASSWORD,
+                "extra": {"known_hosts": str(self.known_hosts)},
+            }
         )
 
 

@@ -23,6 +23,15 @@ from typing import Any
 import httpx
 
 from catalog_sync.config import load_ils_connections, pool_specs
+from catalog_sync.ownservices import (
+    emulator_answers,
+    port_for,
+    record_service,
+    redis_answers,
+    reusable,
+    started_from,
+    stop_service,
+)
 from catalog_sync.paths import REPO_ROOT, RuntimeLayout
 from catalog_sync.services import ServiceError, pid_alive, start_emulator, start_redis
 
@@ -98,62 +107,60 @@ def read_pid(path: Path) -> int | None:
     return pid if pid_alive(pid) else None
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def ensure_services(layout: RuntimeLayout, redis_url: str | None = None) -> LocalServices:
-    """Redis (`redis_url`, REDIS_URL, else one we start) and the ILS emulator, reused if running."""
+    """Redis (`redis_url`, REDIS_URL, else our own) and the ILS emulator, both this checkout's.
+
+    A service is reused only when its record in run/ names a process this checkout started
+    that still answers with its identity; otherwise we start our own on a free port (or the
+    port CATALOG_SYNC_REDIS_PORT / CATALOG_SYNC_EMULATOR_PORT asks for, when free).
+    """
     run = layout.run_dir
     run.mkdir(parents=True, exist_ok=True)
     redis_url = redis_url or os.environ.get("REDIS_URL", "")
     if not redis_url:
-        info = run / "redis.pid"
-        if read_pid(info) is not None:
-            redis_url = info.read_text().split()[1]
-        else:
-            server = start_redis(
-                run, port=int(os.environ.get("CATALOG_SYNC_REDIS_PORT", "0")) or None, detach=True
-            )
-            info.write_text(f"{server.process.pid} {server.url}\n")
-            redis_url = server.url
-    info = run / "emulator.pid"
-    emulator_url = ""
-    if read_pid(info) is not None:
-        emulator_url = info.read_text().split()[1]
-        if not _healthy(emulator_url):
-            raise ServiceError(
-                f"emulator pid in {info} is alive but does not answer at {emulator_url}"
-            )
-    else:
-        port = int(os.environ.get("CATALOG_SYNC_EMULATOR_PORT", "8765"))
-        emulator = start_emulator(run, port=port, db=layout.root / "emulator.db", detach=True)
-        info.write_text(f"{emulator.process.pid} {emulator.url}\n")
-        emulator_url = emulator.url
-    return LocalServices(redis_url, emulator_url)
+        redis = reusable(run, "redis", redis_answers)
+        if redis is None:
+            started = start_redis(run, port=port_for("CATALOG_SYNC_REDIS_PORT"), detach=True)
+            redis = record_service(run, started)
+        redis_url = redis.url
+    emulator = reusable(run, "emulator", emulator_answers)
+    if emulator is None:
+        started = start_emulator(
+            run,
+            port=port_for("CATALOG_SYNC_EMULATOR_PORT"),
+            db=layout.root / "emulator.db",
+            detach=True,
+        )
+        emulator = record_service(run, started)
+    return LocalServices(redis_url, emulator.url)
 
 
 def stop_services(layout: RuntimeLayout) -> list[str]:
-    """Stop the emulator, Redis and any Airflow component a killed `make airflow` left behind."""
+    """Stop the emulator, Redis and any Airflow component a killed `make airflow` left behind.
+
+    Only processes this checkout started: a record whose pid now names another process, or a
+    port someone else's service holds now, stops nothing.
+    """
     stopped = []
     for info in sorted(layout.run_dir.glob("airflow-*.pid")):
         pid = read_pid(info)
-        if pid is not None:
+        if pid is not None and started_from(pid, layout.root):
             # Each component leads its own process group (its workers and task processes too).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)
             stopped.append(info.stem)
         info.unlink(missing_ok=True)
     for name in ("emulator", "redis", "mail"):
-        info = layout.run_dir / f"{name}.pid"
-        pid = read_pid(info)
-        if pid is not None:
+        if stop_service(layout.run_dir, name):
+            stopped.append(name)
+        # "<pid> <url>" files of checkouts before service records: their services were
+        # started under `make`, so with this checkout's CATALOG_SYNC_HOME in their environment.
+        legacy = layout.run_dir / f"{name}.pid"
+        pid = read_pid(legacy)
+        if pid is not None and started_from(pid, layout.root):
             os.kill(pid, signal.SIGTERM)
             stopped.append(name)
-        info.unlink(missing_ok=True)
+        legacy.unlink(missing_ok=True)
     return stopped
 
 

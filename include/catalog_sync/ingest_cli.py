@@ -17,6 +17,7 @@ from typing import BinaryIO
 from pymarc import record_to_xml
 
 from catalog_sync.config import SourceConfig, VendorConfig, load_vendors
+from catalog_sync.delivery.safety import printable_name, printable_text
 from catalog_sync.marc.filescan import FileScanReport, scan_file
 from catalog_sync.marc.prepare import PreparedRecord
 from catalog_sync.marc.reader import RawRecord
@@ -94,10 +95,13 @@ def _check_readable(path: Path) -> None:
 
 
 def _summary(report: FileScanReport) -> str:
+    # The file name is the vendor's, and messages quote it: each line printed stays one
+    # inert line whatever it holds (no line breaks or terminal codes of the vendor's).
+    name = printable_name(report.file)
     if report.file_error is not None and report.records_total == 0:
-        return f"{report.file}: {report.file_error.detail}"
+        return f"{name}: {printable_text(report.file_error.detail)}"
     lines = [
-        f"{report.file} ({report.format}): {report.records_total:,} records, "
+        f"{name} ({report.format}): {report.records_total:,} records, "
         f"{report.accepted:,} accepted, {report.rejected:,} rejected"
         + (f", {report.deleted:,} deletes" if report.deleted else "")
     ]
@@ -106,9 +110,11 @@ def _summary(report: FileScanReport) -> str:
     if report.warnings:
         lines.append("  flagged:  " + ", ".join(f"{k}={v}" for k, v in report.warnings.items()))
     if report.rejects_path:
-        lines.append(f"  rejects:  {report.rejects_path} (index {report.rejects_index_path})")
+        lines.append(
+            printable_text(f"  rejects:  {report.rejects_path} (index {report.rejects_index_path})")
+        )
     if report.file_error is not None:
-        lines.append(f"  stopped:  {report.file_error.detail}")
+        lines.append(f"  stopped:  {printable_text(report.file_error.detail)}")
     return "\n".join(lines)
 
 
@@ -126,7 +132,7 @@ def _write_report(path: Path | None, report: FileScanReport) -> None:
 
 
 def _fail(command: str, message: str) -> int:
-    print(f"catalog-sync {command}: {message}", file=sys.stderr)
+    print(f"catalog-sync {command}: {printable_text(message)}", file=sys.stderr)
     return EXIT_UNREADABLE
 
 
@@ -227,5 +233,6 @@ def normalize_main(argv: list[str]) -> int:
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)
-    print(_summary(report) + f"\n  written:  {args.target} ({report.accepted:,} records)")
+    written = printable_text(f"  written:  {args.target} ({report.accepted:,} records)")
+    print(_summary(report) + "\n" + written)
     return EXIT_READ

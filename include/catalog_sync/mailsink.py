@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from catalog_sync.services import pid_alive, start_mail_sink
+from catalog_sync.ownservices import mail_answers, record_service, reusable
+from catalog_sync.services import start_mail_sink
 
-PID_FILE = "mail.pid"
+SERVICE = "mail"  # its record: run/mail.json (catalog_sync.ownservices)
 
 
 class MailFolder:
@@ -45,24 +46,21 @@ def smtp_connection_uri(port: int, host: str = "127.0.0.1") -> str:
 
 
 def ensure_mail_sink(run_dir: Path, folder: Path) -> str:
-    """The sink's smtp_default Connection URI; started (detached) unless already running."""
-    info = run_dir / PID_FILE
-    if info.is_file():
-        pid, port = info.read_text().split()
-        if pid_alive(int(pid)):
-            return smtp_connection_uri(int(port))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    sink = start_mail_sink(run_dir, folder, detach=True)
-    port = sink.url.rsplit(":", 1)[1]
-    info.write_text(f"{sink.process.pid} {port}\n")
-    return smtp_connection_uri(int(port))
+    """The sink's smtp_default Connection URI: our recorded sink if it still greets with its
+    identity, else one started now (detached) on a free port."""
+    sink = reusable(run_dir, SERVICE, mail_answers)
+    if sink is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        sink = record_service(run_dir, start_mail_sink(run_dir, folder, detach=True))
+    return smtp_connection_uri(sink.port)
 
 
-def serve(folder: Path, port: int, host: str = "127.0.0.1") -> None:
-    """Run the sink until SIGTERM or SIGINT."""
+def serve(folder: Path, port: int, host: str = "127.0.0.1", identity: str = "") -> None:
+    """Run the sink until SIGTERM or SIGINT; `identity` goes into its 220 greeting."""
     from aiosmtpd.controller import Controller  # only the sink's own process needs it
 
-    controller = Controller(MailFolder(folder), hostname=host, port=port)
+    ident = f"catalog-sync-mailsink {identity}".strip()
+    controller = Controller(MailFolder(folder), hostname=host, port=port, ident=ident)
     controller.start()
     print(f"mail sink on smtp://{host}:{port}, keeping messages in {folder}", flush=True)
     stop = asyncio.Event()
@@ -80,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m catalog_sync.mailsink", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", type=Path, required=True, help="folder the messages go to")
+    parser.add_argument("--identity", default="", help="token for the 220 greeting (its starter)")
     args = parser.parse_args(argv)
-    serve(args.dir, args.port)
+    serve(args.dir, args.port, identity=args.identity)
     return 0
 
 

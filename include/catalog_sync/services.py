@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -49,6 +50,9 @@ class ServiceProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    # What the service answers when asked who it is (emulator token, Redis run_id, SMTP banner
+    # token): readiness waits for this one, not for whatever else holds the port.
+    identity: str = ""
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:
@@ -105,15 +109,34 @@ def start_redis(workdir: Path, port: int | None = None, detach: bool = False) ->
         "yes",
     ]
     proc = _spawn("redis", argv, log, detach)
+    url = f"redis://127.0.0.1:{port}/0"
+    run_id = ""
 
     def ready() -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+        # Ours answers with our child's pid; another server already on the port does not.
+        nonlocal run_id
+        info = redis_server_info(url, timeout=0.5)
+        if info and info.get("process_id") == proc.pid:
+            run_id = str(info["run_id"])
+            return True
         return False
 
     _wait_until(ready, proc, "redis-server", log)
-    return ServiceProcess("redis", f"redis://127.0.0.1:{port}/0", proc, log)
+    return ServiceProcess("redis", url, proc, log, identity=run_id)
+
+
+def redis_server_info(url: str, timeout: float = 2.0) -> dict[str, object] | None:
+    """INFO server of the Redis at `url` (process_id, run_id, tcp_port), None if it won't say."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        info: dict[str, object] = client.info("server")  # type: ignore[assignment]
+        return info
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
 def start_emulator(
@@ -126,7 +149,9 @@ def start_emulator(
     """The ILS emulator as its own process, as operators and the DAG see it: over HTTP."""
     port = port or free_port()
     log = workdir / f"emulator-{port}.log"
+    identity = secrets.token_hex(16)
     argv = [sys.executable, "-m", "catalog_sync", "emulator", "--port", str(port)]
+    argv += ["--identity", identity]
     if db is not None:
         argv += ["--db", str(db)]
     argv += extra_args or []
@@ -134,13 +159,20 @@ def start_emulator(
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/_emulator/health", timeout=0.5).status_code == 200
-        except httpx.HTTPError:
-            return False
+        # Another emulator already on the port answers /health too, but not with our token.
+        return emulator_identity(url, timeout=0.5) == (identity, proc.pid)
 
     _wait_until(ready, proc, "ILS emulator", log)
-    return ServiceProcess("emulator", url, proc, log)
+    return ServiceProcess("emulator", url, proc, log, identity=identity)
+
+
+def emulator_identity(url: str, timeout: float = 2.0) -> tuple[str, int] | None:
+    """(token, pid) the emulator at `url` was started with; None if it does not answer so."""
+    try:
+        body = httpx.get(f"{url}/_emulator/identity", timeout=timeout).json()
+        return str(body["identity"]), int(body["pid"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -180,21 +212,24 @@ def start_mail_sink(
     """The local SMTP sink (catalog_sync.mailsink) as its own process; its url is smtp://."""
     port = port or free_port()
     log = workdir / f"mailsink-{port}.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "catalog_sync.mailsink",
-        "--port",
-        str(port),
-        "--dir",
-        str(folder),
-    ]
+    identity = secrets.token_hex(16)
+    argv = [sys.executable, "-m", "catalog_sync.mailsink", "--port", str(port)]
+    argv += ["--dir", str(folder), "--identity", identity]
     proc = _spawn("mail sink", argv, log, detach)
+    url = f"smtp://127.0.0.1:{port}"
 
     def ready() -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
-            return s.recv(64).startswith(b"220")
-        return False
+        return smtp_banner_has(url, identity, timeout=0.2)
 
     _wait_until(ready, proc, "mail sink", log)
-    return ServiceProcess("mail", f"smtp://127.0.0.1:{port}", proc, log)
+    return ServiceProcess("mail", url, proc, log, identity=identity)
+
+
+def smtp_banner_has(url: str, identity: str, timeout: float = 2.0) -> bool:
+    """Whether the SMTP server at `url` greets with `identity` in its 220 banner."""
+    port = int(url.rsplit(":", 1)[1])
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout) as s:
+        banner = s.recv(256)
+        s.sendall(b"QUIT\r\n")
+        return banner.startswith(b"220") and identity.encode() in banner.split()
+    return False

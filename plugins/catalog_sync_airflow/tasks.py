@@ -258,8 +258,9 @@ def report(
     with _audited(rt):
         notes = notice_gaps(rt.vendor.notify_to, task_side=True)  # e.g. no mail server
         pull_report(rt.storage, rt.layout, vendor_name, run_id)  # an earlier try's, kept
+        refused = {n: result.refused_codes.get(n, "refused") for n in result.refused}
         summary, out = write_report(
-            rt.layout, vendor_name, run_id, result.files, chunks, commits, notes
+            rt.layout, vendor_name, run_id, result.files, chunks, commits, notes, refused
         )
         manifest = build_manifest(context, vendor_name, result, chunks, commits)
         manifest.write(out / "manifest.json")

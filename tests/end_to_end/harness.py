@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import yaml
 
 from catalog_sync.config import load_vendors
+from catalog_sync.paths import CONFIG_DIR
 from catalog_sync.services import ServiceProcess
+
+
+def use_vendors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vendors: dict[str, Any]) -> None:
+    """Point the DAG factory at a copy of include/config whose vendors.yaml holds `vendors`."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    body = yaml.safe_load((config / "vendors.yaml").read_text())
+    body["vendors"] = vendors
+    (config / "vendors.yaml").write_text(yaml.safe_dump(body))
+    monkeypatch.setenv("CATALOG_SYNC_CONFIG_DIR", str(config))
 
 
 @dataclass

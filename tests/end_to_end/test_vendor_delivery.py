@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from catalog_sync.bibframe import convert_bibframe
-from catalog_sync.paths import CONFIG_DIR
-from tests.end_to_end.harness import DemoRun
-from tests.sftp_server import PASSWORD, USER, SftpServer
+from tests.end_to_end.harness import DemoRun, use_vendors
+from tests.sftp_server import SftpServer
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +46,7 @@ def test_a_bibframe_delivery_is_loaded_as_marc_and_unmappable_instances_are_reje
 def test_an_sftp_vendor_is_fetched_loaded_and_not_fetched_twice(
     demo: DemoRun, sftp_server: SftpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(CONFIG_DIR, config)
-    vendors = yaml.safe_load((config / "vendors.yaml").read_text())
-    vendors["vendors"] = {
+    use_vendors(tmp_path, monkeypatch, {
         "acme": {
             "description": "A vendor that delivers by SFTP",
             "source": {
@@ -67,18 +61,8 @@ def test_an_sftp_vendor_is_fetched_loaded_and_not_fetched_twice(
                 },
             },
         }
-    }
-    (config / "vendors.yaml").write_text(yaml.safe_dump(vendors))
-    monkeypatch.setenv("CATALOG_SYNC_CONFIG_DIR", str(config))
-    connection = {
-        "conn_type": "sftp",
-        "host": "127.0.0.1",
-        "port": sftp_server.port,
-        "login": USER,
-        "password": PASSWORD,
-        "extra": {"known_hosts": str(sftp_server.known_hosts)},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_ACME_SFTP", json.dumps(connection))
+    })  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_ACME_SFTP", sftp_server.airflow_connection())
     shutil.copy(FIXTURES / "delivery" / "test_data.utf8.mrc", sftp_server.state.root)
 
     assert demo.run(force=False, vendor="acme").state == "success"

@@ -23,8 +23,9 @@ from tests.integration.test_commit import (
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.models import ChunkReport, CommitReport
-from catalog_sync.pipeline.commit import commit_changes
-from catalog_sync.state import StateStore
+from catalog_sync.pipeline.commit import StateStoreFailed, commit_changes
+from catalog_sync.pipeline.process import read_staged
+from catalog_sync.state import StateStore, idempotency_key
 from catalog_sync.state.engine import Contention, StateStoreContended
 
 pytestmark = pytest.mark.timeout(120)
@@ -192,3 +193,78 @@ def test_a_staged_delete_whose_record_was_edited_back_is_not_deleted(
     assert sum(c.deleted for c in commits) == 0
     assert records[0]["001"].value().strip() in {b["control_number"] for b in control.biblios()}
     assert_each_record_counted_once(chunks, commits)
+
+
+def ledger_statuses(feed: Feed, chunks: list[ChunkReport]) -> dict[str, str]:
+    """Each staged change's ledger status, by record key ("" when it has no entry)."""
+    statuses = {}
+    for chunk in chunks:
+        for c in read_staged(chunk.staging_path):
+            key = idempotency_key(
+                feed.vendor.ils_conn_id, c.record_key, c.fingerprint, c.action.value,
+                c.previous_fingerprint,
+            )  # fmt: skip
+            entry = feed.state.ledger_entry(key)
+            statuses[c.record_key] = entry.status if entry is not None else ""
+    return statuses
+
+
+def test_a_record_problem_leaves_the_writes_in_flight_to_finish_and_be_acknowledged(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    records = sample_records(10)
+    chunks = feed.stage(records, "in-flight-1")
+    landing = Path(chunks[0].chunk.file_path)
+    title = records[0]["245"]["a"].encode()
+    landing.write_bytes(landing.read_bytes().replace(title, b"X" * len(title), 1))
+    # Every ILS answer slow: the other records' writes are in flight (the client sends up to
+    # 8 at once) when the edited record is refused, before it sends anything.
+    control.set_faults(slow_rate=1.0, slow_seconds=0.2)
+
+    commits = commit(feed, chunks, "in-flight-1")
+
+    assert [c.failures for c in commits] == [{"staged_record_changed": 1}]
+    assert sum(c.created for c in commits) == 9
+    assert set(control.creates_per_control_number().values()) == {1}
+    statuses = ledger_statuses(feed, chunks)
+    assert sorted(statuses.values()) == ["applied"] * 9 + ["failed"]
+    assert_each_record_counted_once(chunks, commits)
+
+
+def test_a_state_store_failing_mid_chunk_fails_it_naming_the_cause_after_the_rest_finish(
+    feed: Feed, control: EmulatorControl, tmp_path: Path
+) -> None:
+    records = sample_records(10)
+    chunks = feed.stage(records, "store-fails-1")
+    staged = sorted(read_staged(chunks[0].staging_path), key=lambda c: c.record_key)
+    first = staged[0].record_key  # committed first: its acknowledgement fails mid-chunk
+    # The real SQLite file refuses that one acknowledgement, as a full or failing disk would.
+    db = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    db.execute(
+        "CREATE TRIGGER disk_full BEFORE UPDATE OF status ON commit_ledger "
+        f"WHEN NEW.status = 'applied' AND NEW.record_key = '{first}' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    control.set_faults(slow_rate=1.0, slow_seconds=0.2)
+
+    with pytest.raises(StateStoreFailed) as failed:
+        commit(feed, chunks, "store-fails-1")
+
+    assert str(failed.value).startswith(
+        "the state store failed (IntegrityError: database or disk is full)"
+    )
+    statuses = ledger_statuses(feed, chunks)
+    assert statuses.pop(first) == "pending"  # written, not acknowledged: the retry decides
+    assert set(statuses.values()) == {"applied"}  # the writes in flight finished and count
+    assert len(control.writes()) == 10
+
+    db.execute("DROP TRIGGER disk_full")
+    db.close()
+    control.clear_faults()
+    retried = commit(feed, chunks, "store-fails-1")
+
+    assert sum(c.already_applied for c in retried) == 9
+    assert (retried[0].matched, retried[0].no_change, retried[0].unchanged) == (1, 1, 1)
+    assert set(control.creates_per_control_number().values()) == {1}
+    assert len(control.writes()) == 10  # the retry wrote nothing twice
+    assert_each_record_counted_once(chunks, retried)

@@ -408,6 +408,19 @@ def _gzip_bomb(size: int) -> bytes:
     return out.getvalue()
 
 
+def _zip_bomb(size: int) -> bytes:
+    """One member of `size` zero bytes, deflated (~100 KB per 100 MB)."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("acme_big.mrc", "w", force_zip64=True) as member,
+    ):
+        block = b"\0" * (1 << 20)
+        for _ in range(size // len(block)):
+            member.write(block)
+    return out.getvalue()
+
+
 def test_a_gzip_bomb_is_refused_past_the_vendors_byte_cap(feed: FeedServer, tmp_path: Path) -> None:
     bomb = _gzip_bomb(100 << 20)  # ~100 KB that unpacks to 100 MB
     assert len(bomb) < 200_000
@@ -430,18 +443,12 @@ def test_a_gzip_bomb_is_refused_past_the_vendors_byte_cap(feed: FeedServer, tmp_
 def test_a_zip_bomb_is_refused_by_bytes_and_a_zip_of_many_members_by_count(
     feed: FeedServer, tmp_path: Path
 ) -> None:
-    bomb = io.BytesIO()
-    with (
-        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
-        archive.open("acme_big.mrc", "w", force_zip64=True) as member,
-    ):
-        for _ in range(100):
-            member.write(b"\0" * (1 << 20))
+    bomb = _zip_bomb(100 << 20)
     many = io.BytesIO()
     with zipfile.ZipFile(many, "w", zipfile.ZIP_DEFLATED) as archive:
         for i in range(50):
             archive.writestr(f"acme_{i:03}.mrc", _fixture("one.mrc"))
-    feed.publish("acme_bomb.zip", bomb.getvalue())
+    feed.publish("acme_bomb.zip", bomb)
     feed.publish("acme_many.zip", many.getvalue())
     source = DeliverySource(
         kind="https", conn_id="acme_feed", url=feed.url, patterns=["*.zip"], stable_seconds=0,

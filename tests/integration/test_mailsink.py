@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog_sync.mailsink import PID_FILE, ensure_mail_sink
+from catalog_sync.mailsink import SERVICE, ensure_mail_sink
 from catalog_sync.notifications import NoticeKind, build_notice
+from catalog_sync.ownservices import load_record
 
 
 def test_a_notice_sent_through_airflows_smtp_hook_lands_in_the_sink_folder(
@@ -20,7 +21,9 @@ def test_a_notice_sent_through_airflows_smtp_hook_lands_in_the_sink_folder(
 
     run, folder = tmp_path / "run", tmp_path / "mail"
     uri = ensure_mail_sink(run, folder)
-    pid = int((run / PID_FILE).read_text().split()[0])
+    record = load_record(run, SERVICE)
+    assert record is not None
+    pid = record.pid
     try:
         assert ensure_mail_sink(run, folder) == uri  # a second `make airflow` reuses it
         monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", uri)

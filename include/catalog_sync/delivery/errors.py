@@ -59,6 +59,12 @@ class DeliveryRefusedError(DeliveryError):
     reason = "refused"
 
 
+class DeliveryUnsafeNameError(DeliveryRefusedError):
+    """A name the vendor chose (a listed file, a zip member) is not a plain, safe base name."""
+
+    reason = "unsafe_name"
+
+
 class DeliveryOffOriginError(DeliveryRefusedError):
     """A listing entry or a redirect points at an origin the vendor config does not allow."""
 

@@ -15,9 +15,11 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from catalog_sync.delivery.archive import archive_delivery
 from catalog_sync.delivery.errors import (
+    DeliveryOffOriginError,
     DeliveryRefusedError,
     DeliveryTransientError,
     DeliveryUnavailableError,
+    DeliveryUnsafeNameError,
 )
 from catalog_sync.delivery.landing import is_packed, land_chunks, unpack
 from catalog_sync.delivery.models import DeliveryReport, DeliverySource, FetchedFile
@@ -179,9 +181,11 @@ def _complete_entries(
         if not any(fnmatch.fnmatch(entry.name, pat) for pat in policy.patterns):
             continue
         # A vendor's name becomes a path on this worker: only a plain base name may.
-        refusal = name_problem(entry.name) or entry.refused
-        if refusal:
-            _refuse(report, entry.name, refusal)
+        if problem := name_problem(entry.name):
+            _refuse(report, entry.name, problem, DeliveryUnsafeNameError.reason)
+            continue
+        if entry.refused:
+            _refuse(report, entry.name, entry.refused, DeliveryOffOriginError.reason)
             continue
         lookback = policy.lookback_seconds
         if lookback and entry.mtime is not None and entry.mtime < now - lookback:
@@ -244,7 +248,7 @@ def _fetch_one(
             with attempt:
                 path, sha, size = download()
     except DeliveryRefusedError as exc:  # e.g. redirected to another origin
-        _refuse(report, entry.name, str(exc))
+        _refuse(report, entry.name, str(exc), exc.reason)
         return
     except DeliveryTransientError as exc:
         raise DeliveryUnavailableError(
@@ -263,7 +267,7 @@ def _fetch_one(
     try:
         members = unpack(path, landing_dir, policy.unpack_limits)
     except DeliveryRefusedError as exc:  # past the bounds: nothing of it stays landed
-        _refuse(report, entry.name, str(exc))
+        _refuse(report, entry.name, str(exc), exc.reason)
         return
     finally:
         path.unlink()  # the packed delivery stays in the archive; only its members are landed
@@ -283,8 +287,9 @@ def _fetch_one(
         _remove_empty_dir(member_path.parent)
 
 
-def _refuse(report: DeliveryReport, name: str, reason: str) -> None:
+def _refuse(report: DeliveryReport, name: str, reason: str, code: str) -> None:
     report.refused[name] = reason
+    report.refused_codes[name] = code
     log.warning("refused remote file %r: %s", name, reason)
 
 

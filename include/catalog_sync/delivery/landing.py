@@ -15,9 +15,9 @@ from typing import Protocol
 
 from catalog_sync.delivery.errors import (
     DeliveryIntegrityError,
-    DeliveryRefusedError,
     DeliveryUnpackError,
     DeliveryUnpackLimitError,
+    DeliveryUnsafeNameError,
 )
 from catalog_sync.delivery.safety import UnpackLimits, name_problem
 
@@ -135,7 +135,7 @@ def unpack(
                     name = PurePosixPath(info.filename.replace("\\", "/")).name
                     problem = name_problem(name)
                     if problem:
-                        raise DeliveryRefusedError(
+                        raise DeliveryUnsafeNameError(
                             f"{path.name}: member {info.filename!r} has an {problem}"
                         )
                     with archive.open(info) as member:

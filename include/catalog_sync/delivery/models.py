@@ -85,3 +85,6 @@ class DeliveryReport:
     attempts: dict[str, int] = field(default_factory=dict)  # downloads needing > 1 try
     # Remote files not landed, with why: an unsafe name, another origin, past unpack bounds.
     refused: dict[str, str] = field(default_factory=dict)
+    # The same files' stable reason codes (DeliveryRefusedError.reason): a message may quote
+    # what the vendor sent (a host, a member name), a code never does.
+    refused_codes: dict[str, str] = field(default_factory=dict)

@@ -43,6 +43,29 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+# How much of a refused name a report shows: enough to find it in the vendor's listing.
+MAX_SHOWN_CHARS = 200
+
+
+def printable_text(text: str) -> str:
+    """`text` with every character that is not printable (control characters, line and
+    paragraph separators, bidi overrides) written as a Python escape: one inert line."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+def printable_name(name: str) -> str:
+    """A vendor's file name as one inert line of a report: printable_text, the backslash
+    escaped too (so no shown name passes for another), and a long name cut with a note of
+    how much was left.
+    """
+    out = printable_text(name[:MAX_SHOWN_CHARS].replace("\\", "\\\\"))
+    if len(name) > MAX_SHOWN_CHARS:
+        out += f"... ({len(name) - MAX_SHOWN_CHARS} more characters)"
+    return out
+
+
 Origin = tuple[str, str, int]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -412,6 +413,11 @@ def create_api(state: EmulatorState) -> FastAPI:
     @app.get("/_emulator/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/_emulator/identity")
+    async def identity() -> dict[str, Any]:
+        # Who started this process (devstack's service record): its token and its pid.
+        return {"identity": state.config.identity, "pid": os.getpid()}
 
     def counters() -> dict[str, int]:
         result = dict(state.counters)

@@ -28,7 +28,8 @@ _FAULTS_HELP = (
 _EPILOG = (
     "Koha routes: /api/v1/oauth/token, /api/v1/biblios[/{id}[/items[/{item_id}]]], "
     "/api/v1/items[/{id}]. Control and audit (never rate-limited or faulted): "
-    "GET /_emulator/health, GET /_emulator/writes[?since=SEQ], GET /_emulator/counters, "
+    "GET /_emulator/health, GET /_emulator/identity, GET /_emulator/writes[?since=SEQ], "
+    "GET /_emulator/counters, "
     "GET /_emulator/biblios, GET|POST|DELETE /_emulator/faults (JSON fault profile, plus "
     "rate_limit and burst), POST /_emulator/tokens/expire, POST /_emulator/reset."
 )
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--page-size", type=int, default=20, help="default _per_page")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.add_argument(
+        "--identity",
+        default=None,
+        help="token GET /_emulator/identity answers with, so whoever started this emulator can "
+        "tell it from another one on the same port",
+    )
     return parser
 
 
@@ -109,6 +116,7 @@ def emulator_main(argv: list[str]) -> int:
         readonly_password=args.readonly_password,
         token_ttl=args.token_ttl,
         page_size=args.page_size,
+        identity=args.identity,
     )
     import uvicorn
 

@@ -48,6 +48,8 @@ class EmulatorConfig:
     readonly_password: str = ""
     token_ttl: int = DEFAULT_TOKEN_TTL
     page_size: int = 20
+    # A random token the starter chose: GET /_emulator/identity tells its own emulator apart.
+    identity: str | None = None
 
 
 class EmulatorState:

@@ -100,6 +100,8 @@ class FetchResult(BaseModel):
     pending: list[str] = Field(default_factory=list)
     # Remote files refused (unsafe name, another origin, past the unpack bounds): name -> why.
     refused: dict[str, str] = Field(default_factory=dict)
+    # The same files' reason codes (unsafe_name, off_origin, unpack_limit): name -> code.
+    refused_codes: dict[str, str] = Field(default_factory=dict)
 
 
 def landing_file(vendor: VendorConfig, name: str, path: Path, sha: str) -> LandingFile:
@@ -150,7 +152,11 @@ def fetch_deliveries(
         _check_landed([f.path for f in report.fetched], vendor)
         files = [landing_file(vendor, f.name, f.path, f.sha256) for f in report.fetched]
         return FetchResult(
-            files=files, empty=report.empty, pending=report.pending, refused=report.refused
+            files=files,
+            empty=report.empty,
+            pending=report.pending,
+            refused=report.refused,
+            refused_codes=report.refused_codes,
         )
 
     found: list[tuple[Path, str]] = []

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from catalog_sync.delivery.safety import printable_name
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
 from catalog_sync.paths import RuntimeLayout, safe_name
 from catalog_sync.storage import SharedStorage, StoredObjectMissing
@@ -51,6 +52,7 @@ def render_text(
     summary: RunSummary,
     notes: Sequence[str] = (),
     earlier: Sequence[ReportVersion] = (),
+    refused: Mapping[str, str] | None = None,
 ) -> str:
     lines = [f"Catalog Sync run report - vendor {vendor}, run {run_id}", ""]
     if earlier:
@@ -64,7 +66,13 @@ def render_text(
     if not files:
         lines.append("No new vendor files: nothing to load (use the force param to reload).")
     for f in files:
-        lines.append(f"file {f.name}: {f.format}, {f.size:,} bytes, sha256 {f.sha256}")
+        name = printable_name(f.name)  # a vendor's name: one inert line whatever it holds
+        lines.append(f"file {name}: {f.format}, {f.size:,} bytes, sha256 {f.sha256}")
+    if refused:
+        # Names are the vendor's: shown escaped, one line each, with our code and never
+        # the vendor's own words (a refusal message may quote a host or member name).
+        lines += ["", "Refused files (not landed; the fetch report in the task log says more):"]
+        lines += [f"  {printable_name(name)}: {code}" for name, code in sorted(refused.items())]
     if chunks:
         lines += [
             "",
@@ -141,9 +149,11 @@ def write_report(
     chunks: Sequence[ChunkReport],
     commits: Sequence[CommitReport],
     notes: Sequence[str] = (),
+    refused: Mapping[str, str] | None = None,
 ) -> tuple[RunSummary, Path]:
     """Write report.json and report.txt (and point `latest` at them); returns the totals.
 
+    `refused`: remote files fetch refused, name -> reason code (unsafe_name, off_origin, ...).
     A report already there (the report task ran again after a clear) is first moved, whole,
     to versions/<n>/: the run's first numbers are never overwritten.
     """
@@ -162,10 +172,15 @@ def write_report(
         "chunks": [c.model_dump() for c in chunks],
         "commits": [c.model_dump() for c in commits],
         "reject_files": [c.rejects_path for c in chunks if c.rejected],
+        "refused_files": [
+            {"name": name, "reason": code} for name, code in sorted((refused or {}).items())
+        ],
         "summary": summary.model_dump(),
     }
     (out / "report.json").write_text(json.dumps(body, indent=2), encoding="utf-8")
-    text = render_text(vendor, run_id, files, chunks, commits, summary, notes, earlier)
+    text = render_text(
+        vendor, run_id, files, chunks, commits, summary, notes, earlier, refused or {}
+    )
     (out / "report.txt").write_text(text, encoding="utf-8")
     latest = layout.reports / vendor / "latest"
     tmp = latest.with_name(".latest.tmp")
