@@ -27,8 +27,10 @@ _FAULTS_HELP = (
 
 _EPILOG = (
     "Koha routes: /api/v1/oauth/token, /api/v1/biblios[/{id}[/items[/{item_id}]]], "
-    "/api/v1/items[/{id}]. Control and audit (never rate-limited or faulted): "
-    "GET /_emulator/health, GET /_emulator/writes[?since=SEQ], GET /_emulator/counters, "
+    "/api/v1/items[/{id}]. Emulator-only extensions (not Koha): 429 rate limiting, fault "
+    "injection, the x-catalog-sync-fence header, and control and audit routes (never "
+    "rate-limited or faulted): GET /_emulator/health, GET /_emulator/writes[?since=SEQ], "
+    "GET /_emulator/counters, "
     "GET /_emulator/biblios, GET|POST|DELETE /_emulator/faults (JSON fault profile, plus "
     "rate_limit and burst), POST /_emulator/tokens/expire, POST /_emulator/reset."
 )
@@ -77,8 +79,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="OAuth2 token lifetime, seconds"
     )
     parser.add_argument("--page-size", type=int, default=20, help="default _per_page")
+    parser.add_argument(
+        "--syspref",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Koha system preference: RESTBasicAuth=0|1, RESTOAuth2ClientCredentials=0|1, "
+        "autoControlNumber=OFF|biblionumber (defaults 1, 1, OFF)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     return parser
+
+
+_SYSPREFS = {
+    "RESTBasicAuth": ("basic_auth", {"0": False, "1": True}),
+    "RESTOAuth2ClientCredentials": ("oauth2_client_credentials", {"0": False, "1": True}),
+    "autoControlNumber": ("auto_control_number", {"OFF": False, "biblionumber": True}),
+}
+
+
+def parse_sysprefs(pairs: list[str]) -> dict[str, bool]:
+    """--syspref NAME=VALUE pairs as EmulatorConfig settings; ValueError naming a bad one."""
+    out: dict[str, bool] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in _SYSPREFS or value not in _SYSPREFS[name][1]:
+            known = ", ".join(f"{n}={'|'.join(v)}" for n, (_, v) in _SYSPREFS.items())
+            raise ValueError(f"unknown --syspref {pair!r} (known: {known})")
+        setting, values = _SYSPREFS[name]
+        out[setting] = values[value]
+    return out
 
 
 def emulator_main(argv: list[str]) -> int:
@@ -91,6 +121,11 @@ def emulator_main(argv: list[str]) -> int:
     try:
         faults = parse_fault_profile(args.faults)
     except FaultProfileError as exc:
+        print(f"catalog-sync emulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sysprefs = parse_sysprefs(args.syspref)
+    except ValueError as exc:
         print(f"catalog-sync emulator: {exc}", file=sys.stderr)
         return 2
     if args.rate_limit is not None and args.rate_limit <= 0:
@@ -109,6 +144,7 @@ def emulator_main(argv: list[str]) -> int:
         readonly_password=args.readonly_password,
         token_ttl=args.token_ttl,
         page_size=args.page_size,
+        **sysprefs,
     )
     import uvicorn
 

@@ -48,6 +48,11 @@ class EmulatorConfig:
     readonly_password: str = ""
     token_ttl: int = DEFAULT_TOKEN_TTL
     page_size: int = 20
+    # Koha system preferences the emulated instance runs with (defaults: as the project's
+    # README says a library should set them).
+    basic_auth: bool = True  # RESTBasicAuth
+    oauth2_client_credentials: bool = True  # RESTOAuth2ClientCredentials
+    auto_control_number: bool = False  # autoControlNumber: "biblionumber" (True) or "OFF"
 
 
 class EmulatorState:

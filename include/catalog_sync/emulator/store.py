@@ -10,11 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pymarc
+
+from catalog_sync.emulator.query import Scalar
 from catalog_sync.emulator.records import (
-    IDENTIFIER_KEYS,
+    COLUMN_SOURCES,
+    MARCXML,
     BiblioFields,
+    biblio_fields,
     duplicate_key,
     read_record,
+    rebuild,
 )
 
 _SCHEMA = """
@@ -24,16 +30,35 @@ CREATE TABLE IF NOT EXISTS biblios (
     payload_sha256 TEXT NOT NULL,
     control_number TEXT,
     control_number_source TEXT,
-    title TEXT,
-    author TEXT,
-    isbn TEXT,
     duplicate_key TEXT,
+    "title" TEXT,
+    "subtitle" TEXT,
+    "medium" TEXT,
+    "part_number" TEXT,
+    "part_name" TEXT,
+    "author" TEXT,
+    "series_title" TEXT,
+    "abstract" TEXT,
+    "notes" TEXT,
+    "isbn" TEXT,
+    "issn" TEXT,
+    "ean" TEXT,
+    "lc_control_number" TEXT,
+    "publisher" TEXT,
+    "publication_place" TEXT,
+    "publication_year" TEXT,
+    "edition_statement" TEXT,
+    "pages" TEXT,
+    "url" TEXT,
+    "item_type" TEXT,
     framework_id TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    creation_date TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    serial INTEGER
 );
-CREATE INDEX IF NOT EXISTS biblios_control ON biblios (control_number);
 CREATE INDEX IF NOT EXISTS biblios_duplicate ON biblios (duplicate_key);
+CREATE INDEX IF NOT EXISTS biblios_title ON biblios (title);
+CREATE INDEX IF NOT EXISTS biblios_timestamp ON biblios ("timestamp");
 CREATE TABLE IF NOT EXISTS items (
     item_id INTEGER PRIMARY KEY AUTOINCREMENT,
     biblio_id INTEGER NOT NULL REFERENCES biblios (biblio_id),
@@ -41,13 +66,6 @@ CREATE TABLE IF NOT EXISTS items (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS items_biblio ON items (biblio_id);
-CREATE TABLE IF NOT EXISTS identifiers (
-    biblio_id INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (biblio_id, kind, value)
-);
-CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers (kind, value);
 CREATE TABLE IF NOT EXISTS fences (
     scope TEXT PRIMARY KEY,
     token INTEGER NOT NULL
@@ -84,6 +102,14 @@ class WriteContext:
     payload: bytes | None
 
 
+def koha_time(at: datetime) -> str:
+    """A DATETIME/TIMESTAMP column value as Koha's MySQL stores it (seconds, no zone)."""
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+_FIELD_COLUMNS = ", ".join(f'"{c}" = ?' for c in COLUMN_SOURCES)
+
+
 class CatalogStore:
     """Single-connection SQLite store; the emulator serves from one event loop, so no locking."""
 
@@ -94,31 +120,41 @@ class CatalogStore:
         if db_path:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        had_index = self._has_table("identifiers")
+        old = self._old_catalog()
         self._db.executescript(_SCHEMA)
-        if not had_index:
-            self._index_existing()
+        if old:
+            self._restore(old)
 
-    def _has_table(self, name: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
+    def _old_catalog(self) -> list[sqlite3.Row]:
+        """A catalog saved by an emulator without Koha's columns: its rows, table dropped."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(biblios)")}
+        if not columns or "timestamp" in columns:
+            return []
+        rows = self._db.execute(
+            "SELECT biblio_id, marcxml, payload_sha256, framework_id FROM biblios"
+        ).fetchall()
+        self._db.execute("DROP TABLE biblios")
+        self._db.execute("DROP TABLE IF EXISTS identifiers")
+        return rows
 
-    def _index_existing(self) -> None:
-        """A catalog saved before the identifiers index existed gets it built once."""
-        rows = self._db.execute("SELECT biblio_id, marcxml FROM biblios").fetchall()
+    def _restore(self, rows: list[sqlite3.Row]) -> None:
+        now = datetime.now(UTC)
         with self._tx():
             for row in rows:
-                _, fields = read_record(bytes(row["marcxml"]), "application/marcxml+xml")
-                self._index(int(row["biblio_id"]), fields)
-
-    def _index(self, biblio_id: int, fields: BiblioFields) -> None:
-        self._db.execute("DELETE FROM identifiers WHERE biblio_id = ?", (biblio_id,))
-        self._db.executemany(
-            "INSERT OR IGNORE INTO identifiers (biblio_id, kind, value) VALUES (?, ?, ?)",
-            [(biblio_id, kind, value) for kind, value in fields.identifiers],
-        )
+                self._db.execute(
+                    "INSERT INTO biblios (biblio_id, marcxml, payload_sha256, framework_id,"
+                    ' creation_date, "timestamp") VALUES (?, ?, ?, ?, ?, ?)',
+                    (
+                        row["biblio_id"],
+                        b"",
+                        row["payload_sha256"],
+                        row["framework_id"],
+                        now.date().isoformat(),
+                        koha_time(now),
+                    ),
+                )
+                record = read_record(bytes(row["marcxml"]), MARCXML)
+                self._save(int(row["biblio_id"]), record, now, auto_control_number=False)
 
     def close(self) -> None:
         self._db.close()
@@ -135,63 +171,64 @@ class CatalogStore:
         ).fetchone()
         return int(row["biblio_id"]) if row else None
 
-    def add_biblio(
-        self, marcxml: bytes, fields: BiblioFields, framework: str, ctx: WriteContext
-    ) -> int:
-        now = _now()
+    def _save(
+        self, biblio_id: int, record: pymarc.Record, at: datetime, *, auto_control_number: bool
+    ) -> None:
+        """Store the record as Koha rebuilds it, with its column values."""
+        marcxml = rebuild(record, biblio_id, at, auto_control_number)
+        fields = biblio_fields(record)
         key = duplicate_key(fields)
+        self._db.execute(
+            "UPDATE biblios SET marcxml = ?, control_number = ?, control_number_source = ?,"
+            f' duplicate_key = ?, {_FIELD_COLUMNS}, "timestamp" = ? WHERE biblio_id = ?',
+            (
+                marcxml,
+                fields.control_number,
+                fields.control_number_source,
+                "|".join(key) if key else None,
+                *(fields.columns[c] for c in COLUMN_SOURCES),
+                koha_time(at),
+                biblio_id,
+            ),
+        )
+
+    def add_biblio(
+        self,
+        record: pymarc.Record,
+        framework: str,
+        ctx: WriteContext,
+        *,
+        auto_control_number: bool = False,
+    ) -> int:
+        at = datetime.now(UTC)
         with self._tx():
             cur = self._db.execute(
-                "INSERT INTO biblios (marcxml, payload_sha256, control_number,"
-                " control_number_source, title, author, isbn, duplicate_key, framework_id,"
-                " created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO biblios (marcxml, payload_sha256, framework_id, creation_date,"
+                ' "timestamp") VALUES (?, ?, ?, ?, ?)',
                 (
-                    marcxml,
-                    sha256_hex(marcxml),
-                    fields.control_number,
-                    fields.control_number_source,
-                    fields.title,
-                    fields.author,
-                    fields.isbn,
-                    "|".join(key) if key else None,
+                    b"",
+                    sha256_hex(ctx.payload or b""),
                     framework,
-                    now,
-                    now,
+                    at.date().isoformat(),
+                    koha_time(at),
                 ),
             )
             biblio_id = int(cur.lastrowid or 0)
-            self._index(biblio_id, fields)
-            self._log_write(ctx, "biblio", biblio_id, 200, now)
+            self._save(biblio_id, record, at, auto_control_number=auto_control_number)
+            self._log_write(ctx, "biblio", biblio_id, 200, _now())
         return biblio_id
 
-    def update_biblio(
-        self, biblio_id: int, marcxml: bytes, fields: BiblioFields, ctx: WriteContext
-    ) -> bool:
-        now = _now()
-        key = duplicate_key(fields)
+    def update_biblio(self, biblio_id: int, record: pymarc.Record, ctx: WriteContext) -> bool:
+        at = datetime.now(UTC)
         with self._tx():
             cur = self._db.execute(
-                "UPDATE biblios SET marcxml = ?, payload_sha256 = ?, control_number = ?,"
-                " control_number_source = ?, title = ?, author = ?, isbn = ?, duplicate_key = ?,"
-                " updated_at = ? WHERE biblio_id = ?",
-                (
-                    marcxml,
-                    sha256_hex(marcxml),
-                    fields.control_number,
-                    fields.control_number_source,
-                    fields.title,
-                    fields.author,
-                    fields.isbn,
-                    "|".join(key) if key else None,
-                    now,
-                    biblio_id,
-                ),
+                "UPDATE biblios SET payload_sha256 = ? WHERE biblio_id = ?",
+                (sha256_hex(ctx.payload or b""), biblio_id),
             )
             if cur.rowcount == 0:
                 return False
-            self._index(biblio_id, fields)
-            self._log_write(ctx, "biblio", biblio_id, 200, now)
+            self._save(biblio_id, record, at, auto_control_number=False)
+            self._log_write(ctx, "biblio", biblio_id, 200, _now())
         return True
 
     def delete_biblio(self, biblio_id: int, ctx: WriteContext) -> bool:
@@ -200,7 +237,6 @@ class CatalogStore:
             cur = self._db.execute("DELETE FROM biblios WHERE biblio_id = ?", (biblio_id,))
             if cur.rowcount == 0:
                 return False
-            self._db.execute("DELETE FROM identifiers WHERE biblio_id = ?", (biblio_id,))
             self._log_write(ctx, "biblio", biblio_id, 204, now)
         return True
 
@@ -210,36 +246,19 @@ class CatalogStore:
         ).fetchone()
         return row
 
-    def count_biblios(self, filters: dict[str, str]) -> int:
-        where, args = self._where(filters)
-        return int(self._db.execute(f"SELECT COUNT(*) FROM biblios{where}", args).fetchone()[0])
+    def count_biblios(self, where: str = "", args: list[Scalar] | None = None) -> int:
+        query = f"SELECT COUNT(*) FROM biblios{where}"  # where: built by emulator.query
+        return int(self._db.execute(query, args or []).fetchone()[0])
 
-    def list_biblios(self, filters: dict[str, str], limit: int, offset: int) -> list[sqlite3.Row]:
-        where, args = self._where(filters)
+    def list_biblios(
+        self, where: str, args: list[Scalar], order: str, limit: int, offset: int
+    ) -> list[sqlite3.Row]:
         return list(
             self._db.execute(
-                f"SELECT * FROM biblios{where} ORDER BY biblio_id LIMIT ? OFFSET ?",
+                f"SELECT * FROM biblios{where}{order} LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             )
         )
-
-    @staticmethod
-    def _where(filters: dict[str, str]) -> tuple[str, list[str]]:
-        # Column names come from a fixed allow-list in the app, values are bound.
-        if not filters:
-            return "", []
-        clauses: list[str] = []
-        args: list[str] = []
-        for column, value in filters.items():
-            if column in IDENTIFIER_KEYS:
-                clauses.append(
-                    "biblio_id IN (SELECT biblio_id FROM identifiers WHERE kind = ? AND value = ?)"
-                )
-                args += [column, value]
-            else:
-                clauses.append(f"{column} = ?")
-                args.append(value)
-        return f" WHERE {' AND '.join(clauses)}", args
 
     def item_count(self, biblio_id: int) -> int:
         return int(
@@ -376,7 +395,7 @@ class CatalogStore:
 
     def reset(self) -> None:
         with self._tx():
-            for table in ("items", "identifiers", "biblios", "writes", "fences", "sqlite_sequence"):
+            for table in ("items", "biblios", "writes", "fences", "sqlite_sequence"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed table names
 
     def _tx(self) -> _Transaction:
