@@ -6,7 +6,9 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from pymarc import Record
+from pymarc import Leader, Record
+
+from catalog_sync.stamp import is_stamp
 
 # Leader positions that depend on serialisation, not content: record length and base address.
 _LEADER_VOLATILE = (slice(0, 5), slice(12, 17))
@@ -34,6 +36,33 @@ def record_fingerprint(record: Record) -> str:
         [canonical_leader(str(record.leader)), fields], ensure_ascii=False, separators=(",", ":")
     )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+# What the ILS writes into a record on every save (Koha: 005 save time, 999 $c/$d ids).
+ILS_MANAGED_TAGS = frozenset({"005", "999"})
+
+
+def rewrote_001(ils_copy: Record, ils_id: str) -> bool:
+    """Whether the ILS put its own id in 001 (Koha's autoControlNumber = biblionumber)."""
+    found = ils_copy.get("001")
+    return found is not None and (found.data or "").strip() == str(ils_id)
+
+
+def ils_comparable(record: Record, *, drop_001: bool = False) -> Record:
+    """The record without what the ILS manages, for comparing our records with its copies.
+
+    Leaves out 005 and 999, the create stamp (catalog_sync.stamp) and, with `drop_001`, the
+    001 the ILS rewrote; leader/09 reads 'a' (UTF-8) on both sides, as Koha sets it on save.
+    """
+    leader = str(record.leader).ljust(24)
+    out = Record(force_utf8=True)
+    out.leader = Leader(leader[:9] + "a" + leader[10:])
+    out.fields = [
+        f
+        for f in record.fields
+        if f.tag not in ILS_MANAGED_TAGS and not is_stamp(f) and not (drop_001 and f.tag == "001")
+    ]
+    return out
 
 
 def record_key(record: Record, key_fields: Sequence[str]) -> str | None:

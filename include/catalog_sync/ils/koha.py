@@ -1,15 +1,21 @@
-"""ILSClient for Koha's REST API (/api/v1): biblios as MARCXML, Basic or OAuth2 auth."""
+"""ILSClient for Koha's REST API (/api/v1): biblios as MARCXML, Basic or OAuth2 auth.
+
+Only what Koha offers: searches go through `q` on the biblio/biblioitems columns (isbn, issn,
+lc_control_number, title, timestamp ...), never MARC 001/003/035, which Koha keeps only in
+the record. A create whose answer was lost is found again by its stamp (catalog_sync.stamp).
+"""
 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import httpx
 
+from catalog_sync.identifiers import isbn10, normalise
 from catalog_sync.ils.auth import (
     AuthScheme,
     BasicAuth,
@@ -18,29 +24,80 @@ from catalog_sync.ils.auth import (
     OAuth2ClientCredentials,
     issued_token,
 )
-from catalog_sync.ils.errors import ILSAuthError, ILSNotFound, ILSRejected
+from catalog_sync.ils.client import Candidate
+from catalog_sync.ils.errors import (
+    ILSAmbiguousCreate,
+    ILSAuthError,
+    ILSBadAnswer,
+    ILSNotFound,
+    ILSRejected,
+)
 from catalog_sync.ils.settings import ILSSettings
-from catalog_sync.ils.transport import ILSTransport
+from catalog_sync.ils.transport import ILSTransport, RetryableFailure
 from catalog_sync.leases import current_lease
+from catalog_sync.stamp import marcxml_control, marcxml_stamp, marcxml_subfields
 
 API = "/api/v1"
 MARCXML = "application/marcxml+xml"
 TOKEN_PATH = f"{API}/oauth/token"
 _PAGE_SIZE = 100
-# Links are followed only this far: a lookup by control number never needs more.
+# Links are followed only this far: a lookup by standard numbers never needs more.
 _MAX_PAGES = 50
+# Koha's biblio.timestamp is the server's local time without a zone: a lower bound taken from
+# our UTC clock is moved back a day so that no time zone (UTC-12..UTC+14) or modest clock
+# skew hides a record; the title and the stamp do the narrowing.
+TIMESTAMP_SLACK = timedelta(hours=24)
+# Match index -> Koha column (raw values, several joined by " | ").
+_COLUMN = {"isbn": "isbn", "issn": "issn", "lccn": "lc_control_number"}
 
 
-def control_number_of(marcxml: bytes) -> str | None:
-    """The record's 001, trimmed; None when absent or the XML cannot be read."""
-    try:
-        root = ET.fromstring(marcxml)
-    except ET.ParseError:
+def _like_patterns(index: str, value: str) -> list[str]:
+    """-like patterns that find `value` (normalised) inside Koha's raw column values.
+
+    Raw values keep qualifiers and either ISBN form ("0520078438 (pbk.)"), so each form is
+    searched as a substring and every hit is verified by normalising what Koha returns.
+    """
+    if index == "isbn":
+        forms = [value, isbn10(value)]
+    elif index == "issn":
+        forms = [value, value.replace("-", "")]
+    else:  # an LCCN's serial number survives every spacing and hyphenation of the prefix
+        forms = [value[-6:]]
+    return [f"%{form}%" for form in dict.fromkeys(f for f in forms if f)]
+
+
+def numbers_query(numbers: Mapping[str, Sequence[str]]) -> list[dict[str, object]]:
+    """One Koha `q` for every value of every index: arrays are OR in Koha's query language."""
+    query: list[dict[str, object]] = []
+    for index, values in numbers.items():
+        patterns = [p for v in values for p in _like_patterns(index, v)]
+        if patterns:
+            query.append({_COLUMN[index]: [{"-like": p} for p in dict.fromkeys(patterns)]})
+    return query
+
+
+def row_numbers(row: Mapping[str, object]) -> dict[str, frozenset[str]]:
+    """A listed biblio's standard numbers, normalised from its raw column values."""
+    out: dict[str, frozenset[str]] = {}
+    for index, column in _COLUMN.items():
+        raw = row.get(column)
+        parts = str(raw).split(" | ") if raw else []
+        out[index] = frozenset(n for n in (normalise(index, p) for p in parts) if n)
+    return out
+
+
+def koha_time(at: datetime) -> str:
+    """A bound for Koha's DATETIME columns in `q` (MySQL's own format, no zone)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def title_pattern(title: str | None) -> str | None:
+    """A -like prefix of a 245 $a, without trailing ISBD punctuation Koha may keep or not."""
+    if not title:
         return None
-    for element in root.iter():
-        if element.tag.rsplit("}", 1)[-1] == "controlfield" and element.get("tag") == "001":
-            return (element.text or "").strip() or None
-    return None
+    core = title.strip().rstrip(" /:;,.=").strip()
+    core = core.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{core}%" if core else None
 
 
 class KohaAdapter:
@@ -90,6 +147,8 @@ class KohaAdapter:
     # -- ILSClient -------------------------------------------------------------------------
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
+        started = datetime.now(UTC)
+
         async def send(attempt: int) -> str:
             response = await self.transport.exchange(
                 "POST",
@@ -97,22 +156,47 @@ class KohaAdapter:
                 correlation_id=correlation_id,
                 attempt=attempt,
                 content=marcxml,
-                # Matching is ours (record keys); Koha's title/ISBN guess must not veto it.
+                # Matching is ours (record keys, match points); Koha's duplicate guess, run
+                # through its search index, must not veto it.
                 headers=await _write_headers(
                     {"Content-Type": MARCXML, "x-confirm-not-duplicate": "1"}
                 ),
             )
-            return str(response.json()["id"])
+            try:
+                body = _json(response, self.transport.label, "POST /biblios")
+            except ILSBadAnswer as exc:
+                body = exc
+            if not isinstance(body, dict) or not str(body.get("id", "")).isdigit():
+                # Something in front of Koha answered, or Koha's answer was mangled: the
+                # record may well have been saved, so it is found by its stamp, not resent.
+                raise RetryableFailure(
+                    f"POST {API}/biblios: 200 without a biblio id ({body})",
+                    status=response.status_code,
+                    retry_after=None,
+                    maybe_applied=True,
+                )
+            return str(body["id"])
 
         async def recover() -> str | None:
-            # Parsed only when needed: callers gather hundreds of creates at once, and parsing
-            # them all up front would block the event loop before the first request goes out.
-            control_number = control_number_of(marcxml)
-            if control_number is None:
+            # Parsed only when needed: callers gather hundreds of creates at once.
+            stamp = marcxml_stamp(marcxml)
+            if stamp is None:
                 return None
-            found = await self.find_biblio_ids(control_number, correlation_id=correlation_id)
-            return found[-1] if found else None
+            titles = marcxml_subfields(marcxml, "245", "a")
+            found = await self.find_created(
+                [stamp],
+                title=titles[0] if titles else None,
+                source=marcxml_control(marcxml, "003"),
+                since=started,
+                correlation_id=correlation_id,
+            )
+            if len(found) > 1:
+                raise ILSAmbiguousCreate(
+                    f"{self.transport.label}: {len(found)} biblios carry the stamp of one create"
+                )
+            return next(iter(found), None)
 
+        # Unstamped, a lost answer cannot be told from a lost request: never resent then.
         return await self.transport.call(
             send, what="create biblio", idempotent=False, recover=recover
         )
@@ -142,6 +226,13 @@ class KohaAdapter:
                 )
             except ILSNotFound:
                 return None
+            kind = response.headers.get("content-type", "")
+            if not response.content.strip() or MARCXML not in kind:
+                raise ILSBadAnswer(
+                    f"{self.transport.label}: GET {API}/biblios/{biblio_id} answered "
+                    f"{response.status_code} with {len(response.content)} bytes of "
+                    f"{kind or 'no content type'}, not MARCXML"
+                )
             return response.content
 
         return await self.transport.call(send, what=f"get biblio {biblio_id}", idempotent=True)
@@ -167,19 +258,16 @@ class KohaAdapter:
             send, what=f"delete biblio {biblio_id}", idempotent=False, recover=recover
         )
 
-    async def find_biblio_ids(self, control_number: str, *, correlation_id: str) -> list[str]:
-        return await self.find_biblio_ids_by(
-            {"control_number": control_number.strip()}, correlation_id=correlation_id
-        )
-
-    async def find_biblio_ids_by(
-        self, query_fields: Mapping[str, str], *, correlation_id: str
-    ) -> list[str]:
-        query = json.dumps({k: v.strip() for k, v in query_fields.items()})
-        ids: list[str] = []
+    async def _search(self, query: object, *, correlation_id: str) -> list[dict[str, object]]:
+        """Every biblio (JSON view) matching a Koha `q`, following the pagination links."""
+        rows: list[dict[str, object]] = []
         page = 1
         while page <= _MAX_PAGES:
-            params: dict[str, str | int] = {"q": query, "_page": page, "_per_page": _PAGE_SIZE}
+            params: dict[str, str | int] = {
+                "q": json.dumps(query),
+                "_page": page,
+                "_per_page": _PAGE_SIZE,
+            }
 
             async def send(attempt: int, params: dict[str, str | int] = params) -> httpx.Response:
                 return await self.transport.exchange(
@@ -191,12 +279,62 @@ class KohaAdapter:
                     headers={"Accept": "application/json"},
                 )
 
-            response = await self.transport.call(send, what="find biblios", idempotent=True)
-            ids += [str(row["biblio_id"]) for row in response.json()]
+            response = await self.transport.call(send, what="search biblios", idempotent=True)
+            body = _json(response, self.transport.label, "GET /biblios")
+            if not isinstance(body, list) or not all(
+                isinstance(r, dict) and str(r.get("biblio_id", "")).isdigit() for r in body
+            ):
+                raise ILSBadAnswer(
+                    f"{self.transport.label}: GET {API}/biblios did not answer a list of biblios"
+                )
+            rows += body
             if "next" not in response.links:
                 break
             page += 1
-        return sorted(set(ids), key=int)
+        return rows
+
+    async def find_by_numbers(
+        self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
+    ) -> list[Candidate]:
+        query = numbers_query(numbers)
+        if not query:
+            return []
+        rows = await self._search(query, correlation_id=correlation_id)
+        found: dict[str, Candidate] = {}
+        for row in rows:
+            held = row_numbers(row)
+            # A -like hit inside a longer number, or another ISBN form, is no match.
+            matched = {i: held.get(i, frozenset()) & set(v) for i, v in numbers.items()}
+            if any(matched.values()):
+                biblio_id = str(row["biblio_id"])
+                found[biblio_id] = Candidate(biblio_id, matched)
+        return sorted(found.values(), key=lambda c: int(c.biblio_id))
+
+    async def find_created(
+        self,
+        stamps: Collection[str],
+        *,
+        title: str | None,
+        source: str | None,
+        since: datetime,
+        correlation_id: str,
+    ) -> dict[str, str]:
+        wanted = set(stamps)
+        if not wanted:
+            return {}
+        query: dict[str, object] = {"timestamp": {">=": koha_time(since - TIMESTAMP_SLACK)}}
+        pattern = title_pattern(title)
+        if pattern is not None:
+            query["title"] = {"-like": pattern}
+        found: dict[str, str] = {}
+        for row in await self._search(query, correlation_id=correlation_id):
+            biblio_id = str(row["biblio_id"])
+            copy = await self.get_biblio(biblio_id, correlation_id=correlation_id)
+            stamp = marcxml_stamp(copy) if copy is not None else None
+            # The stamp decides; a copy from another agency (003) is never ours.
+            if copy is not None and stamp in wanted and marcxml_control(copy, "003") == source:
+                found[biblio_id] = str(stamp)
+        return found
 
     async def check_access(self, *, correlation_id: str) -> str:
         async def send(attempt: int) -> httpx.Response:
@@ -240,6 +378,19 @@ async def _write_headers(headers: dict[str, str]) -> dict[str, str]:
     if lease is None:
         return headers
     return {**headers, **await lease.before_write()}
+
+
+def _json(response: httpx.Response, label: str, what: str) -> object:
+    """The JSON body Koha answers with; an HTML page from a proxy or an empty body is no
+    answer from Koha: ILSBadAnswer names the ILS and the request."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        kind = response.headers.get("content-type", "no content type")
+        raise ILSBadAnswer(
+            f"{label}: {what} answered {response.status_code} with a body that is not JSON "
+            f"({kind}, {len(response.content)} bytes)"
+        ) from exc
 
 
 def _biblio_path(biblio_id: str) -> str:

@@ -13,8 +13,16 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from catalog_sync.config import VendorConfig
+from catalog_sync.fingerprint import ils_comparable, rewrote_001
 from catalog_sync.ils.client import ILSClient
-from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound, ILSRejected
+from catalog_sync.ils.errors import (
+    ILSAmbiguousCreate,
+    ILSBadAnswer,
+    ILSConflict,
+    ILSFencedOff,
+    ILSNotFound,
+    ILSRejected,
+)
 from catalog_sync.leases import (
     Lease,
     LeaseLost,
@@ -35,6 +43,7 @@ from catalog_sync.pipeline.commit_job import (
     parse_ils_record,
     write_diffs,
 )
+from catalog_sync.pipeline.create import recover_lost_create, stamped_payload
 from catalog_sync.pipeline.outcomes import (
     NO_CHANGE_ACK,
     IlsRecordUnreadable,
@@ -78,6 +87,10 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         "fingerprint": change.fingerprint,
         "action": change.action.value,
     }
+    # Read before this try's own pending entry exists: creates an earlier try left pending.
+    lost = None
+    if change.action is ChangeAction.CREATE and not job.dry_run:
+        lost = await job.state.run(ops.lost_creates(ils, change.record_key))
     if not job.dry_run:
         await job.state.run(
             ops.record_pending(
@@ -127,7 +140,20 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         incoming = incoming_record(job.ref, change, job.vendor)
         ils_id = change.ils_id
         matched = False
-        if change.action is ChangeAction.CREATE:
+        if lost is not None:
+            found = await recover_lost_create(job, lost, key, incoming, cid, taken)
+            if found.ambiguous:
+                await close("review", "ambiguous_create")
+                job.note_review(change, "ambiguous_create")
+                return "review:ambiguous_create"
+            if found.this_change:
+                # An earlier try created it and died before the acknowledgement.
+                job.note_diff(change, "created", None, incoming)
+                ack = f"created biblio {found.ils_id} (found by its stamp)"
+                await acknowledge(found.ils_id, job.ils_fingerprint(incoming), ack)
+                return "created"
+            ils_id = found.ils_id  # a create of older content: brought up to date below
+        if change.action is ChangeAction.CREATE and ils_id is None:
             match = await find_match(
                 incoming,
                 job.vendor.match_points,
@@ -142,7 +168,9 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             if match.ils_id is None:
                 if not job.dry_run:
                     await intent("create", None, None)
-                    ils_id = await job.client.create_biblio(marcxml(incoming), correlation_id=cid)
+                    ils_id = await job.client.create_biblio(
+                        stamped_payload(incoming, key), correlation_id=cid
+                    )
                 job.note_diff(change, "created", None, incoming)
                 await acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
                 return "created"
@@ -157,8 +185,15 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             await close("review", "ils_record_missing")
             job.note_review(change, "ils_record_missing")
             return "review:ils_record_missing"
-        ils_copy = parse_ils_record(raw_copy)
+        held_copy = parse_ils_record(raw_copy)
+        # Compared without what Koha rebuilds on save (005, 999, our stamp, and 001 when
+        # autoControlNumber gave it the biblio number): never byte for byte.
+        rewritten = rewrote_001(held_copy, ils_id)
+        ils_copy = ils_comparable(held_copy, drop_001=rewritten)
         merged = merge_protected(incoming, ils_copy, job.rules.protected)
+        if rewritten:
+            merged.remove_fields("001")
+            merged.add_ordered_field(held_copy["001"])
         drifted = False
         previous = job.applied.get(change.record_key)
         if not matched and previous is not None and previous.ils_fingerprint is not None:
@@ -171,7 +206,8 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             await close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
             job.note_diff(change, f"drift_{job.vendor.drift_policy}", ils_copy, incoming)
             return "drift_skipped" if job.vendor.drift_policy == "skip" else f"review:{reason}"
-        if not diff_records(ils_copy, merged, ignore=job.rules.volatile):
+        sent = ils_comparable(merged, drop_001=rewritten)
+        if not diff_records(ils_copy, sent, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
             # write, or only protected fields differed): nothing to send.
             await acknowledge(ils_id, job.ils_fingerprint(merged), NO_CHANGE_ACK)
@@ -187,7 +223,12 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         await acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
         prefix = "drifted:" if drifted else ("matched:" if matched else "")
         return f"{prefix}updated"
-    except (ILSRejected, ILSConflict) as exc:
+    except ILSAmbiguousCreate as exc:
+        # Several ILS records carry this create's stamp: a person picks the one to keep.
+        await close("review", str(exc))
+        job.note_review(change, exc.reason)
+        return f"review:{exc.reason}"
+    except (ILSRejected, ILSConflict, ILSBadAnswer) as exc:
         # The ILS refused this record for good; the rest of the chunk goes on.
         await close("failed", f"{type(exc).__name__}: {exc}")
         return f"failed:{getattr(exc, 'reason', type(exc).__name__)}"
