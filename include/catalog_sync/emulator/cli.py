@@ -20,7 +20,8 @@ from catalog_sync.emulator.state import (
 _FAULTS_HELP = (
     "fault profile: a name (none, flaky, unstable, slow, down) and/or key=value pairs, comma "
     "separated: error_rate=0.2, error_statuses=500/502/503, drop_rate=0.05, drop_after_share=0.5, "
-    "slow_rate=0.1, slow_seconds=0.5, down_for=30, down_mode=503|drop, seed=1 "
+    "slow_rate=0.1, slow_seconds=0.5, down_for=30, down_mode=503|drop, bad_answer_rate=0.1, "
+    "bad_answer=html|empty|garbled, bad_answer_methods=GET/POST, seed=1 "
     "(default: none). Change it at run time with POST /_emulator/faults."
 )
 
