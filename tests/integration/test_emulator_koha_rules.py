@@ -213,3 +213,15 @@ def test_rest_auth_system_preferences_turn_basic_and_oauth2_off(
 
     assert (basic.status_code, basic.json()) == (401, {"error": "Basic authentication disabled"})
     assert (token.status_code, token.json()) == (400, {"error": "Unimplemented grant type"})
+
+
+def test_timestamps_are_compared_as_rfc_3339_date_times(koha: httpx.Client) -> None:
+    [biblio] = load(koha, sample([0]))
+    stamp = koha.get(f"/api/v1/biblios/{biblio}").json()["timestamp"]
+
+    assert ids_for(koha, {"timestamp": {">=": stamp}}) == [biblio]
+    assert ids_for(koha, {"timestamp": {">": stamp}}) == []
+    assert ids_for(koha, {"timestamp": {">=": "2000-01-01T00:00:00-10:00"}}) == [biblio]
+    mysql_style = {"timestamp": {">=": "2000-01-01 00:00:00"}}
+    answer = koha.get("/api/v1/biblios", params={"q": json.dumps(mysql_style)})
+    assert answer.status_code == 400

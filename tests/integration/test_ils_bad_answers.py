@@ -107,3 +107,20 @@ def test_a_proxy_page_to_every_create_fails_the_call_naming_the_ils_and_writes_n
     with pytest.raises(ILSUnavailable, match=r"koha_prod.*create biblio.*200 without a biblio id"):
         asyncio.run(create())
     assert control.biblios() == []
+
+
+def test_an_unstamped_create_whose_answer_is_lost_is_never_resent(
+    control: EmulatorControl,
+) -> None:
+    # Without a stamp nothing can tell a saved record from a lost request: one try only.
+    control.set_faults(bad_answer_rate=1, bad_answer="empty", bad_answer_methods=["POST"])
+    settings = ILSSettings(name="koha_prod", base_url=control.url, username=USER, password=PASSWORD)
+    xml = pymarc.record_to_xml(sample_records(1)[0], namespace=True)
+
+    async def create() -> str:
+        async with open_client(settings) as client:
+            return await client.create_biblio(xml, correlation_id="unstamped-1")
+
+    with pytest.raises(ILSUnavailable, match="may or may not have been applied"):
+        asyncio.run(create())
+    assert len(control.biblios()) == 1

@@ -147,6 +147,8 @@ class KohaRoutes:
         _integer_header(request, "x-koha-request-id")
         self.known_params(request, PAGE_PARAMS | extra)
         params = request.query_params
+        # Koha applies _match to column-named query params, which these routes refuse as
+        # undeclared; so it never changes a `q`, but its value is still validated.
         match = params.get("_match")
         if match is not None and match not in MATCH_VALUES:
             raise openapi_error(

@@ -9,6 +9,7 @@ Only the columns in records.COLUMNS exist; MARC 001/003/035 are not among them.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from catalog_sync.emulator.records import COLUMNS
@@ -81,9 +82,22 @@ def _node(node: Any, args: list[Scalar]) -> str:
     return " AND ".join(f"({p})" for p in parts)
 
 
-def _scalar(value: Any) -> Scalar:
+# Koha's API gives and takes date-times as RFC 3339 (Koha::Object::attributes_from_api); the
+# emulator insists on it (stricter) and compares in UTC, as it stores them.
+_DATETIME_COLUMNS = frozenset({'"timestamp"'})
+
+
+def _scalar(value: Any, column: str = "") -> Scalar:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise QueryError("Expected a string or a number", "/query/q")
+    if column in _DATETIME_COLUMNS:
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise QueryError(f"Not an RFC 3339 date-time: {value!r}", "/query/q") from exc
+        if "T" not in str(value) or when.tzinfo is None:
+            raise QueryError(f"Not an RFC 3339 date-time: {value!r}", "/query/q")
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     return value
 
 
@@ -95,7 +109,7 @@ def _condition(column: str, value: Any, args: list[Scalar]) -> str:
             return "0"
         return " OR ".join(f"({_condition(column, v, args)})" for v in value)
     if not isinstance(value, dict):
-        args.append(_scalar(value))
+        args.append(_scalar(value, column))
         return f"{column} = ?"
     parts = []
     for op, operand in value.items():
@@ -103,7 +117,7 @@ def _condition(column: str, value: Any, args: list[Scalar]) -> str:
             if operand is None:
                 parts.append(f"{column} IS {'NOT ' if op != '=' else ''}NULL")
                 continue
-            args.append(_scalar(operand))
+            args.append(_scalar(operand, column))
             parts.append(f"{column} {_COMPARE[op]} ?")
         elif op in _LIKE:
             args.append(str(_scalar(operand)))
@@ -111,7 +125,7 @@ def _condition(column: str, value: Any, args: list[Scalar]) -> str:
         elif op in _IN:
             if not isinstance(operand, list) or not operand:
                 raise QueryError(f"{op} takes a non-empty array", "/query/q")
-            args.extend(_scalar(v) for v in operand)
+            args.extend(_scalar(v, column) for v in operand)
             parts.append(f"{column} {_IN[op]} ({', '.join('?' * len(operand))})")
         else:
             raise QueryError(f"Unknown operator {op!r}", "/query/q")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
 import httpx
 
-from catalog_sync.identifiers import isbn10, normalise
 from catalog_sync.ils.auth import (
     AuthScheme,
     BasicAuth,
@@ -32,10 +31,22 @@ from catalog_sync.ils.errors import (
     ILSNotFound,
     ILSRejected,
 )
+from catalog_sync.ils.koha_query import (
+    TIMESTAMP_SLACK,
+    koha_time,
+    numbers_query,
+    row_numbers,
+    title_pattern,
+)
 from catalog_sync.ils.settings import ILSSettings
 from catalog_sync.ils.transport import ILSTransport, RetryableFailure
 from catalog_sync.leases import current_lease
-from catalog_sync.stamp import marcxml_control, marcxml_stamp, marcxml_subfields
+from catalog_sync.stamp import (
+    STAMP_SOURCE,
+    marcxml_control,
+    marcxml_stamp,
+    marcxml_subfields,
+)
 
 API = "/api/v1"
 MARCXML = "application/marcxml+xml"
@@ -43,61 +54,6 @@ TOKEN_PATH = f"{API}/oauth/token"
 _PAGE_SIZE = 100
 # Links are followed only this far: a lookup by standard numbers never needs more.
 _MAX_PAGES = 50
-# Koha's biblio.timestamp is the server's local time without a zone: a lower bound taken from
-# our UTC clock is moved back a day so that no time zone (UTC-12..UTC+14) or modest clock
-# skew hides a record; the title and the stamp do the narrowing.
-TIMESTAMP_SLACK = timedelta(hours=24)
-# Match index -> Koha column (raw values, several joined by " | ").
-_COLUMN = {"isbn": "isbn", "issn": "issn", "lccn": "lc_control_number"}
-
-
-def _like_patterns(index: str, value: str) -> list[str]:
-    """-like patterns that find `value` (normalised) inside Koha's raw column values.
-
-    Raw values keep qualifiers and either ISBN form ("0520078438 (pbk.)"), so each form is
-    searched as a substring and every hit is verified by normalising what Koha returns.
-    """
-    if index == "isbn":
-        forms = [value, isbn10(value)]
-    elif index == "issn":
-        forms = [value, value.replace("-", "")]
-    else:  # an LCCN's serial number survives every spacing and hyphenation of the prefix
-        forms = [value[-6:]]
-    return [f"%{form}%" for form in dict.fromkeys(f for f in forms if f)]
-
-
-def numbers_query(numbers: Mapping[str, Sequence[str]]) -> list[dict[str, object]]:
-    """One Koha `q` for every value of every index: arrays are OR in Koha's query language."""
-    query: list[dict[str, object]] = []
-    for index, values in numbers.items():
-        patterns = [p for v in values for p in _like_patterns(index, v)]
-        if patterns:
-            query.append({_COLUMN[index]: [{"-like": p} for p in dict.fromkeys(patterns)]})
-    return query
-
-
-def row_numbers(row: Mapping[str, object]) -> dict[str, frozenset[str]]:
-    """A listed biblio's standard numbers, normalised from its raw column values."""
-    out: dict[str, frozenset[str]] = {}
-    for index, column in _COLUMN.items():
-        raw = row.get(column)
-        parts = str(raw).split(" | ") if raw else []
-        out[index] = frozenset(n for n in (normalise(index, p) for p in parts) if n)
-    return out
-
-
-def koha_time(at: datetime) -> str:
-    """A bound for Koha's DATETIME columns in `q` (MySQL's own format, no zone)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def title_pattern(title: str | None) -> str | None:
-    """A -like prefix of a 245 $a, without trailing ISBD punctuation Koha may keep or not."""
-    if not title:
-        return None
-    core = title.strip().rstrip(" /:;,.=").strip()
-    core = core.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"{core}%" if core else None
 
 
 class KohaAdapter:
@@ -142,7 +98,8 @@ class KohaAdapter:
             raise ILSAuthError(
                 f"{self.transport.label}: OAuth2 token request refused ({exc})", status=exc.status
             ) from exc
-        return issued_token(response.json(), self.transport.label)
+        body = _json(response, self.transport.label, "POST /oauth/token")
+        return issued_token(body, self.transport.label)
 
     # -- ILSClient -------------------------------------------------------------------------
 
@@ -197,8 +154,10 @@ class KohaAdapter:
             return next(iter(found), None)
 
         # Unstamped, a lost answer cannot be told from a lost request: never resent then.
+        # (A byte search, not a parse: callers gather hundreds of creates at once.)
+        stamped = STAMP_SOURCE.encode() in marcxml
         return await self.transport.call(
-            send, what="create biblio", idempotent=False, recover=recover
+            send, what="create biblio", idempotent=False, recover=recover if stamped else None
         )
 
     async def update_biblio(self, biblio_id: str, marcxml: bytes, *, correlation_id: str) -> None:
