@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pymarc import Record
 
 from catalog_sync.identifiers import record_identifiers
-from catalog_sync.ils.client import ILSClient
+from catalog_sync.ils.client import Candidate, ILSClient
 
 log = logging.getLogger(__name__)
+
+# Records whose numbers one search carries: the q stays far below a proxy's URL limit (8 KB).
+BATCH_RECORDS = 40
 
 # Match point -> the identifier index it compares (catalog_sync.identifiers names).
 SEARCHABLE = {"020": "isbn", "022": "issn", "010": "lccn"}
@@ -45,6 +48,36 @@ def match_numbers(record: Record, points: Sequence[str]) -> dict[str, list[str]]
     return wanted
 
 
+def _by_index(wanted: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {SEARCHABLE[p]: values for p, values in wanted.items()}
+
+
+async def prefetch_candidates(
+    wanted: dict[str, dict[str, list[str]]], client: ILSClient, *, correlation_id: str
+) -> dict[str, list[Candidate]]:
+    """The ILS candidates of many records (record key -> its match_numbers), BATCH_RECORDS
+    records per search: a chunk's creates cost a search per batch, not one each."""
+    keys = [k for k, numbers in wanted.items() if numbers]
+    found: dict[str, list[Candidate]] = {k: [] for k in wanted}
+    for start in range(0, len(keys), BATCH_RECORDS):
+        batch = keys[start : start + BATCH_RECORDS]
+        union: dict[str, list[str]] = {}
+        for key in batch:
+            for index, values in _by_index(wanted[key]).items():
+                union.setdefault(index, []).extend(v for v in values if v not in union[index])
+        candidates = await client.find_by_numbers(
+            union, correlation_id=f"{correlation_id}:{start // BATCH_RECORDS}"
+        )
+        for key in batch:
+            mine = _by_index(wanted[key])
+            found[key] = [
+                c
+                for c in candidates
+                if any(c.numbers.get(i, frozenset()) & set(v) for i, v in mine.items())
+            ]
+    return found
+
+
 async def find_match(
     record: Record,
     points: Sequence[str],
@@ -52,8 +85,10 @@ async def find_match(
     *,
     correlation_id: str,
     taken: Callable[[str], Awaitable[bool]],
+    prefetched: list[Candidate] | None = None,
 ) -> MatchResult:
-    """Search the match points (one ILS request); the first point that finds anything decides.
+    """Search the match points (one ILS request, none when `prefetched` holds the candidates
+    prefetch_candidates found); the first point that finds anything decides.
 
     One candidate: that is the record. Several, or a candidate already bound to another
     vendor record (`taken`), is ambiguous: it goes to review, never to a guess. A point the
@@ -62,8 +97,10 @@ async def find_match(
     wanted = match_numbers(record, points)
     if not wanted:
         return MatchResult(None)
-    candidates = await client.find_by_numbers(
-        {SEARCHABLE[p]: values for p, values in wanted.items()}, correlation_id=correlation_id
+    candidates = (
+        prefetched
+        if prefetched is not None
+        else await client.find_by_numbers(_by_index(wanted), correlation_id=correlation_id)
     )
     for point, values in wanted.items():
         index = SEARCHABLE[point]

@@ -8,7 +8,6 @@ import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
@@ -20,7 +19,6 @@ from catalog_sync.ils.errors import (
     ILSBadAnswer,
     ILSConflict,
     ILSFencedOff,
-    ILSNotFound,
     ILSRejected,
 )
 from catalog_sync.leases import (
@@ -43,7 +41,8 @@ from catalog_sync.pipeline.commit_job import (
     parse_ils_record,
     write_diffs,
 )
-from catalog_sync.pipeline.create import recover_lost_create, stamped_payload
+from catalog_sync.pipeline.create import prefetch_matches, recover_lost_create, stamped_payload
+from catalog_sync.pipeline.delete import delete_change
 from catalog_sync.pipeline.outcomes import (
     NO_CHANGE_ACK,
     IlsRecordUnreadable,
@@ -136,7 +135,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
 
     try:
         if change.action is ChangeAction.DELETE:
-            return await _delete(change, job, close, acknowledge, intent)
+            return await delete_change(change, job, close, acknowledge, intent)
         incoming = incoming_record(job.ref, change, job.vendor)
         ils_id = change.ils_id
         matched = False
@@ -160,6 +159,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
                 job.client,
                 correlation_id=cid,
                 taken=taken,
+                prefetched=job.candidates.get(change.record_key),
             )
             if match.review_reason is not None:
                 await close("review", match.review_reason)
@@ -243,37 +243,6 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         log.error("record %s not written: %s", change.correlation_id, exc)
         await close("failed", str(exc))
         return f"failed:{exc.reason}"
-
-
-async def _delete(
-    change: StagedChange, job: CommitJob, close: Any, acknowledge: Any, intent: Any
-) -> str:
-    ils_id = change.ils_id
-    assert ils_id is not None, "a delete is staged only for a record with an ILS id"
-    cid = change.correlation_id
-    incoming_record(job.ref, change, job.vendor)  # still the deleted record that was staged?
-    raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
-    if raw_copy is None:
-        await acknowledge(ils_id, None, "already absent from the ILS")
-        return "deleted"
-    ils_copy = parse_ils_record(raw_copy)
-    if job.dry_run:
-        # Whether items are attached shows only when the ILS refuses the delete.
-        job.note_diff(change, "deleted", ils_copy, None)
-        return "deleted"
-    await intent("delete", ils_id, raw_copy)
-    try:
-        await job.client.delete_biblio(ils_id, correlation_id=cid)
-    except ILSNotFound:
-        log.info("record %s already absent from the ILS", cid)
-    except ILSConflict:
-        # Items are attached: a catalogue record with holdings is never deleted by a feed.
-        await close("review", "items_attached")
-        job.note_review(change, "items_attached")
-        return "review:items_attached"
-    job.note_diff(change, "deleted", ils_copy, None)
-    await acknowledge(ils_id, None, f"deleted biblio {ils_id}")
-    return "deleted"
 
 
 def lease_keys(ils: str, change: StagedChange) -> list[str]:
@@ -406,6 +375,8 @@ async def commit_changes(
             dry_run=dry_run,
             diffs=[],
         )
+        creates = [c for c in pending if c.action is ChangeAction.CREATE]
+        await prefetch_matches(creates, job)
         results = await _apply_all(pending, job, leases)
     unleased = Counter(r.partition(":")[2] for r in results if r.startswith("lease:"))
     if unleased:

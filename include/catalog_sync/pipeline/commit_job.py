@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from pymarc import Record, record_to_xml
 
 from catalog_sync.config import VendorConfig
 from catalog_sync.fingerprint import ils_comparable, record_fingerprint
-from catalog_sync.ils.client import ILSClient
+from catalog_sync.ils.client import Candidate, ILSClient
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.models import ChunkRef, StagedChange
@@ -87,6 +87,8 @@ class CommitJob:
     applied: dict[str, AppliedRecord]
     dry_run: bool
     diffs: list[dict[str, Any]]
+    # Match candidates found for the chunk's creates in batched searches (record key -> them).
+    candidates: dict[str, list[Candidate]] = field(default_factory=dict)
 
     @property
     def ils(self) -> str:

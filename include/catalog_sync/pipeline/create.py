@@ -12,12 +12,15 @@ is ours (ILSClient.find_created); more than one goes to review.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from pymarc import Record
 
-from catalog_sync.pipeline.commit_job import CommitJob, marcxml
+from catalog_sync.matching import match_numbers, prefetch_candidates
+from catalog_sync.models import StagedChange
+from catalog_sync.pipeline.commit_job import CommitJob, incoming_record, marcxml
+from catalog_sync.pipeline.outcomes import StagedRecordChanged
 from catalog_sync.stamp import stamp_record
 from catalog_sync.state import ops
 
@@ -56,6 +59,25 @@ async def recover_lost_create(
         return Recovered(None)
     [(ils_id, stamp)] = mine.items()
     return Recovered(ils_id, this_change=stamp == key)
+
+
+async def prefetch_matches(creates: Sequence[StagedChange], job: CommitJob) -> None:
+    """Find the match candidates of every create in a few batched searches (job.candidates).
+
+    Each record is read once more from the landing file for its numbers only; one that no
+    longer reads as staged is left to its own commit step, which reports it.
+    """
+    wanted: dict[str, dict[str, list[str]]] = {}
+    for change in creates:
+        try:
+            record = incoming_record(job.ref, change, job.vendor)
+        except StagedRecordChanged:
+            continue
+        wanted[change.record_key] = match_numbers(record, job.vendor.match_points)
+    if wanted:
+        job.candidates = await prefetch_candidates(
+            wanted, job.client, correlation_id=f"match:{job.ref.chunk_id}"
+        )
 
 
 def stamped_payload(incoming: Record, key: str) -> bytes:
