@@ -114,7 +114,12 @@ def rebuild(
     leader = list(str(record.leader).ljust(24))
     leader[9] = "a"
     record.leader = pymarc.Leader("".join(leader))
-    record.remove_fields("999", "005")
+    # _koha_marc_update_bib_ids drops the first 999 (a vendor's data in it included) and adds
+    # its own; later 999s stay.
+    first_999 = record.get("999")
+    if first_999 is not None:
+        record.remove_field(first_999)
+    record.remove_fields("005")
     stamp = saved_at.strftime("%Y%m%d%H%M%S") + ".0"
     record.add_ordered_field(pymarc.Field(tag="005", data=stamp))
     if auto_control_number:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from catalog_sync.emulator.records import (
     read_record,
     rebuild,
 )
+from catalog_sync.emulator.store_items import ItemStore, WriteContext, now_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS biblios (
@@ -79,27 +78,14 @@ CREATE TABLE IF NOT EXISTS writes (
     record_id INTEGER NOT NULL,
     request_id TEXT,
     payload_sha256 TEXT,
-    status INTEGER NOT NULL
+    status INTEGER NOT NULL,
+    payload BLOB
 );
 """
 
 
 def sha256_hex(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class WriteContext:
-    """Who asked for a write: logged with it."""
-
-    method: str
-    path: str
-    request_id: str | None
-    payload: bytes | None
 
 
 def koha_time(at: datetime) -> str:
@@ -110,7 +96,7 @@ def koha_time(at: datetime) -> str:
 _FIELD_COLUMNS = ", ".join(f'"{c}" = ?' for c in COLUMN_SOURCES)
 
 
-class CatalogStore:
+class CatalogStore(ItemStore):
     """Single-connection SQLite store; the emulator serves from one event loop, so no locking."""
 
     def __init__(self, db_path: Path | str | None) -> None:
@@ -122,6 +108,9 @@ class CatalogStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
         old = self._old_catalog()
         self._db.executescript(_SCHEMA)
+        logged = {row[1] for row in self._db.execute("PRAGMA table_info(writes)")}
+        if "payload" not in logged:  # a write log kept by an older emulator
+            self._db.execute("ALTER TABLE writes ADD COLUMN payload BLOB")
         if old:
             self._restore(old)
 
@@ -215,7 +204,7 @@ class CatalogStore:
             )
             biblio_id = int(cur.lastrowid or 0)
             self._save(biblio_id, record, at, auto_control_number=auto_control_number)
-            self._log_write(ctx, "biblio", biblio_id, 200, _now())
+            self._log_write(ctx, "biblio", biblio_id, 200, now_text())
         return biblio_id
 
     def update_biblio(self, biblio_id: int, record: pymarc.Record, ctx: WriteContext) -> bool:
@@ -228,11 +217,11 @@ class CatalogStore:
             if cur.rowcount == 0:
                 return False
             self._save(biblio_id, record, at, auto_control_number=False)
-            self._log_write(ctx, "biblio", biblio_id, 200, _now())
+            self._log_write(ctx, "biblio", biblio_id, 200, now_text())
         return True
 
     def delete_biblio(self, biblio_id: int, ctx: WriteContext) -> bool:
-        now = _now()
+        now = now_text()
         with self._tx():
             cur = self._db.execute("DELETE FROM biblios WHERE biblio_id = ?", (biblio_id,))
             if cur.rowcount == 0:
@@ -259,79 +248,6 @@ class CatalogStore:
                 [*args, limit, offset],
             )
         )
-
-    def item_count(self, biblio_id: int) -> int:
-        return int(
-            self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE biblio_id = ?", (biblio_id,)
-            ).fetchone()[0]
-        )
-
-    # -- items ---------------------------------------------------------------------------------
-
-    def barcode_taken(self, external_id: str, except_item: int | None = None) -> bool:
-        row = self._db.execute(
-            "SELECT item_id FROM items WHERE external_id = ? AND item_id != ?",
-            (external_id, except_item or -1),
-        ).fetchone()
-        return row is not None
-
-    def add_item(self, biblio_id: int, body: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:
-        now = _now()
-        with self._tx():
-            cur = self._db.execute(
-                "INSERT INTO items (biblio_id, external_id, body) VALUES (?, ?, ?)",
-                (biblio_id, body.get("external_id"), json.dumps(body)),
-            )
-            item_id = int(cur.lastrowid or 0)
-            self._log_write(ctx, "item", item_id, 201, now)
-        return self.get_item(item_id) or {}
-
-    def update_item(self, item_id: int, body: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:
-        now = _now()
-        with self._tx():
-            self._db.execute(
-                "UPDATE items SET external_id = ?, body = ? WHERE item_id = ?",
-                (body.get("external_id"), json.dumps(body), item_id),
-            )
-            self._log_write(ctx, "item", item_id, 200, now)
-        return self.get_item(item_id) or {}
-
-    def delete_item(self, item_id: int, ctx: WriteContext) -> bool:
-        now = _now()
-        with self._tx():
-            cur = self._db.execute("DELETE FROM items WHERE item_id = ?", (item_id,))
-            if cur.rowcount == 0:
-                return False
-            self._log_write(ctx, "item", item_id, 204, now)
-        return True
-
-    def get_item(self, item_id: int) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        return self._item_json(row) if row else None
-
-    def list_items(
-        self, biblio_id: int | None, external_id: str | None, limit: int, offset: int
-    ) -> tuple[int, list[dict[str, Any]]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        if biblio_id is not None:
-            clauses.append("biblio_id = ?")
-            args.append(biblio_id)
-        if external_id is not None:
-            clauses.append("external_id = ?")
-            args.append(external_id)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = int(self._db.execute(f"SELECT COUNT(*) FROM items{where}", args).fetchone()[0])
-        rows = self._db.execute(
-            f"SELECT * FROM items{where} ORDER BY item_id LIMIT ? OFFSET ?", [*args, limit, offset]
-        )
-        return total, [self._item_json(row) for row in rows]
-
-    @staticmethod
-    def _item_json(row: sqlite3.Row) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(row["body"])
-        return {**body, "item_id": int(row["item_id"]), "biblio_id": int(row["biblio_id"])}
 
     # -- fencing tokens ------------------------------------------------------------------------
 
@@ -363,7 +279,7 @@ class CatalogStore:
     ) -> None:
         self._db.execute(
             "INSERT INTO writes (at, method, path, resource, record_id, request_id,"
-            " payload_sha256, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " payload_sha256, status, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 at,
                 ctx.method,
@@ -373,11 +289,17 @@ class CatalogStore:
                 ctx.request_id,
                 sha256_hex(ctx.payload) if ctx.payload is not None else None,
                 status,
+                # What the client sent, as sent: Koha's copy is rebuilt, this is the evidence.
+                ctx.payload,
             ),
         )
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM writes WHERE seq > ? ORDER BY seq", (since,))
+        rows = self._db.execute(
+            "SELECT seq, at, method, path, resource, record_id, request_id, payload_sha256,"
+            " status FROM writes WHERE seq > ? ORDER BY seq",
+            (since,),
+        )
         return [dict(row) for row in rows]
 
     def write_counts(self) -> dict[str, int]:
