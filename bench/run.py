@@ -374,6 +374,7 @@ SEED_INPUTS = (
     "include/catalog_sync/marc/prepare.py",
     "include/catalog_sync/state",
     "include/catalog_sync/emulator/store.py",
+    "include/catalog_sync/emulator/records.py",
     "include/catalog_sync/pipeline/commit.py",
     "include/catalog_sync/migrations",
 )

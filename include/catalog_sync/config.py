@@ -13,8 +13,10 @@ from catalog_sync.delivery.models import DeliverySource
 from catalog_sync.paths import vendors_file
 from catalog_sync.retention import RetentionPeriods
 
-MatchPoint = Literal["001+003", "035", "020", "022"]
-DEFAULT_MATCH_POINTS: tuple[MatchPoint, ...] = ("001+003", "035", "020", "022")
+# 001+003 and 035 are accepted for configs written before, but Koha cannot search them
+# (catalog_sync.matching skips them; docs/koha.md): our record-key map covers 001+003.
+MatchPoint = Literal["001+003", "035", "020", "022", "010"]
+DEFAULT_MATCH_POINTS: tuple[MatchPoint, ...] = ("020", "022", "010")
 
 
 class SourceConfig(BaseModel):

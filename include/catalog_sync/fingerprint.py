@@ -6,9 +6,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from pymarc import Record
+from pymarc import Leader, Record
 
-from catalog_sync.matching import match_queries
+from catalog_sync.identifiers import record_identifiers
+from catalog_sync.stamp import is_stamp
 
 # Leader positions that depend on serialisation, not content: record length and base address.
 _LEADER_VOLATILE = (slice(0, 5), slice(12, 17))
@@ -38,6 +39,33 @@ def record_fingerprint(record: Record) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+# What the ILS writes into a record on every save (Koha: 005 save time, 999 $c/$d ids).
+ILS_MANAGED_TAGS = frozenset({"005", "999"})
+
+
+def rewrote_001(ils_copy: Record, ils_id: str) -> bool:
+    """Whether the ILS put its own id in 001 (Koha's autoControlNumber = biblionumber)."""
+    found = ils_copy.get("001")
+    return found is not None and (found.data or "").strip() == str(ils_id)
+
+
+def ils_comparable(record: Record, *, drop_001: bool = False) -> Record:
+    """The record without what the ILS manages, for comparing our records with its copies.
+
+    Leaves out 005 and 999, the create stamp (catalog_sync.stamp) and, with `drop_001`, the
+    001 the ILS rewrote; leader/09 reads 'a' (UTF-8) on both sides, as Koha sets it on save.
+    """
+    leader = str(record.leader).ljust(24)
+    out = Record(force_utf8=True)
+    out.leader = Leader(leader[:9] + "a" + leader[10:])
+    out.fields = [
+        f
+        for f in record.fields
+        if f.tag not in ILS_MANAGED_TAGS and not is_stamp(f) and not (drop_001 and f.tag == "001")
+    ]
+    return out
+
+
 def record_key(record: Record, key_fields: Sequence[str]) -> str | None:
     """The vendor's record key from control fields (003 + 001 -> 'DLC:12345'); None without 001.
 
@@ -55,17 +83,31 @@ def record_key(record: Record, key_fields: Sequence[str]) -> str | None:
 
 
 # The separator of a key made from a match point: `isbn13=9780198526636`. A 003:001 key never
-# holds it, so revert can tell the two apart (catalog_sync.revert).
+# holds it, so the two kinds of key never collide in the state store.
 MATCH_POINT_KEY_SEPARATOR = "="
+
+# Match point -> (catalog_sync.identifiers index, the key's name for it). The names are the
+# ones keys were first written with, so a record keyed before keeps its key.
+_KEY_POINTS = {
+    "035": ("oclc_number", "oclc_number"),
+    "020": ("isbn", "isbn13"),
+    "022": ("issn", "issn"),
+    "010": ("lccn", "lccn"),
+}
 
 
 def match_point_key(record: Record, points: Sequence[str]) -> str | None:
     """A key for a record without 001, from the first of the vendor's other match points that
     it carries (`oclc_number=12345`, `isbn13=978...`, `issn=1234-5679`); None if it has none.
 
-    The key is the ILS query itself, so a revert finds what a create made with it.
+    It is our record key (state store, stamp), not an ILS search: a 035 keys a record even
+    though Koha cannot search it (catalog_sync.matching).
     """
-    for _point, query in match_queries(record, [p for p in points if p != "001+003"]):
-        [(name, value)] = query.items()
-        return f"{name}{MATCH_POINT_KEY_SEPARATOR}{value}"
+    identifiers = record_identifiers(record)
+    for point in points:
+        if point not in _KEY_POINTS:
+            continue
+        index, name = _KEY_POINTS[point]
+        if identifiers[index]:
+            return f"{name}{MATCH_POINT_KEY_SEPARATOR}{identifiers[index][0]}"
     return None

@@ -1,4 +1,4 @@
-"""Standard numbers as match points compare them: OCLC numbers, ISBN-13, ISSN."""
+"""Standard numbers as match points compare them: OCLC numbers, ISBN-13, ISSN, LCCN."""
 
 from __future__ import annotations
 
@@ -57,13 +57,43 @@ def issn(value: str) -> str | None:
     return f"{digits[:4]}-{digits[4:]}"
 
 
+def isbn10(isbn13_digits: str) -> str | None:
+    """The ISBN-10 form of a 978 ISBN-13 (`9780198526636` -> `0198526636`); None for 979."""
+    if not isbn13_digits.startswith("978"):
+        return None
+    core = isbn13_digits[3:12]
+    check = (11 - sum((10 - i) * int(d) for i, d in enumerate(core)) % 11) % 11
+    return core + ("X" if check == 10 else str(check))
+
+
+def lccn(value: str) -> str | None:
+    """An 010 $a normalised as the Library of Congress says (`n 78-890351` -> `n78890351`,
+    `   00001525 ` -> `00001525`): blanks out, a `/` suffix cut, a hyphen's serial padded to 6."""
+    text = "".join(value.split()).split("/", 1)[0]
+    if "-" in text:
+        prefix, _, serial = text.partition("-")
+        if not serial.isdigit() or len(serial) > 6:
+            return None
+        text = prefix + serial.zfill(6)
+    return text if text and any(c.isdigit() for c in text) else None
+
+
+_NORMALISE = {"oclc_number": oclc_number, "isbn": isbn13, "issn": issn, "lccn": lccn}
+
+
+def normalise(index: str, value: str) -> str | None:
+    """One value of `index` (oclc_number, isbn, issn, lccn) as match points compare it."""
+    return _NORMALISE[index](value)
+
+
 def record_identifiers(record: Record) -> dict[str, list[str]]:
     """Every normalised standard number of a record, by index name, in field order."""
-    out: dict[str, list[str]] = {"oclc_number": [], "isbn": [], "issn": []}
+    out: dict[str, list[str]] = {"oclc_number": [], "isbn": [], "issn": [], "lccn": []}
     for tag, code, index, normalise in (
         ("035", "a", "oclc_number", oclc_number),
         ("020", "a", "isbn", isbn13),
         ("022", "a", "issn", issn),
+        ("010", "a", "lccn", lccn),
     ):
         for field in record.get_fields(tag):
             for value in field.get_subfields(code):

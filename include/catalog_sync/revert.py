@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from catalog_sync.fingerprint import MATCH_POINT_KEY_SEPARATOR
+from pymarc import Record
+
+from catalog_sync.fingerprint import ils_comparable
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound
-from catalog_sync.ils.koha import control_number_of
 from catalog_sync.leases import (
     LeaseLost,
     LeaseManager,
@@ -18,7 +20,12 @@ from catalog_sync.leases import (
     holdings_scope,
     record_scope,
 )
-from catalog_sync.state import RunChange, StateCalls, StateStore, ops
+from catalog_sync.pipeline.commit_job import marcxml, parse_ils_record
+from catalog_sync.pipeline.outcomes import IlsRecordUnreadable
+from catalog_sync.protected import FieldRules, TagSet, load_field_rules
+from catalog_sync.recordiff import content_fingerprint
+from catalog_sync.stamp import stamp_record
+from catalog_sync.state import RunChange, StateCalls, StateStore, idempotency_key, ops
 
 log = logging.getLogger(__name__)
 
@@ -44,45 +51,95 @@ class RevertReport:
         )
 
 
-def _query_for(record_key: str) -> dict[str, str]:
-    """'DLC:123' -> control number 123 from source DLC (record_key's own layout);
-    'isbn13=978...' (a record without 001, keyed by a match point) -> that ILS query."""
-    name, separator, value = record_key.partition(MATCH_POINT_KEY_SEPARATOR)
-    if separator and ":" not in name and name.isidentifier():
-        return {name: value}
-    source, _, number = record_key.rpartition(":")
-    query = {"control_number": number}
-    if source:
-        query["control_number_source"] = source
-    return query
-
-
-async def _find_copy(client: ILSClient, marcxml: bytes, cid: str) -> str | None:
-    """An ILS record holding exactly `marcxml` (a revert that died after re-creating it)."""
-    number = control_number_of(marcxml)
-    if number is None:
+def _parse(marcxml: bytes) -> Record | None:
+    try:
+        return parse_ils_record(marcxml)
+    except IlsRecordUnreadable:
         return None
-    for biblio in await client.find_biblio_ids_by({"control_number": number}, correlation_id=cid):
-        if await client.get_biblio(biblio, correlation_id=cid) == marcxml:
-            return biblio
-    return None
 
 
-async def _restore(client: ILSClient, change: RunChange, cid: str) -> tuple[str, str | None]:
-    """Put the pre-image back; returns (outcome, ILS id it now has)."""
+def content_of(marcxml: bytes, rules: FieldRules) -> str | None:
+    """A record's content as revert compares it: without what the ILS rebuilds on save (005,
+    999, stamp, 001) and without volatile fields; None when unreadable."""
+    record = _parse(marcxml)
+    if record is None:
+        return None
+    return content_fingerprint(ils_comparable(record, drop_001=True), rules.volatile)
+
+
+def _revert_stamp(change: RunChange) -> str:
+    """The stamp of revert's re-create of one record: the same for every try of that revert."""
+    return idempotency_key(change.ils, change.record_key, change.run_id, "revert")
+
+
+def _since(change: RunChange) -> datetime:
+    return change.created_at or datetime.now(UTC) - timedelta(days=1)
+
+
+async def _find_copy(client: ILSClient, change: RunChange, cid: str) -> str | None:
+    """The copy an earlier try of this revert re-created (found by its stamp), if any."""
+    assert change.pre_image is not None
+    record = _parse(change.pre_image)
+    title = record.get("245") if record is not None else None
+    found = await client.find_created(
+        [_revert_stamp(change)],
+        title=title.get("a") if title is not None else None,
+        source=_source(change.record_key),
+        since=_since(change),
+        correlation_id=cid,
+    )
+    return min(found, key=int) if found else None
+
+
+def _source(record_key: str) -> str | None:
+    """'DLC:123' -> 'DLC' (record_key's own layout: 003 qualifies 001)."""
+    return record_key.rpartition(":")[0] or None
+
+
+async def _restore(
+    client: ILSClient, state: StateCalls, change: RunChange, rules: FieldRules, cid: str
+) -> tuple[str, str | None]:
+    """Put the pre-image back; returns (outcome, ILS id it now has).
+
+    Compared by content, never bytes: the ILS rebuilds every record it saves. A copy that is
+    neither the pre-image nor what the run left there was changed since: it is kept.
+    """
     assert change.pre_image is not None, "an update or delete keeps its pre-image"
     current = await client.get_biblio(change.ils_id, correlation_id=cid) if change.ils_id else None
-    if current == change.pre_image:
-        return "already", change.ils_id
     if current is not None and change.ils_id is not None:
+        now = content_of(current, rules)
+        if now is not None and now == content_of(change.pre_image, rules):
+            return "already", change.ils_id
+        if change.action != "delete" and await _changed_since(state, change, current, rules):
+            return "kept:changed_since", change.ils_id
         await client.update_biblio(change.ils_id, change.pre_image, correlation_id=cid)
         return "restored", change.ils_id
-    found = await _find_copy(client, change.pre_image, cid)
+    found = await _find_copy(client, change, cid)
     if found is not None:
         return "already", found
     # Deleted by the run (or since): Koha gives a re-created record a new biblio id.
-    new_id = await client.create_biblio(change.pre_image, correlation_id=cid)
+    record = _parse(change.pre_image)
+    if record is None:
+        return "kept:pre_image_unreadable", None
+    payload = marcxml(stamp_record(ils_comparable(record), _revert_stamp(change)))
+    new_id = await client.create_biblio(payload, correlation_id=cid)
     return "recreated", new_id
+
+
+async def _changed_since(
+    state: StateCalls, change: RunChange, current: bytes, rules: FieldRules
+) -> bool:
+    """The ILS copy is not what the run wrote (per the state store): edited after the run."""
+    applied = (await state.run(ops.applied(change.ils, [change.record_key]))).get(change.record_key)
+    if applied is None or applied.ils_fingerprint is None:
+        return False
+    record = _parse(current)
+    if record is None:
+        return True
+    ignore = TagSet(rules.protected.patterns + rules.volatile.patterns)
+    return content_fingerprint(ils_comparable(record, drop_001=True), ignore) != (
+        applied.ils_fingerprint
+    )
 
 
 async def _undo_create(
@@ -90,8 +147,16 @@ async def _undo_create(
 ) -> tuple[str, str | None]:
     ils_id = change.ils_id
     if ils_id is None:
-        # The run died between the create and its acknowledgement: find what it made.
-        found = await client.find_biblio_ids_by(_query_for(change.record_key), correlation_id=cid)
+        # The run died between the create and its acknowledgement: find what it made by the
+        # stamp it carries (the ledger keeps the create's idempotency key).
+        stamps = await state.run(ops.create_stamps(change.run_id, change.ils, change.record_key))
+        found = await client.find_created(
+            stamps,
+            title=None,
+            source=_source(change.record_key),
+            since=_since(change),
+            correlation_id=cid,
+        )
         owners = {b: await state.run(ops.owner_of(change.ils, b)) for b in found}
         mine = [b for b, owner in owners.items() if owner in (None, change.record_key)]
         if len(mine) > 1:
@@ -106,6 +171,17 @@ async def _undo_create(
     except ILSConflict:
         return "kept:items_attached", ils_id
     return "deleted", None
+
+
+def _field_rules(vendor: str) -> FieldRules:
+    """The vendor's protected and volatile fields, as its commits compared them."""
+    try:
+        from catalog_sync.config import load_vendors
+
+        protected = load_vendors()[vendor].protected_fields
+    except Exception:  # a vendor no longer configured: the default lists
+        protected = None
+    return load_field_rules(protected=protected)
 
 
 async def revert_run(
@@ -137,6 +213,7 @@ async def _revert(
     """revert_run's work, with every state-store step run off the event loop."""
     report = RevertReport(run_id, vendor)
     changes = await state.run(ops.changes_of_run(run_id, vendor))
+    rules = _field_rules(vendor)
 
     async def one(change: RunChange) -> None:
         if change.status == "reverted":
@@ -160,7 +237,7 @@ async def _revert(
         if change.action == "create":
             outcome, ils_id = await _undo_create(client, state, change, cid)
         else:
-            outcome, ils_id = await _restore(client, change, cid)
+            outcome, ils_id = await _restore(client, state, change, rules, cid)
         if outcome.startswith("kept:"):
             report.kept[outcome.split(":", 1)[1]] += 1
             log.warning("revert %s: %s left as it is (%s)", run_id, change.record_key, outcome)

@@ -18,7 +18,7 @@ feed = harness.feed
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_a_record_without_001_updates_its_ils_copy_found_by_oclc_number(
+def test_a_record_without_001_updates_its_ils_copy_found_by_its_lccn(
     feed: Feed, control: EmulatorControl
 ) -> None:
     record = sample_records(1)[0]
@@ -43,10 +43,12 @@ def test_a_record_without_001_updates_its_ils_copy_found_by_oclc_number(
 def test_records_without_001_or_any_match_point_are_rejected_and_the_rest_created(
     feed: Feed, control: EmulatorControl
 ) -> None:
-    # The sample's first three records: two with an OCLC number (035), one with no match point.
+    # The sample's first three records carry an LCCN (010), a default match point; the third
+    # loses it too, so it has none.
     records = sample_records(3)
     for r in records:
         r.remove_fields("001", "003")
+    records[2].remove_fields("010")
     chunks = feed.stage(records, "run-stage")
     assert sum(c.accepted for c in chunks) == 2
     assert {k: v for c in chunks for k, v in c.reasons.items()} == {"no_match_point": 1}

@@ -15,6 +15,7 @@ import pytest
 
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.emulator.loadgen import marcxml_records, run_writers
+from catalog_sync.identifiers import lccn
 from catalog_sync.ils import (
     ILSAuthError,
     ILSConflict,
@@ -23,9 +24,14 @@ from catalog_sync.ils import (
     ILSUnavailable,
     open_client,
 )
-from catalog_sync.ils.koha import control_number_of
 from catalog_sync.ils.requestlog import LOGGER_NAME
 from catalog_sync.services import ServiceProcess, free_port, start_emulator
+from catalog_sync.stamp import marcxml_control, marcxml_subfields
+
+
+def control_number_of(marcxml: bytes) -> str | None:
+    return marcxml_control(marcxml, "001")
+
 
 LOC_FILE = "loc-marc-open-access/BooksAll.2016.part01.utf8.first5000.mrc"
 USER, PASSWORD = "catalog", "catalog-demo"
@@ -311,10 +317,13 @@ def test_biblio_calls_map_koha_answers_to_domain_results(
     async def run() -> None:
         async with open_client(settings_for(koha.url)) as ils:
             biblio_id = await ils.create_biblio(record, correlation_id="map-1")
-            assert await ils.get_biblio(biblio_id, correlation_id="map-2") == record
-            assert await ils.find_biblio_ids(
-                control_number_of(record) or "", correlation_id="map-3"
-            ) == [biblio_id]
+            stored = await ils.get_biblio(biblio_id, correlation_id="map-2")
+            assert stored is not None and marcxml_control(stored, "001") == control_number_of(
+                record
+            )
+            number = lccn(marcxml_subfields(record, "010", "a")[0]) or ""
+            found = await ils.find_by_numbers({"lccn": [number]}, correlation_id="map-3")
+            assert [c.biblio_id for c in found] == [biblio_id]
             httpx.post(
                 f"{koha.url}/api/v1/biblios/{biblio_id}/items",
                 json={"external_id": "39015000000001"},

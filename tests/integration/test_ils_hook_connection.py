@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from catalog_sync.ils.client import Candidate
 from catalog_sync.services import ServiceProcess
 from ils.hooks import ILSHook
 
@@ -63,9 +64,9 @@ def test_the_hooks_client_reaches_the_ils_with_oauth2_credentials(
         rate_limit=50,
     )
 
-    async def run() -> list[str]:
+    async def run() -> list[Candidate]:
         async with ILSHook().client(redis_url) as ils:
-            return await ils.find_biblio_ids("00000002", correlation_id="hook-check")
+            return await ils.find_by_numbers({"lccn": ["00000002"]}, correlation_id="hook-check")
 
     assert asyncio.run(run()) == []
     counters = httpx.get(f"{emulator.url}/_emulator/writes", timeout=10).json()["counters"]

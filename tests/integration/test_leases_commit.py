@@ -60,13 +60,18 @@ class Chunk:
     report: ChunkReport
 
     @classmethod
-    def staged(cls, home: Path, ils_url: str, records: list[Record]) -> Chunk:
+    def staged(
+        cls, home: Path, ils_url: str, records: list[Record], after: Chunk | None = None
+    ) -> Chunk:
+        """A delivery of `records`; with `after`, the next delivery of that one's feed."""
         # A connection id of its own: lease keys and state rows never meet other tests'.
         vendor = load_vendors()["demo"].model_copy(
             update={"ils_conn_id": f"ils_{uuid.uuid4().hex[:8]}", "records_per_chunk": 100}
         )
         home.mkdir(parents=True, exist_ok=True)
         state = StateStore(f"sqlite:///{home / 'state.db'}")
+        if after is not None:
+            vendor, state = after.vendor, after.state
         data = b"".join(r.as_marc() for r in records)
         sha = hashlib.sha256(data).hexdigest()
         path = home / "landing" / sha / "delivery.mrc"
@@ -168,19 +173,27 @@ def test_redis_down_stops_the_commit_with_an_error_naming_redis_and_nothing_is_w
 def test_records_whose_lease_runs_out_mid_record_are_not_written_and_the_retry_writes_them(
     tmp_path: Path, emulator: ServiceProcess, control: EmulatorControl, redis_url: str
 ) -> None:
-    chunk = Chunk.staged(tmp_path, emulator.url, sample_records(5))
-    # Every ILS answer takes longer than the lease lives, and nothing renews it.
+    records = sample_records(5)
+    loaded = Chunk.staged(tmp_path / "first", emulator.url, records)
+    loaded.commit(redis_url)
+    changed = copy.deepcopy(records)
+    for record in changed:
+        record["245"]["a"] = "Retitled by the vendor"
+    chunk = Chunk.staged(tmp_path / "second", emulator.url, changed, after=loaded)
+    seq = len(control.writes())
+    # Every ILS answer (the read of the ILS copy under the lease included) takes longer than
+    # the lease lives, and nothing renews it.
     control.set_faults(slow_rate=1.0, slow_seconds=0.8)
     expiring = LeaseSettings(ttl=0.3, wait=5.0, renew_every=60.0, poll=0.02)
 
     with pytest.raises(UnleasedRecords, match="lease_lost"):
         chunk.commit(redis_url, expiring)
 
-    assert control.writes() == []  # each holder found its lease gone before writing
+    assert control.writes()[seq:] == []  # each holder found its lease gone before writing
     control.clear_faults()
     retry = chunk.commit(redis_url)
-    assert retry.created == 5
-    assert sorted(control.creates_per_control_number().values()) == [1] * 5
+    assert retry.updated == 5
+    assert sorted(w["method"] for w in control.writes()[seq:]) == ["PUT"] * 5
 
 
 def test_a_vendor_with_a_branch_lease_waits_for_another_feed_of_that_branch(

@@ -9,8 +9,9 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
-from catalog_sync.identifiers import isbn13, issn, oclc_number, record_identifiers
-from catalog_sync.matching import match_queries
+from catalog_sync.identifiers import isbn10, isbn13, issn, lccn, oclc_number, record_identifiers
+from catalog_sync.ils.koha_query import numbers_query, row_numbers, title_pattern
+from catalog_sync.matching import match_numbers
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
 BLANK = Indicators(" ", " ")
@@ -69,16 +70,57 @@ def test_only_oclc_sourced_035s_are_oclc_numbers(raw: str, expected: str | None)
     assert oclc_number(raw) == expected
 
 
-def test_queries_follow_the_configured_priority_and_skip_absent_points(loc_record: Record) -> None:
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("   00001525 ", "00001525"),
+        ("n 78-890351", "n78890351"),
+        ("n78-89035", "n78089035"),
+        ("   2001012345 //r85", "2001012345"),
+        ("(pbk.)", None),
+    ],
+)
+def test_lccns_normalise_as_the_library_of_congress_says(raw: str, expected: str | None) -> None:
+    assert lccn(raw) == expected
+
+
+def test_isbn_13s_of_the_978_range_have_an_isbn_10_form() -> None:
+    assert isbn10("9780198526636") == "0198526636"
+    assert isbn10("9780804429573") == "080442957X"
+    assert isbn10("9791234567896") is None
+
+
+def test_numbers_are_searched_where_koha_keeps_them_and_only_those(loc_record: Record) -> None:
     record = copy.deepcopy(loc_record)
     record.add_ordered_field(Field("020", BLANK, [Subfield("a", "0-19-852663-6")]))
-    number = record["001"].value().strip()
-    oclc = record_identifiers(record)["oclc_number"][0]
 
-    queries = match_queries(record, ["035", "001+003", "022", "020"])
+    wanted = match_numbers(record, ["035", "001+003", "010", "022", "020"])
 
-    assert queries == [
-        ("035", {"oclc_number": oclc}),
-        ("001+003", {"control_number": number, "control_number_source": "DLC"}),
-        ("020", {"isbn13": "9780198526636"}),
+    # 035 and 001+003 are not columns Koha can search: skipped, not guessed.
+    assert list(wanted) == ["010", "020"]
+    assert wanted["020"] == ["9780198526636"]
+    assert numbers_query({"isbn": wanted["020"], "lccn": wanted["010"]}) == [
+        {"isbn": [{"-like": "%9780198526636%"}, {"-like": "%0198526636%"}]},
+        {"lc_control_number": [{"-like": f"%{wanted['010'][0][-6:]}%"}]},
     ]
+
+
+def test_koha_raw_column_values_are_verified_after_the_like_search() -> None:
+    row = {
+        "isbn": "0780363590 (softbound edition) | 9780780363601",
+        "issn": None,
+        "lc_control_number": "   00001525 ",
+    }
+
+    numbers = row_numbers(row)
+
+    assert numbers["isbn"] == {"9780780363595", "9780780363601"}
+    assert numbers["lccn"] == {"00001525"}
+    assert numbers["issn"] == frozenset()
+    assert row_numbers({"isbn": "97807803635951"})["isbn"] == frozenset()  # not an ISBN
+
+
+def test_a_title_is_searched_as_a_prefix_without_isbd_punctuation() -> None:
+    assert title_pattern("IGARSS 2000 :") == "IGARSS 2000%"
+    assert title_pattern("100% cotton_ /") == "100\\% cotton\\_%"
+    assert title_pattern(None) is None

@@ -20,15 +20,18 @@ from catalog_sync.emulator.state import (
 _FAULTS_HELP = (
     "fault profile: a name (none, flaky, unstable, slow, down) and/or key=value pairs, comma "
     "separated: error_rate=0.2, error_statuses=500/502/503, drop_rate=0.05, drop_after_share=0.5, "
-    "slow_rate=0.1, slow_seconds=0.5, down_for=30, down_mode=503|drop, seed=1 "
+    "slow_rate=0.1, slow_seconds=0.5, down_for=30, down_mode=503|drop, bad_answer_rate=0.1, "
+    "bad_answer=html|empty|garbled, bad_answer_methods=GET/POST, seed=1 "
     "(default: none). Change it at run time with POST /_emulator/faults."
 )
 
 
 _EPILOG = (
     "Koha routes: /api/v1/oauth/token, /api/v1/biblios[/{id}[/items[/{item_id}]]], "
-    "/api/v1/items[/{id}]. Control and audit (never rate-limited or faulted): "
-    "GET /_emulator/health, GET /_emulator/identity, GET /_emulator/writes[?since=SEQ], "
+    "/api/v1/items[/{id}]. Emulator-only extensions (not Koha): 429 rate limiting, fault "
+    "injection, the x-catalog-sync-fence header, and control and audit routes (never "
+    "rate-limited or faulted): GET /_emulator/health, GET /_emulator/identity, "
+    "GET /_emulator/writes[?since=SEQ], "
     "GET /_emulator/counters, "
     "GET /_emulator/biblios, GET|POST|DELETE /_emulator/faults (JSON fault profile, plus "
     "rate_limit and burst), POST /_emulator/tokens/expire, POST /_emulator/reset."
@@ -78,6 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="OAuth2 token lifetime, seconds"
     )
     parser.add_argument("--page-size", type=int, default=20, help="default _per_page")
+    parser.add_argument(
+        "--syspref",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Koha system preference: RESTBasicAuth=0|1, RESTOAuth2ClientCredentials=0|1, "
+        "autoControlNumber=OFF|biblionumber (defaults 1, 1, OFF)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     parser.add_argument(
         "--identity",
@@ -86,6 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
         "tell it from another one on the same port",
     )
     return parser
+
+
+_SYSPREFS = {
+    "RESTBasicAuth": ("basic_auth", {"0": False, "1": True}),
+    "RESTOAuth2ClientCredentials": ("oauth2_client_credentials", {"0": False, "1": True}),
+    "autoControlNumber": ("auto_control_number", {"OFF": False, "biblionumber": True}),
+}
+
+
+def parse_sysprefs(pairs: list[str]) -> dict[str, bool]:
+    """--syspref NAME=VALUE pairs as EmulatorConfig settings; ValueError naming a bad one."""
+    out: dict[str, bool] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in _SYSPREFS or value not in _SYSPREFS[name][1]:
+            known = ", ".join(f"{n}={'|'.join(v)}" for n, (_, v) in _SYSPREFS.items())
+            raise ValueError(f"unknown --syspref {pair!r} (known: {known})")
+        setting, values = _SYSPREFS[name]
+        out[setting] = values[value]
+    return out
 
 
 def emulator_main(argv: list[str]) -> int:
@@ -98,6 +129,11 @@ def emulator_main(argv: list[str]) -> int:
     try:
         faults = parse_fault_profile(args.faults)
     except FaultProfileError as exc:
+        print(f"catalog-sync emulator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sysprefs = parse_sysprefs(args.syspref)
+    except ValueError as exc:
         print(f"catalog-sync emulator: {exc}", file=sys.stderr)
         return 2
     if args.rate_limit is not None and args.rate_limit <= 0:
@@ -117,6 +153,7 @@ def emulator_main(argv: list[str]) -> int:
         token_ttl=args.token_ttl,
         page_size=args.page_size,
         identity=args.identity,
+        **sysprefs,
     )
     import uvicorn
 

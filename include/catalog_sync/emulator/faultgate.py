@@ -47,7 +47,7 @@ class FaultGate:
         counters["requests"] += 1
         request_id = _header(scope, b"x-request-id")
         respond = _with_request_id(send, request_id, counters)
-        decision = self.state.faults.decide()
+        decision = self.state.faults.decide(str(scope.get("method", "GET")))
 
         if Fault.DOWN in decision.faults:
             counters["down_rejections"] += 1
@@ -78,6 +78,10 @@ class FaultGate:
             counters["dropped_before_apply"] += 1
             await _drop(send)
             return
+        if Fault.BAD_ANSWER in decision.faults:
+            counters["bad_answers"] += 1
+            await self._bad_answer(scope, receive, respond)
+            return
         if Fault.DROP_AFTER in decision.faults:
             counters["dropped_after_apply"] += 1
 
@@ -88,6 +92,32 @@ class FaultGate:
             await _drop(send)
             return
         await self.app(scope, receive, respond)
+
+    async def _bad_answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What a misbehaving proxy or a mangled answer looks like to the client."""
+        kind = self.state.faults.profile.bad_answer
+        if kind == "html":
+            await _respond(send, 200, "text/html", _PROXY_PAGE, [])
+            return
+        start: Message = {}
+        body: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                body.append(bytes(message.get("body", b"")))
+
+        await self.app(scope, receive, capture)
+        whole = b"".join(body)
+        sent = b"" if kind == "empty" else whole[: len(whole) // 2]
+        kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers = [*kept, (b"content-length", str(len(sent)).encode())]
+        await send({"type": "http.response.start", "status": start["status"], "headers": headers})
+        await send({"type": "http.response.body", "body": sent})
+
+
+_PROXY_PAGE = b"<html><body><h1>Welcome</h1><p>Please log in to continue.</p></body></html>"
 
 
 async def _read_body(receive: Receive) -> bytes:

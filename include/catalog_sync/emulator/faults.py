@@ -44,6 +44,13 @@ class FaultProfile(BaseModel):
         default=0.0, ge=0, description="answer 503 maintenance for this many seconds"
     )
     down_mode: str = Field(default="503", pattern="^(503|drop)$")
+    bad_answer_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share answered with something that is not Koha's"
+    )
+    # html: a proxy's 200 page, the request never reached Koha; empty / garbled: Koha did
+    # the work, its answer arrives with no body / cut in half (an unparsable record).
+    bad_answer: str = Field(default="html", pattern="^(html|empty|garbled)$")
+    bad_answer_methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PUT", "DELETE"])
     seed: int | None = None
 
 
@@ -67,6 +74,8 @@ def parse_fault_profile(text: str | None) -> FaultProfile:
                 values[key] = [int(code) for code in raw.split("/") if code]
             except ValueError as exc:
                 raise FaultProfileError(f"error_statuses must be like 500/503: {raw!r}") from exc
+        elif key == "bad_answer_methods":
+            values[key] = [m.upper() for m in raw.split("/") if m]
         else:
             values[key] = raw
     try:
@@ -81,6 +90,7 @@ class Fault(StrEnum):
     DROP_BEFORE = "drop_before"
     DROP_AFTER = "drop_after"
     SLOW = "slow"
+    BAD_ANSWER = "bad_answer"
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,7 @@ class FaultInjector:
     def down_remaining(self) -> float:
         return max(0.0, self._down_until - time.monotonic())
 
-    def decide(self) -> FaultDecision:
+    def decide(self, method: str = "GET") -> FaultDecision:
         p = self.profile
         if self.down_remaining > 0:
             return FaultDecision(frozenset({Fault.DOWN}))
@@ -125,6 +135,12 @@ class FaultInjector:
         if p.drop_rate and self._random.random() < p.drop_rate:
             after = self._random.random() < p.drop_after_share
             faults.add(Fault.DROP_AFTER if after else Fault.DROP_BEFORE)
+        elif (
+            p.bad_answer_rate
+            and method in p.bad_answer_methods
+            and self._random.random() < p.bad_answer_rate
+        ):
+            faults.add(Fault.BAD_ANSWER)
         return FaultDecision(frozenset(faults), delay=delay)
 
 

@@ -17,6 +17,7 @@ import pymarc
 
 from catalog_sync.ils import ILSError, ILSSettings, open_client
 from catalog_sync.ils.requestlog import LOGGER_NAME
+from catalog_sync.stamp import stamp_record
 
 
 @dataclass
@@ -31,13 +32,15 @@ class WriterResult:
 
 
 def marcxml_records(path: Path, limit: int) -> list[bytes]:
-    """The first `limit` records of an ISO 2709 file, each as one MARCXML document."""
+    """The first `limit` records of an ISO 2709 file, each as one MARCXML document carrying a
+    create stamp (catalog_sync.stamp), so a create whose answer is lost is found again."""
     records: list[bytes] = []
     with path.open("rb") as handle:
         reader = pymarc.MARCReader(handle, to_unicode=True, force_utf8=True, permissive=True)
         for record in reader:
             if record is None or not record.get_fields("001"):
                 continue
+            stamp_record(record, f"loadgen:{path.name}:{len(records)}")
             records.append(bytes(pymarc.record_to_xml(record, namespace=True)))
             if len(records) >= limit:
                 break

@@ -1,4 +1,11 @@
-"""MARC payloads as Koha accepts them: parse the three wire formats and pull the indexed fields."""
+"""MARC payloads as Koha takes them: parse the wire formats, map columns, rebuild on save.
+
+Koha keeps the record in biblio_metadata and a few values in biblio/biblioitems columns
+(TransformMarcToKoha: raw subfield values, several joined by " | "); only those columns are
+searchable through the REST API's `q`. On every save (AddBiblio/ModBiblio) it rebuilds the
+record: 999 $c/$d get the biblio and biblioitem numbers, 005 the save time, leader/09 'a'
+(UTF-8), and with the autoControlNumber system preference on, 001 becomes the biblio number.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,9 @@ import io
 import json
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 import pymarc
-
-from catalog_sync.identifiers import record_identifiers
 
 MARCXML = "application/marcxml+xml"
 MARC_IN_JSON = "application/marc-in-json"
@@ -21,10 +27,33 @@ TEXT = "text/plain"
 WRITE_TYPES = (MARCXML, MARC_IN_JSON, MARC_BINARY)
 READ_TYPES = (JSON, MARCXML, MARC_IN_JSON, MARC_BINARY, TEXT)
 
-
-# q={...} keys of the biblio list route answered from the identifiers index.
-INDEX_NAMES = {"oclc_number": "oclc_number", "isbn": "isbn13", "issn": "issn"}
-IDENTIFIER_KEYS = frozenset(INDEX_NAMES.values())
+# API column -> (tag, subfield) sources, as Koha's default MARC21 framework maps them
+# (marc_subfield_structure.kohafield). Values are kept raw, as Koha keeps them.
+COLUMN_SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
+    "title": (("245", "a"),),
+    "subtitle": (("245", "b"),),
+    "medium": (("245", "h"),),
+    "part_number": (("245", "n"),),
+    "part_name": (("245", "p"),),
+    "author": (("100", "a"), ("110", "a"), ("111", "a")),
+    "series_title": (("490", "a"),),
+    "abstract": (("520", "a"),),
+    "notes": (("500", "a"),),
+    "isbn": (("020", "a"),),
+    "issn": (("022", "a"),),
+    "ean": (("024", "a"),),
+    "lc_control_number": (("010", "a"),),
+    "publisher": (("260", "b"), ("264", "b")),
+    "publication_place": (("260", "a"), ("264", "a")),
+    "publication_year": (("260", "c"), ("264", "c")),
+    "edition_statement": (("250", "a"),),
+    "pages": (("300", "a"),),
+    "url": (("856", "u"),),
+    "item_type": (("942", "c"),),
+}
+# Columns the database sets, not the record.
+MANAGED_COLUMNS = ("biblio_id", "framework_id", "creation_date", "timestamp", "serial")
+COLUMNS = tuple(COLUMN_SOURCES) + MANAGED_COLUMNS
 
 
 class RecordPayloadError(ValueError):
@@ -33,15 +62,11 @@ class RecordPayloadError(ValueError):
 
 @dataclass(frozen=True)
 class BiblioFields:
-    """What the emulator indexes from a record: duplicate check, lookup and the JSON view."""
+    """A record's biblio/biblioitems column values (raw, " | "-joined) and its 001/003."""
 
+    columns: dict[str, str | None]
     control_number: str | None
     control_number_source: str | None
-    title: str | None
-    author: str | None
-    isbn: str | None
-    # Emulator extension: normalised standard numbers (index, value), queryable by index name.
-    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 def media_type(header: str | None) -> str:
@@ -49,13 +74,10 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
-def read_record(body: bytes, content_type: str) -> tuple[bytes, BiblioFields]:
-    """The record as MARCXML plus its indexed fields, parsed once.
-
-    MARCXML bodies are kept byte for byte, so reads return exactly what was sent.
-    """
+def read_record(body: bytes, content_type: str) -> pymarc.Record:
+    """The one record a body holds; RecordPayloadError (Koha: an exception, a 500) if none."""
     if content_type == MARCXML:
-        return body, _fields(_parse_marcxml(body))
+        return _parse_marcxml(body)
     if content_type == MARC_IN_JSON:
         try:
             records = list(pymarc.JSONReader(body.decode("utf-8")))
@@ -68,7 +90,8 @@ def read_record(body: bytes, content_type: str) -> tuple[bytes, BiblioFields]:
             raise RecordPayloadError(f"not an ISO 2709 record: {exc}") from exc
     if len(records) != 1 or records[0] is None:
         raise RecordPayloadError("the body must hold exactly one record")
-    return bytes(pymarc.record_to_xml(records[0], namespace=True)), _fields(records[0])
+    record: pymarc.Record = records[0]
+    return record
 
 
 def _parse_marcxml(body: bytes) -> pymarc.Record:
@@ -78,11 +101,45 @@ def _parse_marcxml(body: bytes) -> pymarc.Record:
         raise RecordPayloadError(f"not a MARCXML record: {exc}") from exc
     if len(records) != 1 or records[0] is None:
         raise RecordPayloadError("the body must hold exactly one record")
-    return records[0]
+    record: pymarc.Record = records[0]
+    if not record.fields:
+        raise RecordPayloadError("the record has no fields")
+    return record
+
+
+def rebuild(
+    record: pymarc.Record, biblio_id: int, saved_at: datetime, auto_control_number: bool
+) -> bytes:
+    """The record as Koha saves it (see the module docstring), serialised as MARCXML."""
+    leader = list(str(record.leader).ljust(24))
+    leader[9] = "a"
+    record.leader = pymarc.Leader("".join(leader))
+    # _koha_marc_update_bib_ids drops the first 999 (a vendor's data in it included) and adds
+    # its own; later 999s stay.
+    first_999 = record.get("999")
+    if first_999 is not None:
+        record.remove_field(first_999)
+    record.remove_fields("005")
+    stamp = saved_at.strftime("%Y%m%d%H%M%S") + ".0"
+    record.add_ordered_field(pymarc.Field(tag="005", data=stamp))
+    if auto_control_number:
+        record.remove_fields("001")
+        record.add_ordered_field(pymarc.Field(tag="001", data=str(biblio_id)))
+    record.add_ordered_field(
+        pymarc.Field(
+            tag="999",
+            indicators=pymarc.Indicators(" ", " "),
+            subfields=[
+                pymarc.Subfield("c", str(biblio_id)),
+                pymarc.Subfield("d", str(biblio_id)),
+            ],
+        )
+    )
+    return bytes(pymarc.record_to_xml(record, namespace=True))
 
 
 def render(marcxml: bytes, media: str) -> bytes:
-    """The stored record in a requested MARC format (MARCXML is returned as stored)."""
+    """The stored (rebuilt) record in a requested MARC format."""
     if media == MARCXML:
         return marcxml
     record = _parse_marcxml(marcxml)
@@ -93,6 +150,25 @@ def render(marcxml: bytes, media: str) -> bytes:
     return str(record).encode("utf-8")
 
 
+def biblio_fields(record: pymarc.Record) -> BiblioFields:
+    """The column values Koha would store for `record` (TransformMarcToKoha)."""
+    columns: dict[str, str | None] = {}
+    for column, sources in COLUMN_SOURCES.items():
+        values = [
+            str(value)
+            for tag, code in sources
+            for field in record.get_fields(tag)
+            for value in field.get_subfields(code)
+        ]
+        columns[column] = " | ".join(values) if values else None
+
+    def control(tag: str) -> str | None:
+        found = record.get_fields(tag)
+        return found[0].data.strip() if found and found[0].data else None
+
+    return BiblioFields(columns, control("001"), control("003"))
+
+
 def _norm(value: str | None) -> str | None:
     if value is None:
         return None
@@ -101,40 +177,19 @@ def _norm(value: str | None) -> str | None:
     return " ".join(cleaned.split()) or None
 
 
-def _fields(record: pymarc.Record) -> BiblioFields:
-
-    def control(tag: str) -> str | None:
-        found = record.get_fields(tag)
-        return found[0].data.strip() if found and found[0].data else None
-
-    def first_subfield(tags: tuple[str, ...], code: str) -> str | None:
-        for tag in tags:
-            for field in record.get_fields(tag):
-                values = field.get_subfields(code)
-                if values:
-                    return str(values[0]).strip(" /:;,.")
-        return None
-
-    isbn = first_subfield(("020",), "a")
-    return BiblioFields(
-        control_number=control("001"),
-        control_number_source=control("003"),
-        title=first_subfield(("245",), "a"),
-        author=first_subfield(("100", "110", "111"), "a"),
-        isbn=isbn.split()[0].replace("-", "") if isbn else None,
-        identifiers=tuple(
-            (INDEX_NAMES[index], value)
-            for index, values in record_identifiers(record).items()
-            for value in values
-        ),
-    )
-
-
 def duplicate_key(fields: BiblioFields) -> tuple[str, str] | None:
-    """Koha's FindDuplicate idea: same ISBN, else same title and author."""
-    if fields.isbn:
-        return ("isbn", fields.isbn)
-    title = _norm(fields.title)
+    """What C4::Search::FindDuplicate searches: the ISBN (its first value, qualifier cut off)
+    if the record has one, else title and author.
+
+    Koha runs that search through its search engine (Zebra or Elasticsearch), so a record
+    saved moments ago may not be found yet; the emulator finds it at once (stricter).
+    """
+    isbn = fields.columns.get("isbn")
+    if isbn:
+        first = isbn.split(" | ")[0].split("(")[0].strip()
+        if first:
+            return ("isbn", first)
+    title = _norm(fields.columns.get("title"))
     if title is None:
         return None
-    return ("title_author", f"{title}|{_norm(fields.author) or ''}")
+    return ("title_author", f"{title}|{_norm(fields.columns.get('author')) or ''}")

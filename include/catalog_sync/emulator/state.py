@@ -50,6 +50,11 @@ class EmulatorConfig:
     page_size: int = 20
     # A random token the starter chose: GET /_emulator/identity tells its own emulator apart.
     identity: str | None = None
+    # Koha system preferences the emulated instance runs with (defaults: as the project's
+    # README says a library should set them).
+    basic_auth: bool = True  # RESTBasicAuth
+    oauth2_client_credentials: bool = True  # RESTOAuth2ClientCredentials
+    auto_control_number: bool = False  # autoControlNumber: "biblionumber" (True) or "OFF"
 
 
 class EmulatorState:

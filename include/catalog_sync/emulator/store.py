@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pymarc
+
+from catalog_sync.emulator.query import Scalar
 from catalog_sync.emulator.records import (
-    IDENTIFIER_KEYS,
+    COLUMN_SOURCES,
+    MARCXML,
     BiblioFields,
+    biblio_fields,
     duplicate_key,
     read_record,
+    rebuild,
 )
+from catalog_sync.emulator.store_items import ItemStore, WriteContext, now_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS biblios (
@@ -24,16 +29,35 @@ CREATE TABLE IF NOT EXISTS biblios (
     payload_sha256 TEXT NOT NULL,
     control_number TEXT,
     control_number_source TEXT,
-    title TEXT,
-    author TEXT,
-    isbn TEXT,
     duplicate_key TEXT,
+    "title" TEXT,
+    "subtitle" TEXT,
+    "medium" TEXT,
+    "part_number" TEXT,
+    "part_name" TEXT,
+    "author" TEXT,
+    "series_title" TEXT,
+    "abstract" TEXT,
+    "notes" TEXT,
+    "isbn" TEXT,
+    "issn" TEXT,
+    "ean" TEXT,
+    "lc_control_number" TEXT,
+    "publisher" TEXT,
+    "publication_place" TEXT,
+    "publication_year" TEXT,
+    "edition_statement" TEXT,
+    "pages" TEXT,
+    "url" TEXT,
+    "item_type" TEXT,
     framework_id TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    creation_date TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    serial INTEGER
 );
-CREATE INDEX IF NOT EXISTS biblios_control ON biblios (control_number);
 CREATE INDEX IF NOT EXISTS biblios_duplicate ON biblios (duplicate_key);
+CREATE INDEX IF NOT EXISTS biblios_title ON biblios (title);
+CREATE INDEX IF NOT EXISTS biblios_timestamp ON biblios ("timestamp");
 CREATE TABLE IF NOT EXISTS items (
     item_id INTEGER PRIMARY KEY AUTOINCREMENT,
     biblio_id INTEGER NOT NULL REFERENCES biblios (biblio_id),
@@ -41,13 +65,6 @@ CREATE TABLE IF NOT EXISTS items (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS items_biblio ON items (biblio_id);
-CREATE TABLE IF NOT EXISTS identifiers (
-    biblio_id INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (biblio_id, kind, value)
-);
-CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers (kind, value);
 CREATE TABLE IF NOT EXISTS fences (
     scope TEXT PRIMARY KEY,
     token INTEGER NOT NULL
@@ -61,7 +78,8 @@ CREATE TABLE IF NOT EXISTS writes (
     record_id INTEGER NOT NULL,
     request_id TEXT,
     payload_sha256 TEXT,
-    status INTEGER NOT NULL
+    status INTEGER NOT NULL,
+    payload BLOB
 );
 """
 
@@ -70,21 +88,15 @@ def sha256_hex(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def koha_time(at: datetime) -> str:
+    """A DATETIME/TIMESTAMP column value as Koha's MySQL stores it (seconds, no zone)."""
+    return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
-@dataclass(frozen=True)
-class WriteContext:
-    """Who asked for a write: logged with it."""
-
-    method: str
-    path: str
-    request_id: str | None
-    payload: bytes | None
+_FIELD_COLUMNS = ", ".join(f'"{c}" = ?' for c in COLUMN_SOURCES)
 
 
-class CatalogStore:
+class CatalogStore(ItemStore):
     """Single-connection SQLite store; the emulator serves from one event loop, so no locking."""
 
     def __init__(self, db_path: Path | str | None) -> None:
@@ -94,31 +106,44 @@ class CatalogStore:
         if db_path:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        had_index = self._has_table("identifiers")
+        old = self._old_catalog()
         self._db.executescript(_SCHEMA)
-        if not had_index:
-            self._index_existing()
+        logged = {row[1] for row in self._db.execute("PRAGMA table_info(writes)")}
+        if "payload" not in logged:  # a write log kept by an older emulator
+            self._db.execute("ALTER TABLE writes ADD COLUMN payload BLOB")
+        if old:
+            self._restore(old)
 
-    def _has_table(self, name: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
+    def _old_catalog(self) -> list[sqlite3.Row]:
+        """A catalog saved by an emulator without Koha's columns: its rows, table dropped."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(biblios)")}
+        if not columns or "timestamp" in columns:
+            return []
+        rows = self._db.execute(
+            "SELECT biblio_id, marcxml, payload_sha256, framework_id FROM biblios"
+        ).fetchall()
+        self._db.execute("DROP TABLE biblios")
+        self._db.execute("DROP TABLE IF EXISTS identifiers")
+        return rows
 
-    def _index_existing(self) -> None:
-        """A catalog saved before the identifiers index existed gets it built once."""
-        rows = self._db.execute("SELECT biblio_id, marcxml FROM biblios").fetchall()
+    def _restore(self, rows: list[sqlite3.Row]) -> None:
+        now = datetime.now(UTC)
         with self._tx():
             for row in rows:
-                _, fields = read_record(bytes(row["marcxml"]), "application/marcxml+xml")
-                self._index(int(row["biblio_id"]), fields)
-
-    def _index(self, biblio_id: int, fields: BiblioFields) -> None:
-        self._db.execute("DELETE FROM identifiers WHERE biblio_id = ?", (biblio_id,))
-        self._db.executemany(
-            "INSERT OR IGNORE INTO identifiers (biblio_id, kind, value) VALUES (?, ?, ?)",
-            [(biblio_id, kind, value) for kind, value in fields.identifiers],
-        )
+                self._db.execute(
+                    "INSERT INTO biblios (biblio_id, marcxml, payload_sha256, framework_id,"
+                    ' creation_date, "timestamp") VALUES (?, ?, ?, ?, ?, ?)',
+                    (
+                        row["biblio_id"],
+                        b"",
+                        row["payload_sha256"],
+                        row["framework_id"],
+                        now.date().isoformat(),
+                        koha_time(now),
+                    ),
+                )
+                record = read_record(bytes(row["marcxml"]), MARCXML)
+                self._save(int(row["biblio_id"]), record, now, auto_control_number=False)
 
     def close(self) -> None:
         self._db.close()
@@ -135,72 +160,72 @@ class CatalogStore:
         ).fetchone()
         return int(row["biblio_id"]) if row else None
 
-    def add_biblio(
-        self, marcxml: bytes, fields: BiblioFields, framework: str, ctx: WriteContext
-    ) -> int:
-        now = _now()
+    def _save(
+        self, biblio_id: int, record: pymarc.Record, at: datetime, *, auto_control_number: bool
+    ) -> None:
+        """Store the record as Koha rebuilds it, with its column values."""
+        marcxml = rebuild(record, biblio_id, at, auto_control_number)
+        fields = biblio_fields(record)
         key = duplicate_key(fields)
+        self._db.execute(
+            "UPDATE biblios SET marcxml = ?, control_number = ?, control_number_source = ?,"
+            f' duplicate_key = ?, {_FIELD_COLUMNS}, "timestamp" = ? WHERE biblio_id = ?',
+            (
+                marcxml,
+                fields.control_number,
+                fields.control_number_source,
+                "|".join(key) if key else None,
+                *(fields.columns[c] for c in COLUMN_SOURCES),
+                koha_time(at),
+                biblio_id,
+            ),
+        )
+
+    def add_biblio(
+        self,
+        record: pymarc.Record,
+        framework: str,
+        ctx: WriteContext,
+        *,
+        auto_control_number: bool = False,
+    ) -> int:
+        at = datetime.now(UTC)
         with self._tx():
             cur = self._db.execute(
-                "INSERT INTO biblios (marcxml, payload_sha256, control_number,"
-                " control_number_source, title, author, isbn, duplicate_key, framework_id,"
-                " created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO biblios (marcxml, payload_sha256, framework_id, creation_date,"
+                ' "timestamp") VALUES (?, ?, ?, ?, ?)',
                 (
-                    marcxml,
-                    sha256_hex(marcxml),
-                    fields.control_number,
-                    fields.control_number_source,
-                    fields.title,
-                    fields.author,
-                    fields.isbn,
-                    "|".join(key) if key else None,
+                    b"",
+                    sha256_hex(ctx.payload or b""),
                     framework,
-                    now,
-                    now,
+                    at.date().isoformat(),
+                    koha_time(at),
                 ),
             )
             biblio_id = int(cur.lastrowid or 0)
-            self._index(biblio_id, fields)
-            self._log_write(ctx, "biblio", biblio_id, 200, now)
+            self._save(biblio_id, record, at, auto_control_number=auto_control_number)
+            self._log_write(ctx, "biblio", biblio_id, 200, now_text())
         return biblio_id
 
-    def update_biblio(
-        self, biblio_id: int, marcxml: bytes, fields: BiblioFields, ctx: WriteContext
-    ) -> bool:
-        now = _now()
-        key = duplicate_key(fields)
+    def update_biblio(self, biblio_id: int, record: pymarc.Record, ctx: WriteContext) -> bool:
+        at = datetime.now(UTC)
         with self._tx():
             cur = self._db.execute(
-                "UPDATE biblios SET marcxml = ?, payload_sha256 = ?, control_number = ?,"
-                " control_number_source = ?, title = ?, author = ?, isbn = ?, duplicate_key = ?,"
-                " updated_at = ? WHERE biblio_id = ?",
-                (
-                    marcxml,
-                    sha256_hex(marcxml),
-                    fields.control_number,
-                    fields.control_number_source,
-                    fields.title,
-                    fields.author,
-                    fields.isbn,
-                    "|".join(key) if key else None,
-                    now,
-                    biblio_id,
-                ),
+                "UPDATE biblios SET payload_sha256 = ? WHERE biblio_id = ?",
+                (sha256_hex(ctx.payload or b""), biblio_id),
             )
             if cur.rowcount == 0:
                 return False
-            self._index(biblio_id, fields)
-            self._log_write(ctx, "biblio", biblio_id, 200, now)
+            self._save(biblio_id, record, at, auto_control_number=False)
+            self._log_write(ctx, "biblio", biblio_id, 200, now_text())
         return True
 
     def delete_biblio(self, biblio_id: int, ctx: WriteContext) -> bool:
-        now = _now()
+        now = now_text()
         with self._tx():
             cur = self._db.execute("DELETE FROM biblios WHERE biblio_id = ?", (biblio_id,))
             if cur.rowcount == 0:
                 return False
-            self._db.execute("DELETE FROM identifiers WHERE biblio_id = ?", (biblio_id,))
             self._log_write(ctx, "biblio", biblio_id, 204, now)
         return True
 
@@ -210,109 +235,19 @@ class CatalogStore:
         ).fetchone()
         return row
 
-    def count_biblios(self, filters: dict[str, str]) -> int:
-        where, args = self._where(filters)
-        return int(self._db.execute(f"SELECT COUNT(*) FROM biblios{where}", args).fetchone()[0])
+    def count_biblios(self, where: str = "", args: list[Scalar] | None = None) -> int:
+        query = f"SELECT COUNT(*) FROM biblios{where}"  # where: built by emulator.query
+        return int(self._db.execute(query, args or []).fetchone()[0])
 
-    def list_biblios(self, filters: dict[str, str], limit: int, offset: int) -> list[sqlite3.Row]:
-        where, args = self._where(filters)
+    def list_biblios(
+        self, where: str, args: list[Scalar], order: str, limit: int, offset: int
+    ) -> list[sqlite3.Row]:
         return list(
             self._db.execute(
-                f"SELECT * FROM biblios{where} ORDER BY biblio_id LIMIT ? OFFSET ?",
+                f"SELECT * FROM biblios{where}{order} LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             )
         )
-
-    @staticmethod
-    def _where(filters: dict[str, str]) -> tuple[str, list[str]]:
-        # Column names come from a fixed allow-list in the app, values are bound.
-        if not filters:
-            return "", []
-        clauses: list[str] = []
-        args: list[str] = []
-        for column, value in filters.items():
-            if column in IDENTIFIER_KEYS:
-                clauses.append(
-                    "biblio_id IN (SELECT biblio_id FROM identifiers WHERE kind = ? AND value = ?)"
-                )
-                args += [column, value]
-            else:
-                clauses.append(f"{column} = ?")
-                args.append(value)
-        return f" WHERE {' AND '.join(clauses)}", args
-
-    def item_count(self, biblio_id: int) -> int:
-        return int(
-            self._db.execute(
-                "SELECT COUNT(*) FROM items WHERE biblio_id = ?", (biblio_id,)
-            ).fetchone()[0]
-        )
-
-    # -- items ---------------------------------------------------------------------------------
-
-    def barcode_taken(self, external_id: str, except_item: int | None = None) -> bool:
-        row = self._db.execute(
-            "SELECT item_id FROM items WHERE external_id = ? AND item_id != ?",
-            (external_id, except_item or -1),
-        ).fetchone()
-        return row is not None
-
-    def add_item(self, biblio_id: int, body: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:
-        now = _now()
-        with self._tx():
-            cur = self._db.execute(
-                "INSERT INTO items (biblio_id, external_id, body) VALUES (?, ?, ?)",
-                (biblio_id, body.get("external_id"), json.dumps(body)),
-            )
-            item_id = int(cur.lastrowid or 0)
-            self._log_write(ctx, "item", item_id, 201, now)
-        return self.get_item(item_id) or {}
-
-    def update_item(self, item_id: int, body: dict[str, Any], ctx: WriteContext) -> dict[str, Any]:
-        now = _now()
-        with self._tx():
-            self._db.execute(
-                "UPDATE items SET external_id = ?, body = ? WHERE item_id = ?",
-                (body.get("external_id"), json.dumps(body), item_id),
-            )
-            self._log_write(ctx, "item", item_id, 200, now)
-        return self.get_item(item_id) or {}
-
-    def delete_item(self, item_id: int, ctx: WriteContext) -> bool:
-        now = _now()
-        with self._tx():
-            cur = self._db.execute("DELETE FROM items WHERE item_id = ?", (item_id,))
-            if cur.rowcount == 0:
-                return False
-            self._log_write(ctx, "item", item_id, 204, now)
-        return True
-
-    def get_item(self, item_id: int) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        return self._item_json(row) if row else None
-
-    def list_items(
-        self, biblio_id: int | None, external_id: str | None, limit: int, offset: int
-    ) -> tuple[int, list[dict[str, Any]]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        if biblio_id is not None:
-            clauses.append("biblio_id = ?")
-            args.append(biblio_id)
-        if external_id is not None:
-            clauses.append("external_id = ?")
-            args.append(external_id)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = int(self._db.execute(f"SELECT COUNT(*) FROM items{where}", args).fetchone()[0])
-        rows = self._db.execute(
-            f"SELECT * FROM items{where} ORDER BY item_id LIMIT ? OFFSET ?", [*args, limit, offset]
-        )
-        return total, [self._item_json(row) for row in rows]
-
-    @staticmethod
-    def _item_json(row: sqlite3.Row) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(row["body"])
-        return {**body, "item_id": int(row["item_id"]), "biblio_id": int(row["biblio_id"])}
 
     # -- fencing tokens ------------------------------------------------------------------------
 
@@ -344,7 +279,7 @@ class CatalogStore:
     ) -> None:
         self._db.execute(
             "INSERT INTO writes (at, method, path, resource, record_id, request_id,"
-            " payload_sha256, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " payload_sha256, status, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 at,
                 ctx.method,
@@ -354,11 +289,17 @@ class CatalogStore:
                 ctx.request_id,
                 sha256_hex(ctx.payload) if ctx.payload is not None else None,
                 status,
+                # What the client sent, as sent: Koha's copy is rebuilt, this is the evidence.
+                ctx.payload,
             ),
         )
 
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
-        rows = self._db.execute("SELECT * FROM writes WHERE seq > ? ORDER BY seq", (since,))
+        rows = self._db.execute(
+            "SELECT seq, at, method, path, resource, record_id, request_id, payload_sha256,"
+            " status FROM writes WHERE seq > ? ORDER BY seq",
+            (since,),
+        )
         return [dict(row) for row in rows]
 
     def write_counts(self) -> dict[str, int]:
@@ -376,7 +317,7 @@ class CatalogStore:
 
     def reset(self) -> None:
         with self._tx():
-            for table in ("items", "identifiers", "biblios", "writes", "fences", "sqlite_sequence"):
+            for table in ("items", "biblios", "writes", "fences", "sqlite_sequence"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed table names
 
     def _tx(self) -> _Transaction:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An ILS record a standard-number search found, with the numbers it matched by index."""
+
+    biblio_id: str
+    numbers: Mapping[str, frozenset[str]]
 
 
 @runtime_checkable
@@ -16,7 +26,11 @@ class ILSClient(Protocol):
     """
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
-        """Create the record; returns the ILS biblio id (found again, not re-created, on retry)."""
+        """Create the record; returns the ILS biblio id.
+
+        A stamped record (catalog_sync.stamp) whose answer is lost is found again by its stamp,
+        not re-created; an unstamped one is then not resent (ILSUnavailable).
+        """
         ...
 
     async def update_biblio(self, biblio_id: str, marcxml: bytes, *, correlation_id: str) -> None:
@@ -31,19 +45,28 @@ class ILSClient(Protocol):
         """Delete the record; ILSConflict while items are attached, ILSNotFound if absent."""
         ...
 
-    async def find_biblio_ids(self, control_number: str, *, correlation_id: str) -> list[str]:
-        """Ids of the biblios whose 001 is `control_number` (trimmed), lowest first."""
+    async def find_by_numbers(
+        self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
+    ) -> list[Candidate]:
+        """ILS records holding any of `numbers` (index -> normalised values: isbn as ISBN-13
+        digits, issn as NNNN-NNNC, lccn as catalog_sync.identifiers.lccn), lowest id first.
+
+        One search for all of them; each hit is verified against the ILS's own values.
+        """
         ...
 
-    async def find_biblio_ids_by(
-        self, query: Mapping[str, str], *, correlation_id: str
-    ) -> list[str]:
-        """Ids of the biblios matching every `query` entry, lowest first.
-
-        Keys: control_number, control_number_source, and the normalised standard numbers
-        oclc_number, isbn13 (ISBN-13 digits) and issn (NNNN-NNNC), as catalog_sync.identifiers
-        writes them.
-        """
+    async def find_created(
+        self,
+        stamps: Collection[str],
+        *,
+        title: str | None,
+        source: str | None,
+        since: datetime,
+        correlation_id: str,
+    ) -> dict[str, str]:
+        """Records saved since `since` whose 245 $a starts like `title` (None: any), whose 003
+        is `source` and that carry one of `stamps` (catalog_sync.stamp), id -> stamp: the
+        creates whose answer was lost."""
         ...
 
     async def check_access(self, *, correlation_id: str) -> str:

@@ -48,3 +48,16 @@ class ILSUnavailable(ILSError):
     """Retries exhausted or the circuit is open: the ILS is down or overloaded; retry later."""
 
     reason = "ils_unavailable"
+
+
+class ILSBadAnswer(ILSError):
+    """An answer that is not Koha's (a proxy's HTML page, an empty 200, an unreadable record):
+    the record it was for fails with this reason; nothing was written on its strength."""
+
+    reason = "ils_bad_answer"
+
+
+class ILSAmbiguousCreate(ILSError):
+    """More than one ILS record carries the stamp of one create: a person must choose."""
+
+    reason = "ambiguous_create"

@@ -1,10 +1,15 @@
-"""ILSClient for Koha's REST API (/api/v1): biblios as MARCXML, Basic or OAuth2 auth."""
+"""ILSClient for Koha's REST API (/api/v1): biblios as MARCXML, Basic or OAuth2 auth.
+
+Only what Koha offers: searches go through `q` on the biblio/biblioitems columns (isbn, issn,
+lc_control_number, title, timestamp ...), never MARC 001/003/035, which Koha keeps only in
+the record. A create whose answer was lost is found again by its stamp (catalog_sync.stamp).
+"""
 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
@@ -18,29 +23,37 @@ from catalog_sync.ils.auth import (
     OAuth2ClientCredentials,
     issued_token,
 )
-from catalog_sync.ils.errors import ILSAuthError, ILSNotFound, ILSRejected
+from catalog_sync.ils.client import Candidate
+from catalog_sync.ils.errors import (
+    ILSAmbiguousCreate,
+    ILSAuthError,
+    ILSBadAnswer,
+    ILSNotFound,
+    ILSRejected,
+)
+from catalog_sync.ils.koha_query import (
+    TIMESTAMP_SLACK,
+    koha_time,
+    numbers_query,
+    row_numbers,
+    title_pattern,
+)
 from catalog_sync.ils.settings import ILSSettings
-from catalog_sync.ils.transport import ILSTransport
+from catalog_sync.ils.transport import ILSTransport, RetryableFailure
 from catalog_sync.leases import current_lease
+from catalog_sync.stamp import (
+    STAMP_SOURCE,
+    marcxml_control,
+    marcxml_stamp,
+    marcxml_subfields,
+)
 
 API = "/api/v1"
 MARCXML = "application/marcxml+xml"
 TOKEN_PATH = f"{API}/oauth/token"
 _PAGE_SIZE = 100
-# Links are followed only this far: a lookup by control number never needs more.
+# Links are followed only this far: a lookup by standard numbers never needs more.
 _MAX_PAGES = 50
-
-
-def control_number_of(marcxml: bytes) -> str | None:
-    """The record's 001, trimmed; None when absent or the XML cannot be read."""
-    try:
-        root = ET.fromstring(marcxml)
-    except ET.ParseError:
-        return None
-    for element in root.iter():
-        if element.tag.rsplit("}", 1)[-1] == "controlfield" and element.get("tag") == "001":
-            return (element.text or "").strip() or None
-    return None
 
 
 class KohaAdapter:
@@ -85,11 +98,14 @@ class KohaAdapter:
             raise ILSAuthError(
                 f"{self.transport.label}: OAuth2 token request refused ({exc})", status=exc.status
             ) from exc
-        return issued_token(response.json(), self.transport.label)
+        body = _json(response, self.transport.label, "POST /oauth/token")
+        return issued_token(body, self.transport.label)
 
     # -- ILSClient -------------------------------------------------------------------------
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
+        started = datetime.now(UTC)
+
         async def send(attempt: int) -> str:
             response = await self.transport.exchange(
                 "POST",
@@ -97,24 +113,51 @@ class KohaAdapter:
                 correlation_id=correlation_id,
                 attempt=attempt,
                 content=marcxml,
-                # Matching is ours (record keys); Koha's title/ISBN guess must not veto it.
+                # Matching is ours (record keys, match points); Koha's duplicate guess, run
+                # through its search index, must not veto it.
                 headers=await _write_headers(
                     {"Content-Type": MARCXML, "x-confirm-not-duplicate": "1"}
                 ),
             )
-            return str(response.json()["id"])
+            try:
+                body = _json(response, self.transport.label, "POST /biblios")
+            except ILSBadAnswer as exc:
+                body = exc
+            if not isinstance(body, dict) or not str(body.get("id", "")).isdigit():
+                # Something in front of Koha answered, or Koha's answer was mangled: the
+                # record may well have been saved, so it is found by its stamp, not resent.
+                raise RetryableFailure(
+                    f"POST {API}/biblios: 200 without a biblio id ({body})",
+                    status=response.status_code,
+                    retry_after=None,
+                    maybe_applied=True,
+                )
+            return str(body["id"])
 
         async def recover() -> str | None:
-            # Parsed only when needed: callers gather hundreds of creates at once, and parsing
-            # them all up front would block the event loop before the first request goes out.
-            control_number = control_number_of(marcxml)
-            if control_number is None:
+            # Parsed only when needed: callers gather hundreds of creates at once.
+            stamp = marcxml_stamp(marcxml)
+            if stamp is None:
                 return None
-            found = await self.find_biblio_ids(control_number, correlation_id=correlation_id)
-            return found[-1] if found else None
+            titles = marcxml_subfields(marcxml, "245", "a")
+            found = await self.find_created(
+                [stamp],
+                title=titles[0] if titles else None,
+                source=marcxml_control(marcxml, "003"),
+                since=started,
+                correlation_id=correlation_id,
+            )
+            if len(found) > 1:
+                raise ILSAmbiguousCreate(
+                    f"{self.transport.label}: {len(found)} biblios carry the stamp of one create"
+                )
+            return next(iter(found), None)
 
+        # Unstamped, a lost answer cannot be told from a lost request: never resent then.
+        # (A byte search, not a parse: callers gather hundreds of creates at once.)
+        stamped = STAMP_SOURCE.encode() in marcxml
         return await self.transport.call(
-            send, what="create biblio", idempotent=False, recover=recover
+            send, what="create biblio", idempotent=False, recover=recover if stamped else None
         )
 
     async def update_biblio(self, biblio_id: str, marcxml: bytes, *, correlation_id: str) -> None:
@@ -142,6 +185,13 @@ class KohaAdapter:
                 )
             except ILSNotFound:
                 return None
+            kind = response.headers.get("content-type", "")
+            if not response.content.strip() or MARCXML not in kind:
+                raise ILSBadAnswer(
+                    f"{self.transport.label}: GET {API}/biblios/{biblio_id} answered "
+                    f"{response.status_code} with {len(response.content)} bytes of "
+                    f"{kind or 'no content type'}, not MARCXML"
+                )
             return response.content
 
         return await self.transport.call(send, what=f"get biblio {biblio_id}", idempotent=True)
@@ -167,19 +217,16 @@ class KohaAdapter:
             send, what=f"delete biblio {biblio_id}", idempotent=False, recover=recover
         )
 
-    async def find_biblio_ids(self, control_number: str, *, correlation_id: str) -> list[str]:
-        return await self.find_biblio_ids_by(
-            {"control_number": control_number.strip()}, correlation_id=correlation_id
-        )
-
-    async def find_biblio_ids_by(
-        self, query_fields: Mapping[str, str], *, correlation_id: str
-    ) -> list[str]:
-        query = json.dumps({k: v.strip() for k, v in query_fields.items()})
-        ids: list[str] = []
+    async def _search(self, query: object, *, correlation_id: str) -> list[dict[str, object]]:
+        """Every biblio (JSON view) matching a Koha `q`, following the pagination links."""
+        rows: list[dict[str, object]] = []
         page = 1
         while page <= _MAX_PAGES:
-            params: dict[str, str | int] = {"q": query, "_page": page, "_per_page": _PAGE_SIZE}
+            params: dict[str, str | int] = {
+                "q": json.dumps(query),
+                "_page": page,
+                "_per_page": _PAGE_SIZE,
+            }
 
             async def send(attempt: int, params: dict[str, str | int] = params) -> httpx.Response:
                 return await self.transport.exchange(
@@ -191,12 +238,62 @@ class KohaAdapter:
                     headers={"Accept": "application/json"},
                 )
 
-            response = await self.transport.call(send, what="find biblios", idempotent=True)
-            ids += [str(row["biblio_id"]) for row in response.json()]
+            response = await self.transport.call(send, what="search biblios", idempotent=True)
+            body = _json(response, self.transport.label, "GET /biblios")
+            if not isinstance(body, list) or not all(
+                isinstance(r, dict) and str(r.get("biblio_id", "")).isdigit() for r in body
+            ):
+                raise ILSBadAnswer(
+                    f"{self.transport.label}: GET {API}/biblios did not answer a list of biblios"
+                )
+            rows += body
             if "next" not in response.links:
                 break
             page += 1
-        return sorted(set(ids), key=int)
+        return rows
+
+    async def find_by_numbers(
+        self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
+    ) -> list[Candidate]:
+        query = numbers_query(numbers)
+        if not query:
+            return []
+        rows = await self._search(query, correlation_id=correlation_id)
+        found: dict[str, Candidate] = {}
+        for row in rows:
+            held = row_numbers(row)
+            # A -like hit inside a longer number, or another ISBN form, is no match.
+            matched = {i: held.get(i, frozenset()) & set(v) for i, v in numbers.items()}
+            if any(matched.values()):
+                biblio_id = str(row["biblio_id"])
+                found[biblio_id] = Candidate(biblio_id, matched)
+        return sorted(found.values(), key=lambda c: int(c.biblio_id))
+
+    async def find_created(
+        self,
+        stamps: Collection[str],
+        *,
+        title: str | None,
+        source: str | None,
+        since: datetime,
+        correlation_id: str,
+    ) -> dict[str, str]:
+        wanted = set(stamps)
+        if not wanted:
+            return {}
+        query: dict[str, object] = {"timestamp": {">=": koha_time(since - TIMESTAMP_SLACK)}}
+        pattern = title_pattern(title)
+        if pattern is not None:
+            query["title"] = {"-like": pattern}
+        found: dict[str, str] = {}
+        for row in await self._search(query, correlation_id=correlation_id):
+            biblio_id = str(row["biblio_id"])
+            copy = await self.get_biblio(biblio_id, correlation_id=correlation_id)
+            stamp = marcxml_stamp(copy) if copy is not None else None
+            # The stamp decides; a copy from another agency (003) is never ours.
+            if copy is not None and stamp in wanted and marcxml_control(copy, "003") == source:
+                found[biblio_id] = str(stamp)
+        return found
 
     async def check_access(self, *, correlation_id: str) -> str:
         async def send(attempt: int) -> httpx.Response:
@@ -240,6 +337,19 @@ async def _write_headers(headers: dict[str, str]) -> dict[str, str]:
     if lease is None:
         return headers
     return {**headers, **await lease.before_write()}
+
+
+def _json(response: httpx.Response, label: str, what: str) -> object:
+    """The JSON body Koha answers with; an HTML page from a proxy or an empty body is no
+    answer from Koha: ILSBadAnswer names the ILS and the request."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        kind = response.headers.get("content-type", "no content type")
+        raise ILSBadAnswer(
+            f"{label}: {what} answered {response.status_code} with a body that is not JSON "
+            f"({kind}, {len(response.content)} bytes)"
+        ) from exc
 
 
 def _biblio_path(biblio_id: str) -> str:

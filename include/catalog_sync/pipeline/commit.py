@@ -8,13 +8,19 @@ import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from catalog_sync.config import VendorConfig
+from catalog_sync.fingerprint import ils_comparable, rewrote_001
 from catalog_sync.ils.client import ILSClient
-from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound, ILSRejected
+from catalog_sync.ils.errors import (
+    ILSAmbiguousCreate,
+    ILSBadAnswer,
+    ILSConflict,
+    ILSFencedOff,
+    ILSRejected,
+)
 from catalog_sync.leases import (
     Lease,
     LeaseLost,
@@ -35,6 +41,8 @@ from catalog_sync.pipeline.commit_job import (
     parse_ils_record,
     write_diffs,
 )
+from catalog_sync.pipeline.create import prefetch_matches, recover_lost_create, stamped_payload
+from catalog_sync.pipeline.delete import delete_change
 from catalog_sync.pipeline.outcomes import (
     NO_CHANGE_ACK,
     IlsRecordUnreadable,
@@ -78,6 +86,10 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         "fingerprint": change.fingerprint,
         "action": change.action.value,
     }
+    # Read before this try's own pending entry exists: creates an earlier try left pending.
+    lost = None
+    if change.action is ChangeAction.CREATE and not job.dry_run:
+        lost = await job.state.run(ops.lost_creates(ils, change.record_key))
     if not job.dry_run:
         await job.state.run(
             ops.record_pending(
@@ -123,17 +135,31 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
 
     try:
         if change.action is ChangeAction.DELETE:
-            return await _delete(change, job, close, acknowledge, intent)
+            return await delete_change(change, job, close, acknowledge, intent)
         incoming = incoming_record(job.ref, change, job.vendor)
         ils_id = change.ils_id
         matched = False
-        if change.action is ChangeAction.CREATE:
+        if lost is not None:
+            found = await recover_lost_create(job, lost, key, incoming, cid, taken)
+            if found.ambiguous:
+                await close("review", "ambiguous_create")
+                job.note_review(change, "ambiguous_create")
+                return "review:ambiguous_create"
+            if found.this_change:
+                # An earlier try created it and died before the acknowledgement.
+                job.note_diff(change, "created", None, incoming)
+                ack = f"created biblio {found.ils_id} (found by its stamp)"
+                await acknowledge(found.ils_id, job.ils_fingerprint(incoming), ack)
+                return "created"
+            ils_id = found.ils_id  # a create of older content: brought up to date below
+        if change.action is ChangeAction.CREATE and ils_id is None:
             match = await find_match(
                 incoming,
                 job.vendor.match_points,
                 job.client,
                 correlation_id=cid,
                 taken=taken,
+                prefetched=job.candidates.get(change.record_key),
             )
             if match.review_reason is not None:
                 await close("review", match.review_reason)
@@ -142,7 +168,9 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             if match.ils_id is None:
                 if not job.dry_run:
                     await intent("create", None, None)
-                    ils_id = await job.client.create_biblio(marcxml(incoming), correlation_id=cid)
+                    ils_id = await job.client.create_biblio(
+                        stamped_payload(incoming, key), correlation_id=cid
+                    )
                 job.note_diff(change, "created", None, incoming)
                 await acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
                 return "created"
@@ -157,8 +185,15 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             await close("review", "ils_record_missing")
             job.note_review(change, "ils_record_missing")
             return "review:ils_record_missing"
-        ils_copy = parse_ils_record(raw_copy)
+        held_copy = parse_ils_record(raw_copy)
+        # Compared without what Koha rebuilds on save (005, 999, our stamp, and 001 when
+        # autoControlNumber gave it the biblio number): never byte for byte.
+        rewritten = rewrote_001(held_copy, ils_id)
+        ils_copy = ils_comparable(held_copy, drop_001=rewritten)
         merged = merge_protected(incoming, ils_copy, job.rules.protected)
+        if rewritten:
+            merged.remove_fields("001")
+            merged.add_ordered_field(held_copy["001"])
         drifted = False
         previous = job.applied.get(change.record_key)
         if not matched and previous is not None and previous.ils_fingerprint is not None:
@@ -171,7 +206,8 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             await close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
             job.note_diff(change, f"drift_{job.vendor.drift_policy}", ils_copy, incoming)
             return "drift_skipped" if job.vendor.drift_policy == "skip" else f"review:{reason}"
-        if not diff_records(ils_copy, merged, ignore=job.rules.volatile):
+        sent = ils_comparable(merged, drop_001=rewritten)
+        if not diff_records(ils_copy, sent, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
             # write, or only protected fields differed): nothing to send.
             await acknowledge(ils_id, job.ils_fingerprint(merged), NO_CHANGE_ACK)
@@ -187,7 +223,12 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         await acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
         prefix = "drifted:" if drifted else ("matched:" if matched else "")
         return f"{prefix}updated"
-    except (ILSRejected, ILSConflict) as exc:
+    except ILSAmbiguousCreate as exc:
+        # Several ILS records carry this create's stamp: a person picks the one to keep.
+        await close("review", str(exc))
+        job.note_review(change, exc.reason)
+        return f"review:{exc.reason}"
+    except (ILSRejected, ILSConflict, ILSBadAnswer) as exc:
         # The ILS refused this record for good; the rest of the chunk goes on.
         await close("failed", f"{type(exc).__name__}: {exc}")
         return f"failed:{getattr(exc, 'reason', type(exc).__name__)}"
@@ -202,37 +243,6 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         log.error("record %s not written: %s", change.correlation_id, exc)
         await close("failed", str(exc))
         return f"failed:{exc.reason}"
-
-
-async def _delete(
-    change: StagedChange, job: CommitJob, close: Any, acknowledge: Any, intent: Any
-) -> str:
-    ils_id = change.ils_id
-    assert ils_id is not None, "a delete is staged only for a record with an ILS id"
-    cid = change.correlation_id
-    incoming_record(job.ref, change, job.vendor)  # still the deleted record that was staged?
-    raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
-    if raw_copy is None:
-        await acknowledge(ils_id, None, "already absent from the ILS")
-        return "deleted"
-    ils_copy = parse_ils_record(raw_copy)
-    if job.dry_run:
-        # Whether items are attached shows only when the ILS refuses the delete.
-        job.note_diff(change, "deleted", ils_copy, None)
-        return "deleted"
-    await intent("delete", ils_id, raw_copy)
-    try:
-        await job.client.delete_biblio(ils_id, correlation_id=cid)
-    except ILSNotFound:
-        log.info("record %s already absent from the ILS", cid)
-    except ILSConflict:
-        # Items are attached: a catalogue record with holdings is never deleted by a feed.
-        await close("review", "items_attached")
-        job.note_review(change, "items_attached")
-        return "review:items_attached"
-    job.note_diff(change, "deleted", ils_copy, None)
-    await acknowledge(ils_id, None, f"deleted biblio {ils_id}")
-    return "deleted"
 
 
 def lease_keys(ils: str, change: StagedChange) -> list[str]:
@@ -365,6 +375,8 @@ async def commit_changes(
             dry_run=dry_run,
             diffs=[],
         )
+        creates = [c for c in pending if c.action is ChangeAction.CREATE]
+        await prefetch_matches(creates, job)
         results = await _apply_all(pending, job, leases)
     unleased = Counter(r.partition(":")[2] for r in results if r.startswith("lease:"))
     if unleased:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ import pymarc
 from pymarc import Record, record_to_xml
 
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import record_fingerprint
-from catalog_sync.ils.client import ILSClient
+from catalog_sync.fingerprint import ils_comparable, record_fingerprint
+from catalog_sync.ils.client import Candidate, ILSClient
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.models import ChunkRef, StagedChange
@@ -87,15 +87,18 @@ class CommitJob:
     applied: dict[str, AppliedRecord]
     dry_run: bool
     diffs: list[dict[str, Any]]
+    # Match candidates found for the chunk's creates in batched searches (record key -> them).
+    candidates: dict[str, list[Candidate]] = field(default_factory=dict)
 
     @property
     def ils(self) -> str:
         return self.vendor.ils_conn_id
 
     def ils_fingerprint(self, record: Record) -> str:
-        # Protected and volatile fields are the ILS's own business: editing them is not drift.
+        # Protected and volatile fields are the ILS's own business: editing them is not drift;
+        # nor is what Koha rebuilds on save (999, 005, our stamp, 001 under autoControlNumber).
         ignore = TagSet(self.rules.protected.patterns + self.rules.volatile.patterns)
-        return content_fingerprint(record, ignore)
+        return content_fingerprint(ils_comparable(record, drop_001=True), ignore)
 
     def note_diff(
         self, change: StagedChange, outcome: str, before: Record | None, after: Record | None

@@ -44,6 +44,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _aware(at: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without their zone; they were written in UTC."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
 def _insert(conn: Connection) -> Any:
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
@@ -134,6 +139,54 @@ def ledger_entry(key: str) -> Op[LedgerEntry | None]:
         return LedgerEntry(row[0], row[1], row[2]) if row else None
 
     return Op(run, writes=False)
+
+
+@dataclass(frozen=True)
+class LostCreates:
+    """Creates of a record that may have reached the ILS unacknowledged: their stamps (the
+    idempotency keys) and the earliest time one of them can have been sent."""
+
+    stamps: tuple[str, ...]
+    since: datetime
+
+
+def lost_creates(ils: str, record_key: str) -> Op[LostCreates | None]:
+    """The record's pending creates (ledger) and the first intent to create it (run changes)."""
+    c, r = commit_ledger.c, run_changes.c
+
+    def run(conn: Connection) -> LostCreates | None:
+        rows = conn.execute(
+            select(c.idempotency_key, c.updated_at).where(
+                c.ils == ils,
+                c.record_key == record_key,
+                c.action == "create",
+                c.status == "pending",
+            )
+        ).all()
+        if not rows:
+            return None
+        first_intent = conn.execute(
+            select(func.min(r.created_at)).where(
+                r.ils == ils,
+                r.record_key == record_key,
+                r.action == "create",
+                r.status == "pending",
+            )
+        ).scalar_one()
+        times = [_aware(t) for t in [first_intent, *(row[1] for row in rows)]]
+        since = min(t for t in times if t is not None)
+        return LostCreates(tuple(sorted(str(row[0]) for row in rows)), since)
+
+    return Op(run, writes=False)
+
+
+def create_stamps(run_id: str, ils: str, record_key: str) -> Op[list[str]]:
+    """The idempotency keys (create stamps) of a run's creates of one record."""
+    c = commit_ledger.c
+    query = select(c.idempotency_key).where(
+        c.run_id == run_id, c.ils == ils, c.record_key == record_key, c.action == "create"
+    )
+    return Op(lambda conn: [str(k) for k in conn.execute(query).scalars()], writes=False)
 
 
 def record_pending(
@@ -297,6 +350,7 @@ def changes_of_run(run_id: str, vendor: str) -> Op[list[RunChange]]:
                 prev_deleted=row["prev_deleted"] == "y",
                 prev_run_id=row["prev_run_id"],
                 status=row["status"],
+                created_at=_aware(row["created_at"]),
             )
             for row in rows
         ]

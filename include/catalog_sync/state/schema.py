@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, Text
 
@@ -125,3 +126,4 @@ class RunChange:
     prev_deleted: bool
     prev_run_id: str | None
     status: str
+    created_at: datetime | None = None  # when the first intent of the run was recorded
