@@ -2,7 +2,8 @@
 
 No real file without 001 and with another match point is in the corpus (the 96 Nepali records
 the issue names are not in it), so the records here are pymarc's test.dat records with their
-001 removed, as such a file delivers them: nine carry an ISBN (020) and an LCCN (010), one an LCCN alone.
+001 removed, as such a file delivers them: nine carry an ISBN (020) and an LCCN (010), one
+an LCCN alone.
 """
 
 from __future__ import annotations
