@@ -51,3 +51,32 @@ HOLDINGS_SOURCES: Final[dict[str, str]] = {
     "FOLIO": "f32d531e-df79-46b3-8932-cdd35f7a2264",
     "MARC": "036ee84a-6afd-4c3c-9ad3-4a12ab875f59",
 }
+
+# The same records' `code` (RDA content type code, as MARC 336 $b carries it) -> name.
+INSTANCE_TYPE_CODES: Final[dict[str, str]] = {
+    "crd": "cartographic dataset",
+    "cri": "cartographic image",
+    "crm": "cartographic moving image",
+    "crt": "cartographic tactile image",
+    "crn": "cartographic tactile three-dimensional form",
+    "crf": "cartographic three-dimensional form",
+    "cod": "computer dataset",
+    "cop": "computer program",
+    "ntv": "notated movement",
+    "ntm": "notated music",
+    "xxx": "other",
+    "prm": "performed music",
+    "snd": "sounds",
+    "spw": "spoken word",
+    "sti": "still image",
+    "tci": "tactile image",
+    "tcn": "tactile notated movement",
+    "tcm": "tactile notated music",
+    "tct": "tactile text",
+    "tcf": "tactile three-dimensional form",
+    "txt": "text",
+    "tdf": "three-dimensional form",
+    "tdm": "three-dimensional moving image",
+    "tdi": "two-dimensional moving image",
+    "zzz": "unspecified",
+}
