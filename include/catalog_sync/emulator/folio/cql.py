@@ -75,13 +75,17 @@ class _Parser:
         return token
 
     def query(self) -> Compiled:
-        left = self.term()
+        # A run of one operator becomes one flat group: SQLite's parser refuses the deep
+        # nesting that 500 left-associated `or`s would give.
+        parts = [self.term()]
+        run_op: str | None = None
         while (op := (self._peek() or "").lower()) in ("and", "or", "not"):
             self.pos += 1
-            right = self.term()
-            sql = {"and": "AND", "or": "OR", "not": "AND NOT"}[op]
-            left = Compiled(f"({left.where} {sql} {right.where})", left.args + right.args)
-        return left
+            if run_op is not None and op != run_op:
+                parts = [_join(parts, run_op)]
+            run_op = op
+            parts.append(self.term())
+        return _join(parts, run_op) if run_op else parts[0]
 
     def term(self) -> Compiled:
         if self._peek() == "(":
@@ -106,6 +110,12 @@ class _Parser:
         if column is None or modifiers:
             raise CQLError(f"no index {index!r}{''.join('/@' + m for m in modifiers)}")
         return Compiled(f"{column} = ?", (value,))
+
+
+def _join(parts: list[Compiled], op: str) -> Compiled:
+    sql = {"and": " AND ", "or": " OR ", "not": " AND NOT "}[op]
+    args = tuple(a for part in parts for a in part.args)
+    return Compiled("(" + sql.join(part.where for part in parts) + ")", args)
 
 
 def _identifiers(modifiers: list[str], value: str) -> Compiled:

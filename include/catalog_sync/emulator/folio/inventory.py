@@ -20,7 +20,8 @@ from catalog_sync.emulator.folio.errors import (
     version_conflict,
 )
 from catalog_sync.emulator.folio.kinds import ITEM, KINDS, Kind, schema_errors
-from catalog_sync.emulator.store import WriteContext
+from catalog_sync.emulator.folio.store import WriteContext
+from catalog_sync.emulator.store import sha256_hex
 
 if TYPE_CHECKING:
     from catalog_sync.emulator.folio.app import Okapi
@@ -32,7 +33,7 @@ def write_context(request: Request, payload: bytes | None) -> WriteContext:
         request.method,
         request.url.path,
         request.headers.get("x-okapi-request-id") or request.headers.get("x-request-id"),
-        payload,
+        sha256_hex(payload) if payload is not None else None,
     )
 
 
@@ -199,16 +200,37 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
         location = f"{kind.collection}/{record['id']}"
         return JSONResponse(record, status_code=201, headers={"Location": location})
 
-    async def search(request: Request) -> Response:
-        okapi.authorize(request, f"{perm}.collection.get")
-        offset, limit = page(request)
-        query = request.query_params.get("query")
+    def found(query: str | None, offset: int, limit: int) -> Response:
         try:
             where = compile_cql(kind.name, query) if query else None
         except CQLError as exc:
             raise plain(400, f"CQL parse error: {exc} in query {query}") from exc
         total, records = store.search(kind, where, limit, offset)
         return JSONResponse({kind.list_key: records, "totalRecords": total})
+
+    async def search(request: Request) -> Response:
+        okapi.authorize(request, f"{perm}.collection.get")
+        offset, limit = page(request)
+        return found(request.query_params.get("query"), offset, limit)
+
+    async def retrieve(request: Request) -> Response:
+        """The same search with the CQL in the body (retrieveEntitiesDto.json): no URL limit."""
+        okapi.authorize(request, f"{perm}.retrieve.collection.post")
+        _, body = await json_body(request)
+        if not isinstance(body, dict):
+            raise unprocessable([field_error("must be an object", "retrieveEntitiesDto", body)])
+        offset, limit = body.get("offset", 0), body.get("limit", 10)
+        errors = [
+            field_error("must be greater than or equal to 0", name, value)
+            for name, value in (("offset", offset), ("limit", limit))
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ]
+        query = body.get("query")
+        if query is not None and not isinstance(query, str):
+            errors.append(field_error("must be a string", "query", query))
+        if errors:
+            raise unprocessable(errors)
+        return found(query, offset, limit)
 
     async def get_one(request: Request, record_id: str) -> Response:
         okapi.authorize(request, f"{perm}.item.get")
@@ -272,6 +294,7 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
 
     app.add_api_route(kind.collection, create, methods=["POST"])
     app.add_api_route(kind.collection, search, methods=["GET"])
+    app.add_api_route(f"{kind.collection}/retrieve", retrieve, methods=["POST"])
     app.add_api_route(f"{kind.collection}/{{record_id}}", get_one, methods=["GET"])
     app.add_api_route(f"{kind.collection}/{{record_id}}", put_one, methods=["PUT"])
     app.add_api_route(f"{kind.collection}/{{record_id}}", delete_one, methods=["DELETE"])

@@ -310,20 +310,20 @@ def register_srs(app: FastAPI, state: FolioState, okapi: Okapi) -> None:
         saved: list[dict[str, Any]] = []
         messages: list[str] = []
         ctx = write_context(request, raw)
-        # Not all or nothing: each record is saved or named in errorMessages.
+        # Not all or nothing: each record is saved or named in errorMessages. Checks come
+        # first, so the records that pass are written in one transaction.
         for n, candidate in enumerate(body["records"]):
             errors = record_errors(candidate)
             if errors:
                 messages.append(f"records[{n}]: " + "; ".join(e["message"] for e in errors))
                 continue
             try:
-                with store.transaction():
-                    record = prepare(candidate, store.get_record(str(candidate.get("id", ""))))
-                    store.put_record(record, ctx, 201)
-            except FolioError as exc:  # one record's failure is reported, the rest go on
+                saved.append(prepare(candidate, store.get_record(str(candidate.get("id", "")))))
+            except FolioError as exc:
                 text = exc.body if isinstance(exc.body, str) else exc.body["errors"][0]["message"]
                 messages.append(f"records[{n}]: {text}")
-                continue
-            saved.append(record)
+        with store.transaction():
+            for record in saved:
+                store.put_record(record, ctx, 201)
         result = {"records": saved, "errorMessages": messages, "totalRecords": len(saved)}
         return JSONResponse(result, status_code=201)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from catalog_sync.emulator.folio.cql import Compiled, identifier_tokens
 from catalog_sync.emulator.folio.kinds import INSTANCE, ITEM, Kind
-from catalog_sync.emulator.store import WriteContext, _now, _Transaction, sha256_hex
+from catalog_sync.emulator.store import _now, _Transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -58,6 +59,17 @@ CREATE TABLE IF NOT EXISTS writes (
     status INTEGER NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """Who asked for a write: logged with each record it wrote. The payload's digest is taken
+    once per request, as a batch request writes hundreds of records."""
+
+    method: str
+    path: str
+    request_id: str | None
+    payload_sha256: str | None
 
 
 class FolioStore:
@@ -243,7 +255,7 @@ class FolioStore:
                 resource,
                 record_id,
                 ctx.request_id,
-                sha256_hex(ctx.payload) if ctx.payload is not None else None,
+                ctx.payload_sha256,
                 status,
             ),
         )

@@ -16,6 +16,7 @@ Connection extras: `flavour: folio`, `tenant`; login and password are the Connec
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -114,10 +115,29 @@ class FolioClient:
     async def get_instances(
         self, ids: Iterable[str], *, correlation_id: str
     ) -> list[dict[str, Any]]:
-        """The stored instances (with hrid and _version) for `ids`, several per query."""
-        return await self._query_each(
-            "/instance-storage/instances", "instances", [f'id=="{i}"' for i in ids], correlation_id
-        )
+        """The stored instances (with hrid and _version) for `ids`, a batch per request.
+
+        POST .../instances/retrieve carries the CQL in the body, so a whole batch of ids is one
+        request where a GET would need one per ~50 ids to stay under URL length limits.
+        """
+        wanted = list(ids)
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), self.batch_size):
+            chunk = wanted[start : start + self.batch_size]
+            response = await self.session.request(
+                "POST",
+                "/instance-storage/instances/retrieve",
+                correlation_id=correlation_id,
+                json={
+                    "query": " or ".join(f'id=="{i}"' for i in chunk),
+                    "offset": 0,
+                    "limit": len(chunk),
+                },
+            )
+            if response.status_code != 200:
+                raise _unexpected(response, "retrieve instances")
+            found += response.json()["instances"]
+        return found
 
     async def find_instances_by_hrid(
         self, hrids: Iterable[str], *, correlation_id: str
@@ -201,39 +221,57 @@ class FolioClient:
         """MARC for each (stored instance, record): PUT over an existing SRS record, new ones
         in one /source-storage/batch/records request."""
         outcomes: dict[str, SourceRecordOutcome] = {}
-        new: list[dict[str, Any]] = []
+        new: list[tuple[dict[str, Any], pymarc.Record]] = []
         for instance, marc in entries:
             existing = await self.get_source_record(instance["id"], correlation_id=correlation_id)
-            body = _srs_record(instance, marc, snapshot_id, existing)
             if existing is None:
-                new.append(body)
+                new.append((instance, marc))
                 continue
             response = await self.session.request(
                 "PUT",
                 f"/source-storage/records/{existing['id']}",
                 correlation_id=correlation_id,
-                json=body,
+                json=_srs_record(instance, marc, snapshot_id, existing),
             )
             error = None if response.status_code == 200 else folio_message(response)
             outcomes[instance["id"]] = SourceRecordOutcome(instance["id"], existing["id"], error)
-        if new:
+        created = await self.create_source_records(new, snapshot_id, correlation_id=correlation_id)
+        outcomes.update((o.instance_id, o) for o in created)
+        return [outcomes[i["id"]] for i, _ in entries]
+
+    async def create_source_records(
+        self,
+        entries: Sequence[tuple[dict[str, Any], pymarc.Record]],
+        snapshot_id: str,
+        *,
+        correlation_id: str,
+    ) -> list[SourceRecordOutcome]:
+        """New SRS records for instances known to have none (an initial load): no look-ups."""
+        outcomes: list[SourceRecordOutcome] = []
+        for start in range(0, len(entries), self.batch_size):
+            bodies = [
+                _srs_record(instance, marc, snapshot_id, None)
+                for instance, marc in entries[start : start + self.batch_size]
+            ]
             response = await self.session.request(
                 "POST",
                 "/source-storage/batch/records",
                 correlation_id=correlation_id,
-                json={"records": new, "totalRecords": len(new)},
+                json={"records": bodies, "totalRecords": len(bodies)},
             )
             if response.status_code != 201:
                 raise _unexpected(response, "batch source records")
             result = response.json()
             saved = {r["externalIdsHolder"]["instanceId"]: r["id"] for r in result["records"]}
+            # SRS's errorMessages name no record, so every unsaved one carries all of them.
             why = "; ".join(result.get("errorMessages", [])) or "not saved"
-            for body in new:
+            for body in bodies:
                 instance_id = body["externalIdsHolder"]["instanceId"]
                 record_id = saved.get(instance_id)
-                error = None if record_id else why
-                outcomes[instance_id] = SourceRecordOutcome(instance_id, record_id, error)
-        return [outcomes[i["id"]] for i, _ in entries]
+                outcomes.append(
+                    SourceRecordOutcome(instance_id, record_id, None if record_id else why)
+                )
+        return outcomes
 
     # -- holdings and items ------------------------------------------------------------------
 
@@ -270,13 +308,16 @@ def _srs_record(
 ) -> dict[str, Any]:
     """record.json for `marc`, linked to the instance as FOLIO keeps MARC-source instances."""
     record_id = existing["id"] if existing else str(uuid.uuid4())
+    parsed = marc.as_dict()
     body: dict[str, Any] = {
         "id": record_id,
         "snapshotId": snapshot_id,
         "matchedId": existing["matchedId"] if existing else record_id,
         "recordType": "MARC_BIB",
-        "rawRecord": {"content": marc.as_json()},
-        "parsedRecord": {"content": marc.as_dict()},
+        # MARC-in-JSON in both parts: an ISO 2709 rawRecord would need the leader's encoding
+        # flag to be right, which vendor files often get wrong.
+        "rawRecord": {"content": json.dumps(parsed, ensure_ascii=False)},
+        "parsedRecord": {"content": parsed},
         "externalIdsHolder": {"instanceId": instance["id"], "instanceHrid": instance["hrid"]},
     }
     if existing and "generation" in existing:
