@@ -336,3 +336,59 @@ def test_rate_limit_and_faults_as_in_the_koha_mode(tmp_path: Path) -> None:
             assert control.counters()["injected_errors"] == 1
     finally:
         proc.stop()
+
+
+def test_parsed_records_fetch_by_instance_and_batch_update(
+    okapi: Okapi, loc_records: list[pymarc.Record]
+) -> None:
+    snapshot_id = str(uuid.uuid4())
+    okapi.post("/source-storage/snapshots", {"jobExecutionId": snapshot_id, "status": "NEW"})
+    instance_id, record_id = str(uuid.uuid4()), str(uuid.uuid4())
+    record = {
+        "id": record_id,
+        "snapshotId": snapshot_id,
+        "matchedId": record_id,
+        "recordType": "MARC_BIB",
+        "rawRecord": {"content": loc_records[0].as_json()},
+        "parsedRecord": {"content": loc_records[0].as_dict()},
+        "externalIdsHolder": {"instanceId": instance_id, "instanceHrid": "in1"},
+    }
+    assert okapi.post("/source-storage/records", record).status_code == 201
+    request = {
+        "conditions": {"idType": "INSTANCE", "ids": [instance_id, str(uuid.uuid4())]},
+        "data": [{"from": "001", "to": "245"}],
+        "recordType": "MARC_BIB",
+    }
+    fetched = okapi.post("/source-storage/batch/parsed-records/fetch", request)
+    assert fetched.status_code == 200, fetched.text
+    conforms(fetched.json(), f"{SRS}/dto/strippedParsedRecordCollection.json")
+    [stripped] = fetched.json()["records"]
+    tags = [next(iter(f)) for f in stripped["parsedRecord"]["content"]["fields"]]
+    assert stripped["id"] == record_id and tags and all("001" <= t <= "245" for t in tags)
+    is_errors(okapi.post("/source-storage/batch/parsed-records/fetch", {"conditions": {}}))
+
+    changed = {**record, "parsedRecord": {"content": loc_records[1].as_dict()}}
+    missing = {**record, "id": str(uuid.uuid4())}
+    put = okapi.client.put(
+        "/source-storage/batch/parsed-records",
+        json={"records": [changed, missing], "totalRecords": 2},
+        headers=okapi.headers,
+    )
+    assert put.status_code == 200, put.text
+    conforms(put.json(), f"{SRS}/dto/parsedRecordsBatchResponse.json")
+    assert put.json()["totalRecords"] == 1 and len(put.json()["errorMessages"]) == 1
+    stored = okapi.get(f"/source-storage/records/{record_id}").json()
+    assert stored["parsedRecord"]["content"] == loc_records[1].as_dict()
+
+
+def test_retrieve_takes_the_cql_in_the_body(okapi: Okapi) -> None:
+    records = [instance(f"Book {n}") for n in range(600)]
+    for start in (0, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 550):
+        batch = {"instances": records[start : start + 50]}
+        okapi.post("/instance-storage/batch/synchronous", batch, upsert="true")
+    query = " or ".join(f'id=="{r["id"]}"' for r in records[:500])
+    found = okapi.post("/instance-storage/instances/retrieve", {"query": query, "limit": 1000})
+    assert found.status_code == 200, found.text
+    conforms(found.json(), f"{INV}/instance-storage/instances.json")
+    assert found.json()["totalRecords"] == 500
+    is_errors(okapi.post("/instance-storage/instances/retrieve", {"limit": -1}))

@@ -17,6 +17,7 @@ from catalog_sync.emulator.folio.control import register_control
 from catalog_sync.emulator.folio.errors import FolioError, plain, unprocessable
 from catalog_sync.emulator.folio.inventory import register_inventory
 from catalog_sync.emulator.folio.srs import register_srs
+from catalog_sync.emulator.folio.srs_batch import register_srs_batch
 from catalog_sync.emulator.folio.state import FolioConfig, FolioState, IssuedTokens, TokenCheck
 
 ACCESS_COOKIE = "folioAccessToken"
@@ -53,7 +54,9 @@ class Okapi:
                 f"No suitable module found for path {request.url.path} for tenant {SUPERTENANT}",
             )
         if tenant not in self.state.config.tenants:
-            # Okapi's ProxyService answer for a tenant it does not know (message 10106).
+            # Okapi's answer for a tenant it does not know (its ProxyService, as read in Okapi's
+            # source; ../shared/reference does not quote it, so the client keys on the 404 at
+            # login, not on this wording alone).
             raise plain(404, f"No such Tenant {tenant}")
         return tenant
 
@@ -187,5 +190,6 @@ def create_folio_api(state: FolioState) -> FastAPI:
 
     register_inventory(app, state, okapi)
     register_srs(app, state, okapi)
+    register_srs_batch(app, state, okapi)
     register_control(app, state)
     return app

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 
 from catalog_sync.emulator.folio.errors import (
     UUID_RE,
-    FolioError,
     field_error,
     not_found,
     plain,
@@ -22,6 +21,7 @@ from catalog_sync.emulator.folio.inventory import json_body, page, write_context
 if TYPE_CHECKING:
     from catalog_sync.emulator.folio.app import Okapi
     from catalog_sync.emulator.folio.state import FolioState
+    from catalog_sync.emulator.folio.store import FolioStore
 
 # data-import-raml-storage schemas/dto/record.json and the schemas it references.
 _RECORD_PROPS = frozenset(
@@ -132,33 +132,36 @@ def source_record(record: dict[str, Any]) -> dict[str, Any]:
     return {"recordId": record["id"], **{k: record[k] for k in keys if k in record}}
 
 
+def prepare(
+    store: FolioStore, body: dict[str, Any], stored: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Server-set parts: ids of the raw and parsed parts, generation, state, metadata."""
+    record = dict(body)
+    record_id = str(record.setdefault("id", str(uuid.uuid4())))
+    if store.get_snapshot(str(record["snapshotId"])) is None:
+        raise unprocessable(
+            [
+                field_error(
+                    f"Snapshot with id '{record['snapshotId']}' was not found",
+                    "snapshotId",
+                    record["snapshotId"],
+                )
+            ]
+        )
+    for part in ("rawRecord", "parsedRecord"):
+        if isinstance(record.get(part), dict):
+            record[part] = {**record[part], "id": record_id}
+    record.setdefault("generation", 0)
+    record.setdefault("state", "ACTUAL")
+    record["deleted"] = record["state"] == "DELETED"
+    now = _now()
+    created = stored["metadata"]["createdDate"] if stored else now
+    record["metadata"] = {"createdDate": created, "updatedDate": now}
+    return record
+
+
 def register_srs(app: FastAPI, state: FolioState, okapi: Okapi) -> None:
     store = state.store
-
-    def prepare(body: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
-        """Server-set parts: ids of the raw and parsed parts, generation, state, metadata."""
-        record = dict(body)
-        record_id = str(record.setdefault("id", str(uuid.uuid4())))
-        if store.get_snapshot(str(record["snapshotId"])) is None:
-            raise unprocessable(
-                [
-                    field_error(
-                        f"Snapshot with id '{record['snapshotId']}' was not found",
-                        "snapshotId",
-                        record["snapshotId"],
-                    )
-                ]
-            )
-        for part in ("rawRecord", "parsedRecord"):
-            if isinstance(record.get(part), dict):
-                record[part] = {**record[part], "id": record_id}
-        record.setdefault("generation", 0)
-        record.setdefault("state", "ACTUAL")
-        record["deleted"] = record["state"] == "DELETED"
-        now = _now()
-        created = stored["metadata"]["createdDate"] if stored else now
-        record["metadata"] = {"createdDate": created, "updatedDate": now}
-        return record
 
     @app.post("/source-storage/snapshots")
     async def create_snapshot(request: Request) -> Response:
@@ -209,7 +212,7 @@ def register_srs(app: FastAPI, state: FolioState, okapi: Okapi) -> None:
         if body.get("id") and store.get_record(str(body["id"])) is not None:
             raise unprocessable([field_error("id value already exists", "id", body["id"])])
         with store.transaction():
-            record = prepare(body, None)
+            record = prepare(store, body, None)
             store.put_record(record, write_context(request, raw), 201)
         location = f"/source-storage/records/{record['id']}"
         return JSONResponse(record, status_code=201, headers={"Location": location})
@@ -261,7 +264,7 @@ def register_srs(app: FastAPI, state: FolioState, okapi: Okapi) -> None:
         if body.setdefault("id", record_id) != record_id:
             raise plain(400, "Record id in the body does not match the path")
         with store.transaction():
-            record = prepare(body, stored)
+            record = prepare(store, body, stored)
             store.put_record(record, write_context(request, raw), 200)
         return JSONResponse(record)
 
@@ -294,36 +297,3 @@ def register_srs(app: FastAPI, state: FolioState, okapi: Okapi) -> None:
         return JSONResponse(
             {"sourceRecords": [source_record(r) for r in records], "totalRecords": total}
         )
-
-    @app.post("/source-storage/batch/records")
-    async def batch_records(request: Request) -> Response:
-        okapi.authorize(request, "source-storage.records.post")
-        raw, body = await json_body(request)
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("records"), list)
-            or set(body) - {"records", "totalRecords"}
-        ):
-            raise unprocessable([field_error("must be a recordCollection", "records", None)])
-        if len(body["records"]) > state.config.max_batch:
-            raise plain(413, "Payload Too Large")
-        saved: list[dict[str, Any]] = []
-        messages: list[str] = []
-        ctx = write_context(request, raw)
-        # Not all or nothing: each record is saved or named in errorMessages. Checks come
-        # first, so the records that pass are written in one transaction.
-        for n, candidate in enumerate(body["records"]):
-            errors = record_errors(candidate)
-            if errors:
-                messages.append(f"records[{n}]: " + "; ".join(e["message"] for e in errors))
-                continue
-            try:
-                saved.append(prepare(candidate, store.get_record(str(candidate.get("id", "")))))
-            except FolioError as exc:
-                text = exc.body if isinstance(exc.body, str) else exc.body["errors"][0]["message"]
-                messages.append(f"records[{n}]: {text}")
-        with store.transaction():
-            for record in saved:
-                store.put_record(record, ctx, 201)
-        result = {"records": saved, "errorMessages": messages, "totalRecords": len(saved)}
-        return JSONResponse(result, status_code=201)

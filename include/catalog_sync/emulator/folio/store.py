@@ -225,6 +225,19 @@ class FolioStore:
         )
         self.log_write(ctx, "srs_record", str(body["id"]), status)
 
+    def records_by(self, column: str, values: list[str]) -> list[dict[str, Any]]:
+        """Records whose `column` (id or instance_id, fixed by the caller) is one of `values`."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            rows = self._db.execute(
+                f"SELECT body FROM srs_records WHERE {column} IN ({', '.join('?' * len(chunk))})"
+                " ORDER BY seq",
+                chunk,
+            )
+            found += [json.loads(row["body"]) for row in rows]
+        return found
+
     def find_records(
         self, filters: dict[str, str], limit: int, offset: int
     ) -> tuple[int, list[dict[str, Any]]]:

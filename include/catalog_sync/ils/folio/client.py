@@ -31,8 +31,7 @@ from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES
 from catalog_sync.ils.folio.session import OkapiSession, folio_message
 
 INSTANCE_BATCH = "/instance-storage/batch/synchronous"
-# Values per CQL `or` query: keeps the GET URL well under common 8 KiB request-line limits.
-_QUERY_VALUES = 50
+_PAGE = 1000  # records per retrieve page
 
 
 class UpsertStatus(StrEnum):
@@ -115,29 +114,11 @@ class FolioClient:
     async def get_instances(
         self, ids: Iterable[str], *, correlation_id: str
     ) -> list[dict[str, Any]]:
-        """The stored instances (with hrid and _version) for `ids`, a batch per request.
-
-        POST .../instances/retrieve carries the CQL in the body, so a whole batch of ids is one
-        request where a GET would need one per ~50 ids to stay under URL length limits.
-        """
-        wanted = list(ids)
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(wanted), self.batch_size):
-            chunk = wanted[start : start + self.batch_size]
-            response = await self.session.request(
-                "POST",
-                "/instance-storage/instances/retrieve",
-                correlation_id=correlation_id,
-                json={
-                    "query": " or ".join(f'id=="{i}"' for i in chunk),
-                    "offset": 0,
-                    "limit": len(chunk),
-                },
-            )
-            if response.status_code != 200:
-                raise _unexpected(response, "retrieve instances")
-            found += response.json()["instances"]
-        return found
+        """The stored instances (with hrid and _version) for `ids`."""
+        clauses = [f'id=="{i}"' for i in ids]
+        return await self._query_each(
+            "/instance-storage/instances", "instances", clauses, correlation_id
+        )
 
     async def find_instances_by_hrid(
         self, hrids: Iterable[str], *, correlation_id: str
@@ -160,22 +141,27 @@ class FolioClient:
     async def _query_each(
         self, path: str, key: str, clauses: list[str], cid: str
     ) -> list[dict[str, Any]]:
+        """Records matching any clause, a batch of clauses per request.
+
+        POST {path}/retrieve carries the CQL in the body (retrieveEntitiesDto.json), so a batch
+        of values is one request where a GET would need one per ~50 to fit a URL.
+        """
         found: list[dict[str, Any]] = []
-        for start in range(0, len(clauses), _QUERY_VALUES):
-            query = " or ".join(clauses[start : start + _QUERY_VALUES])
+        for start in range(0, len(clauses), self.batch_size):
+            query = " or ".join(clauses[start : start + self.batch_size])
             offset = 0
             while True:  # keep paging while pages are full: totalRecords may be an estimate
                 response = await self.session.request(
-                    "GET",
-                    path,
+                    "POST",
+                    f"{path}/retrieve",
                     correlation_id=cid,
-                    params={"query": query, "offset": str(offset), "limit": "100"},
+                    json={"query": query, "offset": offset, "limit": _PAGE},
                 )
                 if response.status_code != 200:
-                    raise _unexpected(response, f"GET {path}")
+                    raise _unexpected(response, f"retrieve {key}")
                 page: list[dict[str, Any]] = response.json()[key]
                 found += page
-                if len(page) < 100:
+                if len(page) < _PAGE:
                     break
                 offset += len(page)
         return found
@@ -211,6 +197,31 @@ class FolioClient:
         record: dict[str, Any] = response.json()
         return record
 
+    async def fetch_source_records(
+        self, instance_ids: Sequence[str], *, correlation_id: str
+    ) -> dict[str, dict[str, Any]]:
+        """instance id -> its current SRS record (id, parsedRecord), a batch per request."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(instance_ids), self.batch_size):
+            response = await self.session.request(
+                "POST",
+                "/source-storage/batch/parsed-records/fetch",
+                correlation_id=correlation_id,
+                json={
+                    "conditions": {
+                        "idType": "INSTANCE",
+                        "ids": list(instance_ids[start : start + self.batch_size]),
+                    },
+                    "recordType": "MARC_BIB",
+                    "includeDeleted": False,
+                },
+            )
+            if response.status_code != 200:
+                raise _unexpected(response, "fetch source records")
+            for record in response.json()["records"]:
+                found[record["externalIdsHolder"]["instanceId"]] = record
+        return found
+
     async def save_source_records(
         self,
         entries: Sequence[tuple[dict[str, Any], pymarc.Record]],
@@ -218,25 +229,36 @@ class FolioClient:
         *,
         correlation_id: str,
     ) -> list[SourceRecordOutcome]:
-        """MARC for each (stored instance, record): PUT over an existing SRS record, new ones
-        in one /source-storage/batch/records request."""
-        outcomes: dict[str, SourceRecordOutcome] = {}
-        new: list[tuple[dict[str, Any], pymarc.Record]] = []
-        for instance, marc in entries:
-            existing = await self.get_source_record(instance["id"], correlation_id=correlation_id)
-            if existing is None:
-                new.append((instance, marc))
-                continue
+        """MARC for each (stored instance, record): existing SRS records are found in one
+        fetch and updated in one batch PUT; the others are created in one batch POST."""
+        existing = await self.fetch_source_records(
+            [i["id"] for i, _ in entries], correlation_id=correlation_id
+        )
+        new = [(i, m) for i, m in entries if i["id"] not in existing]
+        old = [(i, m, existing[i["id"]]) for i, m in entries if i["id"] in existing]
+        outcomes = {
+            o.instance_id: o
+            for o in await self.create_source_records(
+                new, snapshot_id, correlation_id=correlation_id
+            )
+        }
+        for start in range(0, len(old), self.batch_size):
+            chunk = old[start : start + self.batch_size]
+            bodies = [_srs_record(i, m, snapshot_id, record) for i, m, record in chunk]
             response = await self.session.request(
                 "PUT",
-                f"/source-storage/records/{existing['id']}",
+                "/source-storage/batch/parsed-records",
                 correlation_id=correlation_id,
-                json=_srs_record(instance, marc, snapshot_id, existing),
+                json={"records": bodies, "totalRecords": len(bodies)},
             )
-            error = None if response.status_code == 200 else folio_message(response)
-            outcomes[instance["id"]] = SourceRecordOutcome(instance["id"], existing["id"], error)
-        created = await self.create_source_records(new, snapshot_id, correlation_id=correlation_id)
-        outcomes.update((o.instance_id, o) for o in created)
+            if response.status_code != 200:
+                raise _unexpected(response, "batch update parsed records")
+            result = response.json()
+            done = {r["id"] for r in result["parsedRecords"]}
+            why = "; ".join(result.get("errorMessages", [])) or "not updated"
+            for instance, _, record in chunk:
+                error = None if record["id"] in done else why
+                outcomes[instance["id"]] = SourceRecordOutcome(instance["id"], record["id"], error)
         return [outcomes[i["id"]] for i, _ in entries]
 
     async def create_source_records(
@@ -312,7 +334,7 @@ def _srs_record(
     body: dict[str, Any] = {
         "id": record_id,
         "snapshotId": snapshot_id,
-        "matchedId": existing["matchedId"] if existing else record_id,
+        "matchedId": existing.get("matchedId", record_id) if existing else record_id,
         "recordType": "MARC_BIB",
         # MARC-in-JSON in both parts: an ISO 2709 rawRecord would need the leader's encoding
         # flag to be right, which vendor files often get wrong.
