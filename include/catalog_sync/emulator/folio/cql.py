@@ -28,6 +28,10 @@ class CQLError(ValueError):
 class Compiled:
     where: str
     args: tuple[object, ...]
+    # What an `or` run may fold into one indexed lookup (see _join): an equality on one
+    # column, or a one-word identifier match under given type ids.
+    equals: tuple[str, object] | None = None
+    word: tuple[tuple[str, ...], str] | None = None
 
 
 def identifier_tokens(value: str) -> list[str]:
@@ -109,13 +113,38 @@ class _Parser:
         column = INDEXES.get(self.kind, {}).get(index)
         if column is None or modifiers:
             raise CQLError(f"no index {index!r}{''.join('/@' + m for m in modifiers)}")
-        return Compiled(f"{column} = ?", (value,))
+        return Compiled(f"{column} = ?", (value,), equals=(column, value))
 
 
 def _join(parts: list[Compiled], op: str) -> Compiled:
+    if op == "or":
+        parts = _fold_or(parts)
     sql = {"and": " AND ", "or": " OR ", "not": " AND NOT "}[op]
     args = tuple(a for part in parts for a in part.args)
     return Compiled("(" + sql.join(part.where for part in parts) + ")", args)
+
+
+def _fold_or(parts: list[Compiled]) -> list[Compiled]:
+    """`id=="a" or id=="b"` -> `id IN (?, ?)`; one-word identifier matches of the same types ->
+    one subquery. An index then serves the whole run, as PostgreSQL's does for FOLIO, where
+    hundreds of OR-ed subqueries would make SQLite test each against every row."""
+    columns: dict[str, list[object]] = {}
+    words: dict[tuple[str, ...], list[str]] = {}
+    rest: list[Compiled] = []
+    for part in parts:
+        if part.equals is not None:
+            columns.setdefault(part.equals[0], []).append(part.equals[1])
+        elif part.word is not None:
+            words.setdefault(part.word[0], []).append(part.word[1])
+        else:
+            rest.append(part)
+    for column, values in columns.items():
+        rest.append(Compiled(f"{column} IN ({', '.join('?' * len(values))})", tuple(values)))
+    for type_ids, found in words.items():
+        sub = "SELECT instance_id FROM identifiers WHERE word IN (" + ", ".join("?" * len(found))
+        sub += ")" + "".join(" AND type_id = ?" for _ in type_ids)
+        rest.append(Compiled(f"id IN ({sub})", (*found, *type_ids)))
+    return rest
 
 
 def _identifiers(modifiers: list[str], value: str) -> Compiled:
@@ -144,7 +173,8 @@ def _identifiers(modifiers: list[str], value: str) -> Compiled:
         + " GROUP BY instance_id, entry HAVING COUNT(DISTINCT word) = ?"
     )
     args.append(len(set(words)))
-    return Compiled(f"id IN ({sub})", tuple(args))
+    single = (tuple(type_ids), words[0]) if len(set(words)) == 1 else None
+    return Compiled(f"id IN ({sub})", tuple(args), word=single)
 
 
 def _unquote(token: str) -> str:
