@@ -256,7 +256,18 @@ def test_holdings_and_items(okapi: Okapi) -> None:
     )
     assert hold_batch.status_code == 201
     item_path = f"/item-storage/items/{items['items'][0]['id']}"
-    conforms(okapi.get(item_path).json(), f"{INV}/item-storage/item.json")
+    stored_item = okapi.get(item_path).json()
+    conforms(stored_item, f"{INV}/item-storage/item.json")
+    assert okapi.put(item_path, {**stored_item, "copyNumber": "2"}).status_code == 204
+    assert "optimistic locking" in is_text(okapi.put(item_path, stored_item), 409)
+    holdings_path = f"/holdings-storage/holdings/{holdings['id']}"
+    stored_holdings = okapi.get(holdings_path).json()
+    conforms(stored_holdings, f"{INV}/holdings-storage/holdingsRecord.json")
+    assert stored_holdings["callNumber"] == "QA76 .A2" and stored_holdings["_version"] == 2
+    assert okapi.put(holdings_path, stored_holdings).status_code == 204
+    assert okapi.delete(item_path).status_code == 204
+    assert okapi.delete(holdings_path).status_code == 204
+    assert okapi.delete(f"/instance-storage/instances/{owner['id']}").status_code == 204
 
 
 def test_source_records_link_marc_to_the_instance(
@@ -269,6 +280,8 @@ def test_source_records_link_marc_to_the_instance(
     snap = okapi.post("/source-storage/snapshots", {"jobExecutionId": snapshot_id, "status": "NEW"})
     assert snap.status_code == 201
     conforms(snap.json(), f"{SRS}/mod-source-record-storage/snapshot.json")
+    one = okapi.get(f"/source-storage/snapshots/{snapshot_id}")
+    conforms(one.json(), f"{SRS}/mod-source-record-storage/snapshot.json")
     conforms(
         okapi.get("/source-storage/snapshots").json(),
         f"{SRS}/mod-source-record-storage/snapshotCollection.json",
@@ -320,6 +333,25 @@ def test_source_records_link_marc_to_the_instance(
     assert okapi.delete(f"/source-storage/records/{record['id']}").status_code == 204
     gone = okapi.get("/source-storage/source-records", instanceId=str(owner["id"])).json()
     assert gone["totalRecords"] == 0
+
+
+def test_catalog_survives_a_restart(tmp_path: Path) -> None:
+    proc = start_folio(tmp_path)
+    record = instance("Kept")
+    with httpx.Client(base_url=proc.url) as client:
+        okapi = Okapi(client, cookie(login(client), "folioAccessToken"))
+        assert okapi.post("/instance-storage/instances", record).status_code == 201
+    proc.stop()
+    proc = start_folio(tmp_path)  # same --db file
+    try:
+        with httpx.Client(base_url=proc.url) as client:
+            okapi = Okapi(client, cookie(login(client), "folioAccessToken"))
+            kept = okapi.get(f"/instance-storage/instances/{record['id']}")
+            assert kept.status_code == 200 and kept.json()["title"] == "Kept"
+            snapshot = okapi.get(f"/source-storage/snapshots/{uuid.uuid4()}")
+            assert is_text(snapshot, 404) == "Not found"
+    finally:
+        proc.stop()
 
 
 def test_rate_limit_and_faults_as_in_the_koha_mode(tmp_path: Path) -> None:
