@@ -29,6 +29,7 @@ os.environ.update(
 )
 
 from catalog_sync.services import ServiceProcess, start_emulator, start_redis  # noqa: E402
+from tests.folio_emulator import folio, loc_records, okapi, shared_folio  # noqa: E402, F401
 from tests.sftp_server import sftp_server  # noqa: E402, F401 - shared fixture
 from tests.sftp_storage import sftp_store  # noqa: E402, F401 - shared fixture
 

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog=_EPILOG,
     )
+    parser.add_argument(
+        "--flavour", choices=("koha", "folio"), default="koha", help="ILS to emulate"
+    )
     parser.add_argument("--port", type=int, required=True, help="TCP port to listen on")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind")
     parser.add_argument(
@@ -121,6 +124,10 @@ def parse_sysprefs(pairs: list[str]) -> dict[str, bool]:
 
 def emulator_main(argv: list[str]) -> int:
     """Run the emulator until interrupted; 2 on bad arguments."""
+    if _flavour(argv) == "folio":
+        from catalog_sync.emulator.folio.cli import folio_main
+
+        return folio_main(argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -171,6 +178,13 @@ def emulator_main(argv: list[str]) -> int:
         timeout_graceful_shutdown=2,
     )
     return 0
+
+
+def _flavour(argv: list[str]) -> str:
+    """--flavour alone, before the flavour's own options are known."""
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--flavour", default="koha")
+    return str(probe.parse_known_args(argv)[0].flavour)
 
 
 if __name__ == "__main__":

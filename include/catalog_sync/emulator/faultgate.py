@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
-from catalog_sync.emulator.faults import Fault, retry_after_header
-from catalog_sync.emulator.state import EmulatorState
+from catalog_sync.emulator.faults import Fault, FaultInjector, TokenBucket, retry_after_header
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -18,6 +18,15 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+
+class GateState(Protocol):
+    """What the gate reads of an emulator's state (the Koha and the FOLIO one both have it)."""
+
+    counters: Counter[str]
+    faults: FaultInjector
+    bucket: TokenBucket | None
+
 
 # Bodies as the parts in front of Koha send them: Koha's own 500 and maintenance 503, a proxy's 502.
 _FAULT_BODIES: dict[int, tuple[str, bytes]] = {
@@ -35,12 +44,19 @@ _FAULT_BODIES: dict[int, tuple[str, bytes]] = {
 class FaultGate:
     """Rate limit, downtime and injected faults for /api/ paths; /_emulator/ is never disturbed."""
 
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+    def __init__(self, app: ASGIApp, state: GateState, gated: str = "/api/") -> None:
         self.app = app
         self.state = state
+        # FOLIO's routes have no common prefix: its emulator gates "/" (all but /_emulator/).
+        self.gated = gated
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith("/api/"):
+        path = str(scope.get("path", ""))
+        if (
+            scope["type"] != "http"
+            or not path.startswith(self.gated)
+            or path.startswith("/_emulator/")
+        ):
             await self.app(scope, receive, send)
             return
         counters = self.state.counters

@@ -1,0 +1,1 @@
+"""A FOLIO-compatible emulator: Okapi tenancy, mod-login, inventory storage and SRS routes."""

@@ -1,0 +1,1 @@
+"""FOLIO: an Okapi session, the storage calls a catalog load needs, and MARC-to-instance mapping."""
