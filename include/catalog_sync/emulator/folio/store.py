@@ -10,7 +10,8 @@ from typing import Any
 
 from catalog_sync.emulator.folio.cql import Compiled, identifier_tokens
 from catalog_sync.emulator.folio.kinds import INSTANCE, ITEM, Kind
-from catalog_sync.emulator.store import _now, _Transaction
+from catalog_sync.emulator.store import _Transaction
+from catalog_sync.emulator.store_items import now_text as _now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
