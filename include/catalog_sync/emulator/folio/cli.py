@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-batch", type=int, default=1000, help="records per batch request before 413"
     )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.add_argument(
+        "--identity",
+        default=None,
+        help="token GET /_emulator/identity answers with, as in the Koha mode",
+    )
     return parser
 
 
@@ -84,6 +89,7 @@ def folio_main(argv: list[str]) -> int:
         access_ttl=args.access_ttl,
         refresh_ttl=args.refresh_ttl,
         max_batch=args.max_batch,
+        identity=args.identity,
     )
     import uvicorn
 

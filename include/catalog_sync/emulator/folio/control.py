@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -36,6 +37,11 @@ def register_control(app: FastAPI, state: FolioState) -> None:
     @app.get("/_emulator/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "flavour": "folio"}
+
+    @app.get("/_emulator/identity")
+    async def identity() -> dict[str, Any]:
+        # Who started this process (devstack's service record): its token and its pid.
+        return {"identity": state.config.identity, "pid": os.getpid()}
 
     @app.get("/_emulator/writes")
     async def writes(since: int = 0) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class FolioConfig:
     access_ttl: int = DEFAULT_ACCESS_TTL
     refresh_ttl: int = DEFAULT_REFRESH_TTL
     max_batch: int = 1000  # records per batch request before 413
+    # A random token the starter chose: GET /_emulator/identity tells its own emulator apart.
+    identity: str | None = None
 
 
 @dataclass
