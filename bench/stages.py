@@ -242,7 +242,6 @@ def _catalog_cases(
         missing_required,
     )
     from catalog_sync.marc.split import split_file
-    from catalog_sync.pipeline.process import fingerprint_of
     from catalog_sync.privacy import Masker, load_policy
 
     vendor = VendorConfig(name="bench", source=SourceConfig(inbox="bench"))
@@ -296,7 +295,7 @@ def _catalog_cases(
         # As process_chunk does: from the delivered bytes when they are canonical already.
         for result in accepted:
             record_key(result.record, key_fields)
-            fingerprint_of(result)
+            result.fingerprint()
 
     def cpu_stage() -> None:
         # process_chunk's per-record CPU path without its file and database I/O.
@@ -304,7 +303,7 @@ def _catalog_cases(
             result = prepare_record(raw, fmt, vendor)
             if isinstance(result, PreparedRecord):
                 record_key(result.record, key_fields)
-                fingerprint_of(result)
+                result.fingerprint()
 
     cases: dict[str, Callable[[], None]] = {
         "frame": frame,

@@ -16,7 +16,6 @@ from catalog_sync.marc.landing import describe_landing
 from catalog_sync.marc.prepare import PreparedRecord, prepare_record
 from catalog_sync.marc.reader import RawRecord, iter_chunk
 from catalog_sync.marc.split import split_file
-from catalog_sync.pipeline.process import fingerprint_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "marc"
 VENDOR = VendorConfig(name="test", source=SourceConfig(inbox="test"))
@@ -39,7 +38,7 @@ def test_the_bytes_and_the_parsed_record_give_the_same_fingerprint(name: str) ->
     # Covers clean UTF-8 and ASCII (canonical), MARC-8, repaired indicators, NFC changes,
     # control characters and recovered directories (serialised from the record).
     for _raw, prepared in prepared_records(FIXTURES / name):
-        assert fingerprint_of(prepared) == record_fingerprint(prepared.record)
+        assert prepared.fingerprint() == record_fingerprint(prepared.record)
 
 
 def test_clean_records_take_the_bytes_path_and_converted_ones_do_not() -> None:
@@ -62,7 +61,7 @@ def test_the_same_records_as_iso2709_and_marcxml_have_the_same_fingerprints() ->
     iso = prepared_records(FIXTURES / "test_data.utf8.mrc")
     xml = prepared_records(FIXTURES / "test_data.utf8.marc.xml")
     assert len(iso) == len(xml) == 30
-    assert [fingerprint_of(p) for _, p in iso] == [fingerprint_of(p) for _, p in xml]
+    assert [p.fingerprint() for _, p in iso] == [p.fingerprint() for _, p in xml]
     # MARC-8 in, and the same records converted to UTF-8 by MarcEdit (3 of the 8 MARC-8
     # records are rejected): the same content, so the same fingerprint, as in version 1.
     marc8 = {
@@ -75,7 +74,7 @@ def test_the_same_records_as_iso2709_and_marcxml_have_the_same_fingerprints() ->
     }
     pairs = [(marc8[k], utf8[k]) for k in sorted(marc8.keys() & utf8.keys(), key=str)]
     assert len(pairs) == 5
-    same = [fingerprint_of(a) == fingerprint_of(b) for a, b in pairs]
+    same = [a.fingerprint() == b.fingerprint() for a, b in pairs]
     v1_same = [record_fingerprint_v1(a.record) == record_fingerprint_v1(b.record) for a, b in pairs]
     assert all(same) and same == v1_same
 
@@ -103,12 +102,12 @@ def test_a_record_laid_out_differently_keeps_its_fingerprint() -> None:
     assert isinstance(moved, PreparedRecord)
     assert prepared.canonical is not None and moved.canonical is None
     assert moved.warnings == prepared.warnings
-    assert fingerprint_of(moved) == fingerprint_of(prepared)
+    assert moved.fingerprint() == prepared.fingerprint()
 
 
 def test_leader_lengths_do_not_count_and_content_does() -> None:
     raw, prepared = prepared_records(FIXTURES / "test.dat")[0]
-    before = fingerprint_of(prepared)
+    before = prepared.fingerprint()
     # Record length and base address are the serialisation's; leader/05 (status) is content.
     record = prepared.record
     record.leader = pymarc.Leader(
@@ -124,7 +123,7 @@ def test_leader_lengths_do_not_count_and_content_does() -> None:
 
 def test_a_fingerprint_says_which_version_made_it() -> None:
     _, prepared = prepared_records(FIXTURES / "test.dat")[0]
-    v2 = fingerprint_of(prepared)
+    v2 = prepared.fingerprint()
     v1 = record_fingerprint_v1(prepared.record)
     assert v2.startswith(PREFIX) and len(v2) == len(v1) == 64
     assert (fingerprint_version(v2), fingerprint_version(v1)) == (2, 1)

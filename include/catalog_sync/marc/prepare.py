@@ -13,6 +13,7 @@ from catalog_sync.config import VendorConfig
 from catalog_sync.fingerprint import match_point_key
 from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
 from catalog_sync.marc.errors import RecordRejected
+from catalog_sync.marc.fastprint import fingerprint_canonical_bytes, fingerprint_record
 from catalog_sync.marc.iso2709 import MAX_RECORD_BYTES, frame_fields, iso2709_overflow
 from catalog_sync.marc.marcxml import parse_marcxml_record
 from catalog_sync.marc.reader import RawRecord
@@ -59,6 +60,12 @@ class PreparedRecord:
     # The delivered ISO 2709 bytes when they already are the record's canonical UTF-8
     # serialisation (leader lengths aside): contiguous layout, no repair, no NFC change.
     canonical: bytes | None = None
+
+    def fingerprint(self) -> str:
+        """record_fingerprint's value, from the delivered bytes when they are canonical."""
+        if self.canonical is not None:
+            return fingerprint_canonical_bytes(self.canonical)
+        return fingerprint_record(self.record)
 
 
 @dataclass(frozen=True)

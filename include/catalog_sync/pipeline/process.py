@@ -10,9 +10,8 @@ from typing import NamedTuple
 
 from catalog_sync.audit import correlation_id
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import match_point_key, record_fingerprint, record_key
-from catalog_sync.marc.fastprint import fingerprint_canonical_bytes
-from catalog_sync.marc.prepare import PreparedRecord, Rejection, prepare_record
+from catalog_sync.fingerprint import match_point_key, record_key
+from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
 from catalog_sync.marc.rejects import RejectWriter
 from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, StagedChange
@@ -61,13 +60,6 @@ class _Accepted(NamedTuple):
     offset: int
     length: int
     deleted: bool
-
-
-def fingerprint_of(prepared: PreparedRecord) -> str:
-    """record_fingerprint's value, from the delivered bytes when they are already canonical."""
-    if prepared.canonical is not None:
-        return fingerprint_canonical_bytes(prepared.canonical)
-    return record_fingerprint(prepared.record)
 
 
 def staging_line(
@@ -129,7 +121,7 @@ def process_chunk(
                 reasons[rejection.reason] += 1
                 rejects.add(raw, rejection)
                 continue
-            fingerprint = fingerprint_of(result)
+            fingerprint = result.fingerprint()
             staged.append(_Accepted(key, fingerprint, raw.offset, len(raw.data), result.deleted))
 
     # The action is decided once per chunk, against one state lookup for all its records.
