@@ -3,6 +3,7 @@ either way the same value for the same content, whatever format or layout it cam
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pymarc
@@ -16,6 +17,10 @@ from catalog_sync.marc.landing import describe_landing
 from catalog_sync.marc.prepare import PreparedRecord, prepare_record
 from catalog_sync.marc.reader import RawRecord, iter_chunk
 from catalog_sync.marc.split import split_file
+from catalog_sync.models import StagedChange
+from catalog_sync.paths import RuntimeLayout
+from catalog_sync.pipeline.process import process_chunk
+from catalog_sync.state import StateStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "marc"
 VENDOR = VendorConfig(name="test", source=SourceConfig(inbox="test"))
@@ -127,3 +132,16 @@ def test_a_fingerprint_says_which_version_made_it() -> None:
     v1 = record_fingerprint_v1(prepared.record)
     assert v2.startswith(PREFIX) and len(v2) == len(v1) == 64
     assert (fingerprint_version(v2), fingerprint_version(v1)) == (2, 1)
+
+
+def test_staging_lines_are_what_the_stagedchange_model_would_write(tmp_path: Path) -> None:
+    landing = describe_landing(FIXTURES / "test_data.utf8.mrc", vendor="test")
+    [ref] = split_file(landing, records_per_chunk=1000)
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    report = process_chunk(ref, VENDOR, RuntimeLayout(tmp_path), state, "run-1")
+    lines = Path(report.staging_path).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == report.accepted == 30
+    for line in lines:
+        model = StagedChange.model_validate_json(line)
+        assert line == json.dumps(model.model_dump(mode="json"), separators=(",", ":"))
+        assert model.fingerprint.startswith(PREFIX)
