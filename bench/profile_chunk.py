@@ -26,14 +26,14 @@ from catalog_sync.state import StateStore
 STEPS = {
     "prepare_record (parse, decode, validate, NFC)": ("prepare.py", "prepare_record"),
     "  of which frame_fields (parse)": ("iso2709.py", "frame_fields"),
-    "  of which allows_utf8_repair (vendor getattr)": ("prepare.py", "allows_utf8_repair"),
-    "record_fingerprint (canonical JSON + sha256)": ("fingerprint.py", "record_fingerprint"),
+    "  of which iso2709_overflow (size check)": ("iso2709.py", "iso2709_overflow"),
+    "fingerprint v2 (PreparedRecord.fingerprint)": ("prepare.py", "fingerprint"),
+    "  of which from a serialised record": ("fastprint.py", "fingerprint_record"),
     "record_key": ("fingerprint.py", "record_key"),
     "iter_chunk (framing, file reads)": ("reader.py", "iter_chunk"),
     "StateStore.applied (one query per chunk)": ("store.py", "run"),
-    "staging: model_copy": ("main.py", "model_copy"),
-    "staging: model_dump": ("main.py", "model_dump"),
-    "json.dumps (fingerprint's and staging's together)": ("__init__.py", "dumps"),
+    "staging lines (json.dumps of a dict)": ("process.py", "staging_line"),
+    "version-1 look-back (once per record per upgrade)": ("rebaseline.py", "same_as_stored"),
 }
 
 

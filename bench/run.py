@@ -43,8 +43,9 @@ EXTRA_SECTIONS = ("production",)
 PRODUCTION_RECORDS = 20_000
 PRODUCTION_RATES = "200,50"  # the provisioned client rate (devstack.provision), and a lower one
 PYENV = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions"
-# What catalog_sync.marc, .privacy and .fingerprint import, at the pins of requirements.txt.
-CPU_PACKAGES = ("pymarc", "pydantic", "lxml", "pyyaml", "httpx", "tenacity", "paramiko")
+# What catalog_sync.marc, .privacy and .fingerprint import, at the pins of requirements.txt
+# (redis: .fingerprint imports .matching, which imports the ILS clients and their rate limiter).
+CPU_PACKAGES = ("pymarc", "pydantic", "lxml", "pyyaml", "httpx", "tenacity", "paramiko", "redis")
 CPU_STAGES = "pymarc,prepare,fingerprint,cpu_stage"
 # No cpu_stage here: it holds every raw record in memory, which no task does.
 GC_STAGES = "pymarc,process_chunk"
@@ -213,7 +214,9 @@ def python_venv(version_dir: Path) -> Path | None:
     venv = CACHE / "pyenvs" / f"py{short}"
     python = venv / "bin" / "python"
     stamp = venv / ".bench-ready"
-    if stamp.is_file():
+    # The stamp names the packages it was built with: a venv from an older list is topped up.
+    wanted = " ".join(CPU_PACKAGES)
+    if stamp.is_file() and stamp.read_text() == wanted:
         return python
     uv = REPO_ROOT / ".venv" / "bin" / "uv"
     if not uv.exists():
@@ -244,7 +247,7 @@ def python_venv(version_dir: Path) -> Path | None:
             check=True,
             timeout=600,
         )
-    stamp.touch()
+    stamp.write_text(wanted)
     return python
 
 
@@ -371,6 +374,7 @@ def section_commit(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> Non
 # quick run after an unrelated commit does not seed again (~3 ILS requests per record).
 SEED_INPUTS = (
     "include/catalog_sync/fingerprint.py",
+    "include/catalog_sync/marc/fastprint.py",
     "include/catalog_sync/marc/prepare.py",
     "include/catalog_sync/state",
     "include/catalog_sync/emulator/store.py",

@@ -230,7 +230,7 @@ def _catalog_cases(
 ) -> dict[str, Callable[[], None]]:
     """The project's own functions, each over every record, prepared inputs made beforehand."""
     from catalog_sync.config import SourceConfig, VendorConfig
-    from catalog_sync.fingerprint import record_fingerprint, record_key
+    from catalog_sync.fingerprint import record_key
     from catalog_sync.marc.iso2709 import frame_fields
     from catalog_sync.marc.landing import describe_landing
     from catalog_sync.marc.prepare import PreparedRecord, prepare_record
@@ -254,7 +254,8 @@ def _catalog_cases(
     need_raws = need_prepared or bool({"parse", "prepare", "cpu_stage"} & set(stages))
     raws = [raw for ref in refs for raw in iter_chunk(ref)] if need_raws else []
     results = [prepare_record(raw, fmt, vendor) for raw in raws] if need_prepared else []
-    prepared = [r.record for r in results if isinstance(r, PreparedRecord)]
+    accepted = [r for r in results if isinstance(r, PreparedRecord)]
+    prepared = [r.record for r in accepted]
     del results
     masker = Masker(load_policy(), secrets.token_bytes(32))  # throwaway key
     key_fields = vendor.record_key
@@ -291,9 +292,10 @@ def _catalog_cases(
             masker.mask_record(record)
 
     def fingerprint() -> None:
-        for record in prepared:
-            record_key(record, key_fields)
-            record_fingerprint(record)
+        # As process_chunk does: from the delivered bytes when they are canonical already.
+        for result in accepted:
+            record_key(result.record, key_fields)
+            result.fingerprint()
 
     def cpu_stage() -> None:
         # process_chunk's per-record CPU path without its file and database I/O.
@@ -301,7 +303,7 @@ def _catalog_cases(
             result = prepare_record(raw, fmt, vendor)
             if isinstance(result, PreparedRecord):
                 record_key(result.record, key_fields)
-                record_fingerprint(result.record)
+                result.fingerprint()
 
     cases: dict[str, Callable[[], None]] = {
         "frame": frame,

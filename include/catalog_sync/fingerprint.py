@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pymarc import Leader, Record
 
 from catalog_sync.identifiers import record_identifiers
+from catalog_sync.marc.fastprint import fingerprint_record
 from catalog_sync.stamp import is_stamp
 
 # Leader positions that depend on serialisation, not content: record length and base address.
@@ -24,7 +25,13 @@ def canonical_leader(leader: str) -> str:
 
 
 def record_fingerprint(record: Record) -> str:
-    """sha256 of the record's content in field order, independent of ISO 2709 vs MARCXML."""
+    """The current content fingerprint (version 2: catalog_sync.marc.fastprint)."""
+    return fingerprint_record(record)
+
+
+def record_fingerprint_v1(record: Record) -> str:
+    """Version 1, kept to recognise stored values (catalog_sync.pipeline.rebaseline): sha256 of
+    the record's content in field order, independent of ISO 2709 vs MARCXML."""
     fields: list[object] = []
     for f in record.fields:
         if f.is_control_field():

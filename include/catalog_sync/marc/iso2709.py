@@ -17,11 +17,17 @@ RT = 0x1D
 
 @dataclass(frozen=True, slots=True)
 class RecordLayout:
-    """A record's leader (as delivered) and its fields as (tag, bytes without terminator)."""
+    """A record's leader (as delivered) and its fields as (tag, bytes without terminator).
+
+    `contiguous`: the directory lists the fields in the order they lie, back to back from the
+    base address to the record terminator, i.e. the bytes are laid out as a writer would lay
+    them out again (catalog_sync.marc.fastprint then hashes them as they are).
+    """
 
     leader: str
     fields: list[tuple[str, bytes]]
     warnings: tuple[str, ...]
+    contiguous: bool = False
 
 
 def frame_fields(data: bytes) -> RecordLayout:
@@ -76,35 +82,43 @@ def frame_fields(data: bytes) -> RecordLayout:
         warnings.append(RecordWarning.BASE_ADDRESS_INVALID)
 
     directory = data[LEADER_LEN : base - 1]
-    fields = _fields_from_directory(data, directory, base)
-    if fields is None:
-        fields = _fields_from_terminators(data, directory, base)
+    found = _fields_from_directory(data, directory, base)
+    if found is None:
+        fields, contiguous = _fields_from_terminators(data, directory, base), False
         warnings.append(RecordWarning.DIRECTORY_RECOVERED)
+    else:
+        fields, contiguous = found
     if not fields:
         raise RecordRejected(RejectReason.NO_FIELDS, "record has no fields")
-    return RecordLayout(leader, fields, tuple(warnings))
+    return RecordLayout(leader, fields, tuple(warnings), contiguous)
 
 
 def _fields_from_directory(
     data: bytes, directory: bytes, base: int
-) -> list[tuple[str, bytes]] | None:
-    """Fields as the directory places them, or None when any entry is unusable."""
+) -> tuple[list[tuple[str, bytes]], bool] | None:
+    """Fields as the directory places them, and whether they lie back to back in directory
+    order up to the record terminator (RecordLayout.contiguous); None when any entry is
+    unusable."""
     if len(directory) % ENTRY_LEN or not directory.isascii():
         return None
     text = directory.decode("ascii")
     limit = len(data) - 1
     fields: list[tuple[str, bytes]] = []
+    contiguous = True
+    next_start = base
     for i in range(0, len(text), ENTRY_LEN):
         length_text = text[i + 3 : i + 7]
         start_text = text[i + 7 : i + 12]
         if not (length_text.isdigit() and start_text.isdigit()):
             return None
         start = base + int(start_text)
-        end = start + int(length_text) - 1  # index of the field terminator
+        contiguous = contiguous and start == next_start
+        next_start = start + int(length_text)
+        end = next_start - 1  # index of the field terminator
         if end < start or end >= limit or data[end] != FT:
             return None
         fields.append((text[i : i + 3], data[start:end]))
-    return fields
+    return fields, contiguous and next_start == limit
 
 
 def _fields_from_terminators(data: bytes, directory: bytes, base: int) -> list[tuple[str, bytes]]:

@@ -13,7 +13,8 @@ from catalog_sync.config import VendorConfig
 from catalog_sync.fingerprint import match_point_key
 from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
 from catalog_sync.marc.errors import RecordRejected
-from catalog_sync.marc.iso2709 import frame_fields, iso2709_overflow
+from catalog_sync.marc.fastprint import fingerprint_canonical_bytes, fingerprint_record
+from catalog_sync.marc.iso2709 import MAX_RECORD_BYTES, frame_fields, iso2709_overflow
 from catalog_sync.marc.marcxml import parse_marcxml_record
 from catalog_sync.marc.reader import RawRecord
 from catalog_sync.marc.reasons import RecordWarning, RejectReason
@@ -29,6 +30,16 @@ from catalog_sync.models import RecordFormat
 
 _XML_001 = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?controlfield\s+tag=[\"']001[\"']\s*>([^<]{1,64})<")
 _NEW_FIELD = Field.__new__
+# Subfield(code, value) without NamedTuple's Python-level __new__: ~45 per record, a tenth of
+# the parse. Same tuple subclass, same fields.
+_NEW_TUPLE = tuple.__new__
+# Every indicator pair repair_indicators keeps as it is (two graphic ASCII characters or
+# blanks), so the common case is one dict lookup instead of a call.
+_KEPT_INDICATORS = {
+    a + b: Indicators(a, b)
+    for a in map(chr, range(0x20, 0x7F))
+    for b in map(chr, range(0x20, 0x7F))
+}
 _LEADER_STATUS = frozenset("acdnp")
 # C0 controls other than the ISO 2709 separators, tab/LF/CR and (for MARC-8) ESC: they are not
 # text, XML cannot carry them, and ILS APIs choke on them. Found with one scan of the raw bytes.
@@ -46,6 +57,15 @@ class PreparedRecord:
     control_number: str | None
     deleted: bool
     warnings: tuple[str, ...] = ()
+    # The delivered ISO 2709 bytes when they already are the record's canonical UTF-8
+    # serialisation (leader lengths aside): contiguous layout, no repair, no NFC change.
+    canonical: bytes | None = None
+
+    def fingerprint(self) -> str:
+        """record_fingerprint's value, from the delivered bytes when they are canonical."""
+        if self.canonical is not None:
+            return fingerprint_canonical_bytes(self.canonical)
+        return fingerprint_record(self.record)
 
 
 @dataclass(frozen=True)
@@ -76,13 +96,15 @@ def prepare_record(
             raise RecordRejected(
                 RejectReason.RECORD_TOO_LONG, f"{raw.size} bytes without a record boundary"
             )
+        canonical = None
         if fmt == "iso2709":
-            record, warnings = _from_iso2709(raw.data, repair, strictness)
+            record, warnings, exact = _from_iso2709(raw.data, repair, strictness)
+            canonical = raw.data if exact else None
         elif fmt == "marcxml":
             record, warnings = _from_marcxml(raw.data, repair, strictness)
         else:
             raise RecordRejected(RejectReason.UNSUPPORTED_FORMAT, f"{fmt} records are not ingested")
-        return _finish(record, warnings, vendor)
+        return _finish(record, warnings, vendor, canonical)
     except RecordRejected as exc:
         control = exc.control_number or control_number_of(raw.data, fmt)
         return Rejection(str(exc.reason), exc.detail, control)
@@ -117,7 +139,8 @@ def _nfc(value: str) -> str:
 
 def _from_iso2709(
     data: bytes, repair: bool, strictness: Strictness
-) -> tuple[pymarc.Record, list[str]]:
+) -> tuple[pymarc.Record, list[str], bool]:
+    """The record, its warnings, and whether `data` is its canonical serialisation."""
     layout = frame_fields(data)
     leader = layout.leader
     charset, charset_warnings = detect_charset(data, leader[9], repair)
@@ -127,27 +150,31 @@ def _from_iso2709(
     kind = format_kind(leader)
     value_decode = decoder_for(charset)
     # MARC-8 keeps escape state per value, so it is decoded subfield by subfield; the others
-    # decode a whole field at once and split the text.
-    field_decode = None if charset is Charset.MARC8 else value_decode
+    # decode a whole field at once and split the text (ASCII is UTF-8; decoded inline, as the
+    # call per field showed in profiles).
+    by_field = charset is not Charset.MARC8
+    errors = "replace" if charset is Charset.UTF8_REPAIRED else "strict"
     fields: list[Field] = []
     normalized = False
+    # Bytes that decode to the values unchanged and lie as a writer lays them out.
+    exact = layout.contiguous and (charset is Charset.UTF8 or charset is Charset.ASCII)
     for tag, raw_field in layout.fields:
         if tag < "010" and tag.isdigit():
-            value = field_decode(raw_field) if field_decode else value_decode(raw_field)
+            value = raw_field.decode("utf-8", errors) if by_field else value_decode(raw_field)
             if not value.isascii() and not unicodedata.is_normalized("NFC", value):
                 value, normalized = unicodedata.normalize("NFC", value), True
             warnings.extend(check_control_field(kind, tag, value))
             fields.append(Field(tag=tag, data=value))
             continue
-        if field_decode is not None:
-            text = field_decode(raw_field)
+        if by_field:
+            text = raw_field.decode("utf-8", errors)
             parts = text.split("\x1f")
             if not text.isascii() and not unicodedata.is_normalized("NFC", text):
                 # Normalize per value: NFC across a code/value seam could merge them.
                 parts = [parts[0], *(p[:1] + _nfc(p[1:]) for p in parts[1:])]
                 normalized = True
             head, delimiters = parts[0], len(parts) - 1
-            subfields = [Subfield(p[0], p[1:]) for p in parts[1:] if p]
+            subfields = [_NEW_TUPLE(Subfield, (p[0], p[1:])) for p in parts[1:] if p]
         else:
             parts_bytes = raw_field.split(b"\x1f")
             head = parts_bytes[0].decode("ascii", "replace")
@@ -163,22 +190,32 @@ def _from_iso2709(
                 RejectReason.FIELD_STRUCTURE_INVALID,
                 f"field {tag} holds data but no subfield codes",
             )
-        ind1, ind2, fixes = repair_indicators(tag, head, strictness)
-        warnings.extend(fixes)
+        indicators = _KEPT_INDICATORS.get(head)
+        if indicators is None:
+            ind1, ind2, fixes = repair_indicators(tag, head, strictness)
+            indicators = Indicators(ind1, ind2)
+            if fixes:
+                warnings.extend(fixes)
+                exact = False
+        else:
+            ind1, ind2 = indicators
         if delimiters != len(subfields):
             warnings.append(RecordWarning.SUBFIELD_EMPTY)
+            exact = False
         if not subfields:
             warnings.append(RecordWarning.DATA_FIELD_WITHOUT_SUBFIELDS)
         codes = "".join([s.code for s in subfields])
         warnings.extend(check_data_field(kind, tag, ind1, ind2, codes))
-        fields.append(_data_field(tag, Indicators(ind1, ind2), subfields))
+        fields.append(_data_field(tag, indicators, subfields))
     if normalized:
         warnings.append(RecordWarning.NFC_NORMALIZED)
+        exact = False
     controls = _CONTROL_BYTES if charset is Charset.MARC8 else _CONTROL_BYTES_OR_ESC
     if controls.search(data):
         _drop_control_characters(fields)
         warnings.append(RecordWarning.CONTROL_CHARACTER_REMOVED)
-    return _record(leader, fields, warnings), warnings
+        exact = False
+    return _record(leader, fields, warnings), warnings, exact
 
 
 def _drop_control_characters(fields: list[Field]) -> None:
@@ -280,7 +317,12 @@ def _record(leader: str, fields: list[Field], warnings: list[str]) -> pymarc.Rec
     return pymarc.Record(fields=fields, leader=leader[:9] + "a" + leader[10:], force_utf8=True)
 
 
-def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) -> PreparedRecord:
+def _finish(
+    record: pymarc.Record,
+    warnings: list[str],
+    vendor: VendorConfig,
+    canonical: bytes | None = None,
+) -> PreparedRecord:
     control = record.get("001")
     control_number = (control.data or "").strip() or None if control is not None else None
     leader = str(record.leader)
@@ -308,7 +350,12 @@ def _finish(record: pymarc.Record, warnings: list[str], vendor: VendorConfig) ->
             f"required field(s) {', '.join(missing)} missing",
             control_number,
         )
-    overflow = iso2709_overflow(record.fields)
-    if overflow is not None:
-        raise RecordRejected(RejectReason.TOO_LONG_FOR_ISO2709, overflow, control_number)
-    return PreparedRecord(record, control_number, deleted, tuple(dict.fromkeys(warnings)))
+    # Canonical bytes are the record as ISO 2709 already: only their total length can be over
+    # (each field's length came from a four-digit directory entry).
+    if canonical is None or len(canonical) > MAX_RECORD_BYTES:
+        overflow = iso2709_overflow(record.fields)
+        if overflow is not None:
+            raise RecordRejected(RejectReason.TOO_LONG_FOR_ISO2709, overflow, control_number)
+    return PreparedRecord(
+        record, control_number, deleted, tuple(dict.fromkeys(warnings)), canonical
+    )

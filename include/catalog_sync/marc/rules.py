@@ -87,14 +87,12 @@ def check_control_field(kind: str, tag: str, value: str) -> tuple[str, ...]:
     return ()
 
 
+# Cached on the full key: real files repeat the same few hundred combinations endlessly (an
+# exception is not cached, so a bad field raises every time). The cache is the function itself:
+# a wrapper around it cost one more call per field.
+@lru_cache(maxsize=1 << 16)
 def check_data_field(kind: str, tag: str, ind1: str, ind2: str, codes: str) -> tuple[str, ...]:
     """Warnings for one data field; raises RecordRejected for characters MARC 21 never allows."""
-    return _check_data_field(kind, tag, ind1, ind2, codes)
-
-
-@lru_cache(maxsize=1 << 16)
-def _check_data_field(kind: str, tag: str, ind1: str, ind2: str, codes: str) -> tuple[str, ...]:
-    # Cached on the full key: real files repeat the same few hundred combinations endlessly.
     check_tag(tag)
     for name, ind in (("first", ind1), ("second", ind2)):
         if len(ind) != 1 or ind not in _INDICATOR_CHARS:
@@ -147,10 +145,20 @@ def missing_required(kind: str, required: list[str], present: set[str]) -> list[
     A tag that the record's own format does not define is not required of it, so one vendor
     setting (e.g. 001 and 245) serves files that mix bibliographic and authority records.
     """
-    missing = []
+    return [
+        entry
+        for entry, applicable in _applicable(kind, tuple(required))
+        if not any(t in present for t in applicable)
+    ]
+
+
+@lru_cache(maxsize=256)
+def _applicable(kind: str, required: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each required entry with the tags of it that `kind` defines; entries with none left out."""
+    out = []
     for entry in required:
         choices = [t for t in entry.split("/") if t]
-        applicable = [t for t in choices if defines(kind, t) or is_local(t)]
-        if applicable and not any(t in present for t in applicable):
-            missing.append(entry)
-    return missing
+        applicable = tuple(t for t in choices if defines(kind, t) or is_local(t))
+        if applicable:
+            out.append((entry, applicable))
+    return tuple(out)

@@ -6,17 +6,28 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from catalog_sync.audit import correlation_id
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import match_point_key, record_fingerprint, record_key
+from catalog_sync.fingerprint import match_point_key, record_key
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
 from catalog_sync.marc.rejects import RejectWriter
 from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, StagedChange
 from catalog_sync.paths import RuntimeLayout, safe_name
+from catalog_sync.pipeline.rebaseline import (
+    Rebaseline,
+    is_outdated,
+    same_as_stored,
+    store_current,
+)
 from catalog_sync.privacy import Masker
 from catalog_sync.state import StateStore
+from catalog_sync.state.schema import AppliedRecord
+
+# Staging lines are written this many at a time: one write call per block, not per record.
+STAGING_BLOCK = 512
 
 
 def staging_path(layout: RuntimeLayout, vendor: str, run_id: str, chunk_id: str) -> Path:
@@ -41,6 +52,35 @@ def decide(
     return ChangeAction.UPDATE
 
 
+class _Accepted(NamedTuple):
+    """What process_chunk keeps of an accepted record until the chunk's one state lookup."""
+
+    record_key: str
+    fingerprint: str
+    offset: int
+    length: int
+    deleted: bool
+
+
+def staging_line(
+    accepted: _Accepted, action: ChangeAction, prev: AppliedRecord | None, correlation: str
+) -> str:
+    """One StagedChange as JSON, keys in the model's order (read back by read_staged)."""
+    return json.dumps(
+        {
+            "record_key": accepted.record_key,
+            "action": action.value,
+            "fingerprint": accepted.fingerprint,
+            "offset": accepted.offset,
+            "length": accepted.length,
+            "correlation_id": correlation,
+            "ils_id": prev.ils_id if prev else None,
+            "previous_fingerprint": prev.fingerprint if prev else None,
+        },
+        separators=(",", ":"),
+    )
+
+
 def process_chunk(
     ref: ChunkRef,
     vendor: VendorConfig,
@@ -56,7 +96,7 @@ def process_chunk(
     """
     reasons: Counter[str] = Counter()
     warnings: Counter[str] = Counter()
-    staged: list[tuple[StagedChange, bool]] = []
+    staged: list[_Accepted] = []
     total = 0
     stage_file = staging_path(layout, vendor.name, run_id, ref.chunk_id)
     reject_file = rejects_path(layout, vendor.name, run_id, ref.chunk_id)
@@ -81,41 +121,42 @@ def process_chunk(
                 reasons[rejection.reason] += 1
                 rejects.add(raw, rejection)
                 continue
-            change = StagedChange(
-                record_key=key,
-                action=ChangeAction.UNCHANGED,  # decided below, once per chunk against the state
-                fingerprint=record_fingerprint(result.record),
-                offset=raw.offset,
-                length=len(raw.data),
-                correlation_id=correlation_id(
-                    ref.vendor, ref.file_sha256, ref.chunk_id, raw.offset
-                ),
-            )
-            staged.append((change, result.deleted))
+            fingerprint = result.fingerprint()
+            staged.append(_Accepted(key, fingerprint, raw.offset, len(raw.data), result.deleted))
 
-    previous = state.applied(vendor.ils_conn_id, (c.record_key for c, _ in staged))
+    # The action is decided once per chunk, against one state lookup for all its records.
+    previous = state.applied(vendor.ils_conn_id, (a.record_key for a in staged))
     counts: Counter[ChangeAction] = Counter()
+    rebaselines: list[Rebaseline] = []
     stage_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = stage_file.with_suffix(".partial")
     with tmp.open("w", encoding="utf-8") as out:
-        for change, deleted in staged:
-            prev = previous.get(change.record_key)
-            action = decide(
-                deleted,
-                change.fingerprint,
-                prev.fingerprint if prev else None,
-                prev.deleted if prev else False,
-            )
+        lines: list[str] = []
+        for entry in staged:
+            prev = previous.get(entry.record_key)
+            stored = prev.fingerprint if prev else None
+            if (
+                prev is not None
+                and stored is not None
+                and not entry.deleted
+                and not prev.deleted
+                and is_outdated(stored)
+                and same_as_stored(ref, entry.offset, entry.length, vendor, stored)
+            ):
+                rebaselines.append(Rebaseline(entry.record_key, stored, entry.fingerprint))
+                stored = entry.fingerprint
+            action = decide(entry.deleted, entry.fingerprint, stored, bool(prev and prev.deleted))
             counts[action] += 1
-            decided = change.model_copy(
-                update={
-                    "action": action,
-                    "ils_id": prev.ils_id if prev else None,
-                    "previous_fingerprint": prev.fingerprint if prev else None,
-                }
-            )
-            out.write(json.dumps(decided.model_dump(mode="json"), separators=(",", ":")) + "\n")
+            correlation = correlation_id(ref.vendor, ref.file_sha256, ref.chunk_id, entry.offset)
+            lines.append(staging_line(entry, action, prev, correlation))
+            if len(lines) >= STAGING_BLOCK:
+                out.write("\n".join(lines) + "\n")
+                lines.clear()
+        if lines:
+            out.write("\n".join(lines) + "\n")
     os.replace(tmp, stage_file)
+    if rebaselines:
+        state.run(store_current(vendor.ils_conn_id, rebaselines))
 
     accepted = len(staged)
     return ChunkReport(
