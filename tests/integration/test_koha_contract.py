@@ -225,7 +225,7 @@ def test_every_request_of_the_koha_client_is_in_the_spec_and_answered_as_the_spe
             three = await task
             httpx.post(
                 f"{emulator.url}/api/v1/biblios/{two}/items",
-                json={"external_id": "39015000000009"},
+                json={"external_id": "39015000000009", "home_library_id": "CPL"},
                 auth=("catalog", "catalog-demo"),
                 timeout=10,
             ).raise_for_status()
