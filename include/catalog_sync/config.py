@@ -46,7 +46,8 @@ class ItemMapping(BaseModel):
 
     Defaults are Koha's own 952 (MARC21 framework: $p barcode, $a home and $b holding library,
     $y item type, $o call number, $g purchase and $v replacement price, $t copy number, $z
-    public note). A vendor whose items come in 949, 945 or another tag names its subfields.
+    public and $x non-public note). A vendor whose items come in 949, 945 or another tag
+    names its subfields.
     Every item needs a barcode: it is the item's key for exactly-once creates.
     """
 
@@ -62,6 +63,7 @@ class ItemMapping(BaseModel):
     replacement_price: str | None = Field(default="v", min_length=1, max_length=1)
     copy_number: str | None = Field(default="t", min_length=1, max_length=1)
     public_notes: str | None = Field(default="z", min_length=1, max_length=1)
+    internal_notes: str | None = Field(default="x", min_length=1, max_length=1)
     # Koha refuses to delete a biblio with items (409); true deletes the items first.
     delete_with_items: bool = False
 
@@ -85,6 +87,7 @@ class ItemMapping(BaseModel):
             "replacement_price": self.replacement_price,
             "copy_number": self.copy_number,
             "public_notes": self.public_notes,
+            "internal_notes": self.internal_notes,
         }
         return {k: v for k, v in props.items() if v is not None}
 

@@ -21,6 +21,7 @@ STRING_FIELDS = frozenset(
         "callnumber",
         "copy_number",
         "public_notes",
+        "internal_notes",
         "collection_code",
         "location",
         "enumchron",
