@@ -53,7 +53,8 @@ class ItemMapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tag: str = Field(default="952", pattern=r"^9[0-9]{2}$")
+    # Any data field: 952, a vendor's 9XX, or an 876 from an Alma-style export.
+    tag: str = Field(default="952", pattern=r"^(0[1-9][0-9]|[1-9][0-9]{2})$")
     barcode: str = Field(default="p", min_length=1, max_length=1)
     home_library: str | None = Field(default="a", min_length=1, max_length=1)
     holding_library: str | None = Field(default="b", min_length=1, max_length=1)
