@@ -54,6 +54,11 @@ class _Minter:
         self.n += 1
         return f"2999{self.n:09d}7"
 
+    def price(self) -> str:
+        # An item price travels to Koha as a number: fixed width, unique, still findable.
+        self.n += 1
+        return f"9{self.n:05d}.37"
+
     def email(self) -> str:
         self.n += 1
         return f"canary.{self.n:05d}@example.org"
@@ -65,6 +70,20 @@ def _first_field_with_ind1(record: Record, tag: str, allowed: frozenset[str]) ->
         if indicators is not None and indicators[0] not in allowed:
             return field
     return None
+
+
+# Koha's 952 becomes an item (catalog_sync.pipeline.items): it needs a barcode and a home
+# library to be written, and its prices ($g, $v) reach Koha as numbers.
+KOHA_ITEM_TAG = "952"
+ITEM_PRICES = frozenset("gv")
+
+
+def _make_item(field: Field, mint: _Minter) -> None:
+    codes = {sub.code for sub in field.subfields}
+    if "p" not in codes:
+        field.add_subfield("p", mint.token())
+    if "a" not in codes:
+        field.add_subfield("a", "MAIN")
 
 
 def plant_canaries(
@@ -102,8 +121,11 @@ def plant_canaries(
                 if field is None:
                     field = Field(tag, Indicators("0", " "), [])
                     record.add_ordered_field(field)
+                if tag == KOHA_ITEM_TAG:
+                    _make_item(field, mint)
                 for code in sorted(rule.subfields):
-                    value = remember(rule.rule, mint.token())
+                    price = tag == KOHA_ITEM_TAG and code in ITEM_PRICES
+                    value = remember(rule.rule, mint.price() if price else mint.token())
                     for i, sub in enumerate(field.subfields):
                         if sub.code == code:
                             field.subfields[i] = Subfield(code, value)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from catalog_sync.delivery.models import DeliverySource
 from catalog_sync.paths import vendors_file
+from catalog_sync.privacy.policy import PiiPolicy, load_policy
 from catalog_sync.retention import RetentionPeriods
 
 # 001+003 and 035 are accepted for configs written before, but Koha cannot search them
@@ -38,6 +39,61 @@ class SourceConfig(BaseModel):
         if self.kind != "local" and (self.delivery is None or self.delivery.kind != self.kind):
             raise ValueError(f"a {self.kind} source needs `delivery` with kind {self.kind}")
         return self
+
+
+class ItemMapping(BaseModel):
+    """Which subfields of a vendor's item field become which Koha item properties.
+
+    Defaults are Koha's own 952 (MARC21 framework: $p barcode, $a home and $b holding library,
+    $y item type, $o call number, $g purchase and $v replacement price, $t copy number, $z
+    public and $x non-public note). A vendor whose items come in 949, 945 or another tag
+    names its subfields.
+    Every item needs a barcode: it is the item's key for exactly-once creates.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Any data field: 952, a vendor's 9XX, or an 876 from an Alma-style export.
+    tag: str = Field(default="952", pattern=r"^(0[1-9][0-9]|[1-9][0-9]{2})$")
+    barcode: str = Field(default="p", min_length=1, max_length=1)
+    home_library: str | None = Field(default="a", min_length=1, max_length=1)
+    holding_library: str | None = Field(default="b", min_length=1, max_length=1)
+    item_type: str | None = Field(default="y", min_length=1, max_length=1)
+    callnumber: str | None = Field(default="o", min_length=1, max_length=1)
+    purchase_price: str | None = Field(default="g", min_length=1, max_length=1)
+    replacement_price: str | None = Field(default="v", min_length=1, max_length=1)
+    copy_number: str | None = Field(default="t", min_length=1, max_length=1)
+    public_notes: str | None = Field(default="z", min_length=1, max_length=1)
+    internal_notes: str | None = Field(default="x", min_length=1, max_length=1)
+    # Koha refuses to delete a biblio with items (409); true deletes the items first.
+    delete_with_items: bool = False
+
+    @model_validator(mode="after")
+    def _barcode_alone(self) -> ItemMapping:
+        # One subfield may feed both libraries, but the key is never another property too.
+        others = [p for p, c in self.subfield_map().items() if c == self.barcode]
+        if others != ["external_id"]:
+            raise ValueError(f"the barcode subfield ${self.barcode} is also mapped to {others}")
+        return self
+
+    def subfield_map(self) -> dict[str, str]:
+        """Koha item property -> subfield code, for the properties this vendor maps."""
+        props = {
+            "external_id": self.barcode,
+            "home_library_id": self.home_library,
+            "holding_library_id": self.holding_library,
+            "item_type_id": self.item_type,
+            "callnumber": self.callnumber,
+            "purchase_price": self.purchase_price,
+            "replacement_price": self.replacement_price,
+            "copy_number": self.copy_number,
+            "public_notes": self.public_notes,
+            "internal_notes": self.internal_notes,
+        }
+        return {k: v for k, v in props.items() if v is not None}
+
+    def price_subfields(self) -> frozenset[str]:
+        return frozenset(c for c in (self.purchase_price, self.replacement_price) if c)
 
 
 class RetryPolicy(BaseModel):
@@ -84,6 +140,8 @@ class VendorConfig(BaseModel):
         description="Tags kept from the ILS copy (9XX patterns allowed); None: the YAML default",
     )
     drift_policy: Literal["overlay", "skip", "review"] = "review"
+    # Item fields (Koha's 952 by default) become Koha items, never part of the bib payload.
+    items: ItemMapping = Field(default_factory=ItemMapping)
     delete_cap_ratio: float = Field(default=0.02, ge=0, le=1)
     # Leases (catalog_sync.leases): each commit of this vendor also holds the branch's lease,
     # so two feeds of one branch never commit at once. None: record and holdings leases only.
@@ -135,7 +193,24 @@ def _read(path: Path | None) -> dict[str, Any]:
 def load_vendors(path: Path | None = None) -> dict[str, VendorConfig]:
     """Read vendors.yaml; a malformed file raises with the vendor and field named."""
     vendors = _read(path).get("vendors") or {}
-    return {name: VendorConfig(name=name, **(body or {})) for name, body in vendors.items()}
+    loaded = {name: VendorConfig(name=name, **(body or {})) for name, body in vendors.items()}
+    for vendor in loaded.values():
+        check_item_prices_masked(vendor)
+    return loaded
+
+
+def check_item_prices_masked(vendor: VendorConfig, policy: PiiPolicy | None = None) -> None:
+    """A vendor's mapped item price subfields must be masked by the PII policy: prices travel
+    only in the ILS payload (the staged, logged and reported record is the masked one)."""
+    policy = policy or load_policy()
+    mapping = vendor.items
+    unmasked = sorted(c for c in mapping.price_subfields() if not policy.rule_for(mapping.tag, c))
+    if unmasked:
+        subfields = ", ".join(f"{mapping.tag} ${c}" for c in unmasked)
+        raise ValueError(
+            f"vendor {vendor.name}: item price {subfields} is not masked by the PII policy; "
+            "add a rule for it to pii_policy.yaml"
+        )
 
 
 def load_ils_connections(path: Path | None = None) -> dict[str, ILSConnectionConfig]:

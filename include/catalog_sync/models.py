@@ -156,6 +156,9 @@ class CommitReport(Payload):
     drifted: int = Field(default=0, description="ILS copy edited since our last write")
     review: int = Field(default=0, description="Held for review, not written (`held`)")
     reviews: dict[str, int] = Field(default_factory=dict, description="reason -> records")
+    items_created: int = Field(default=0, description="ILS items created (apart from records)")
+    items_updated: int = Field(default=0, description="ILS items whose properties were replaced")
+    items_deleted: int = Field(default=0, description="ILS items deleted with their biblio")
     dry_run: bool = False
     diff_path: str = Field(
         default="", description="Run storage key of the masked field-level diffs (JSON lines)"

@@ -115,11 +115,18 @@ class Feed:
             totals[field] = sum(getattr(r, field) for r in reports)
         for field in ("matched", "no_change", "drifted", "review"):
             totals[field] = sum(getattr(r, field) for r in reports)
+        for field in ("items_created", "items_updated", "items_deleted"):
+            totals[field] = sum(getattr(r, field) for r in reports)
         reviews: dict[str, int] = {}
         for r in reports:
             for k, v in r.reviews.items():
                 reviews[k] = reviews.get(k, 0) + v
         totals["reviews"] = reviews
+        failures: dict[str, int] = {}
+        for r in reports:
+            for k, v in r.failures.items():
+                failures[k] = failures.get(k, 0) + v
+        totals["failures"] = failures
         diffs = [
             json.loads(line) for r in reports for line in Path(r.diff_path).read_text().splitlines()
         ]
@@ -207,11 +214,12 @@ def test_only_really_changed_records_are_written_and_protected_fields_stay(
     records = sample_records(20)
     first, _ = feed.load(records)
     assert (first.created, first.updated) == (20, 0)
-    # The library adds a local note and a local 952 to one record in the ILS.
+    # The library adds a local note and Koha's local 942 (biblio item type) to one record in
+    # the ILS. (Not a 952: that is an item, which Koha keeps in its items table.)
     target = records[3]
     local = ils_record(feed.ils_url, id_of(control, target))
     local.add_ordered_field(Field("590", BLANK, [Subfield("a", "Local: signed copy")]))
-    local.add_ordered_field(Field("952", BLANK, [Subfield("a", "MAIN")]))
+    local.add_ordered_field(Field("942", BLANK, [Subfield("c", "BK")]))
     put_record(feed.ils_url, id_of(control, target), local)
     seq = len(control.writes())
 
@@ -228,7 +236,7 @@ def test_only_really_changed_records_are_written_and_protected_fields_stay(
     assert (report.updated, report.unchanged, report.created) == (2, 18, 0)
     kept = ils_record(feed.ils_url, id_of(control, target))
     assert kept["245"]["a"] == "A new title"
-    assert kept["590"]["a"] == "Local: signed copy" and kept["952"]["a"] == "MAIN"
+    assert kept["590"]["a"] == "Local: signed copy" and kept["942"]["c"] == "BK"
     assert [(d["record_key"], [f["tag"] for f in d["fields"]]) for d in diffs] == [
         (f"DLC:{records[3]['001'].value().strip()}", ["245"]),
         (f"DLC:{records[7]['001'].value().strip()}", ["245"]),
@@ -330,7 +338,7 @@ def test_deletes_only_reach_records_without_items(feed: Feed, control: EmulatorC
     with_items = id_of(control, records[0])
     httpx.post(
         f"{feed.ils_url}/api/v1/biblios/{with_items}/items",
-        json={"external_id": "39999000000001"},
+        json={"external_id": "39999000000001", "home_library_id": "CPL"},
         auth=(USER, PASSWORD),
         timeout=10,
     ).raise_for_status()
@@ -468,7 +476,7 @@ def test_revert_keeps_a_created_record_that_has_items_now(
     with_items = id_of(control, records[0])
     httpx.post(
         f"{feed.ils_url}/api/v1/biblios/{with_items}/items",
-        json={"external_id": "39999000000002"},
+        json={"external_id": "39999000000002", "home_library_id": "CPL"},
         auth=(USER, PASSWORD),
         timeout=10,
     ).raise_for_status()

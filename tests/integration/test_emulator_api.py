@@ -179,8 +179,14 @@ def test_a_biblio_with_items_cannot_be_deleted_until_they_are_gone(
     koha: httpx.Client, records: list[bytes]
 ) -> None:
     biblio_id = post(koha, records[3]).json()["id"]
-    item = koha.post(f"/api/v1/biblios/{biblio_id}/items", json={"external_id": "31234000111"})
-    duplicate = koha.post(f"/api/v1/biblios/{biblio_id}/items", json={"external_id": "31234000111"})
+    item = koha.post(
+        f"/api/v1/biblios/{biblio_id}/items",
+        json={"external_id": "31234000111", "home_library_id": "CPL"},
+    )
+    duplicate = koha.post(
+        f"/api/v1/biblios/{biblio_id}/items",
+        json={"external_id": "31234000111", "home_library_id": "CPL"},
+    )
 
     blocked = koha.delete(f"/api/v1/biblios/{biblio_id}")
     assert item.status_code == 201 and duplicate.status_code == 409

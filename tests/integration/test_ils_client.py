@@ -326,7 +326,7 @@ def test_biblio_calls_map_koha_answers_to_domain_results(
             assert [c.biblio_id for c in found] == [biblio_id]
             httpx.post(
                 f"{koha.url}/api/v1/biblios/{biblio_id}/items",
-                json={"external_id": "39015000000001"},
+                json={"external_id": "39015000000001", "home_library_id": "CPL"},
                 auth=(USER, PASSWORD),
                 timeout=10,
             ).raise_for_status()

@@ -56,7 +56,31 @@ ROUTES: dict[str, dict[str, tuple[set[int], set[str], set[str]]]] = {
         ),
         "DELETE": ({204, 401, 403, 404, 409, 500, 503}, set(), set()),
     },
+    # paths/biblios.yaml (item sub-routes) and ils-api-notes.md (paths/items.yaml).
+    "/api/v1/biblios/{biblio_id}/items": {
+        "GET": (
+            {200, 400, 401, 403, 404, 406, 500, 503},
+            {"_page", "_per_page", "_match", "_order_by", "q"},
+            {"x-koha-query", "x-koha-request-id"},
+        ),
+        "POST": ({201, 400, 401, 403, 404, 409, 500, 503}, set(), set()),
+    },
+    "/api/v1/biblios/{biblio_id}/items/{item_id}": {
+        "PUT": ({200, 400, 401, 403, 404, 409, 500, 503}, set(), set()),
+    },
+    "/api/v1/items": {
+        "GET": (
+            {200, 400, 401, 403, 500, 503},
+            {"external_id", "_page", "_per_page", "_match", "_order_by", "q"},
+            {"x-koha-query", "x-koha-request-id", "x-koha-embed"},
+        ),
+    },
+    "/api/v1/items/{item_id}": {
+        "GET": ({200, 400, 401, 403, 404, 500, 503}, set(), set()),
+        "DELETE": ({204, 401, 403, 404, 409, 500, 503}, set(), set()),
+    },
 }
+ITEM_KEYS = {"item_id", "biblio_id"}
 # controllers/NOTES.md: the columns `q` may name (biblio and biblioitems).
 Q_COLUMNS = {
     "biblio_id", "title", "subtitle", "author", "part_name", "part_number", "medium",
@@ -84,7 +108,8 @@ class Exchange:
 
 
 def route_of(path: str) -> str:
-    return re.sub(r"/biblios/\d+$", "/biblios/{biblio_id}", path)
+    path = re.sub(r"/items/\d+$", "/items/{item_id}", path)
+    return re.sub(r"/biblios/\d+(?=/|$)", "/biblios/{biblio_id}", path)
 
 
 def q_columns(node: Any) -> set[str]:
@@ -133,6 +158,16 @@ def check(exchange: Exchange) -> None:
         body = json.loads(exchange.body)
         assert set(body) == {"id"} and isinstance(body["id"], int), where
         assert exchange.response_headers["location"].endswith(f"/biblios/{body['id']}"), where
+    elif "/items" in exchange.path:
+        # definitions/item: an object with its ids; a list route answers a list of them.
+        body = json.loads(exchange.body)
+        for item in body if isinstance(body, list) else [body]:
+            assert set(item) >= ITEM_KEYS and all(isinstance(item[k], int) for k in ITEM_KEYS)
+        if exchange.method == "POST":
+            assert exchange.status == 201, where
+            assert exchange.response_headers["location"].endswith(f"/{body['item_id']}"), where
+        if exchange.method == "GET" and exchange.path.endswith("/items"):
+            assert exchange.response_headers["x-total-count"].isdigit(), where
     elif exchange.method == "PUT":
         assert set(json.loads(exchange.body)) == {"id"}, where
     elif exchange.method == "GET" and route_of(exchange.path) == "/api/v1/biblios":
@@ -225,12 +260,30 @@ def test_every_request_of_the_koha_client_is_in_the_spec_and_answered_as_the_spe
             three = await task
             httpx.post(
                 f"{emulator.url}/api/v1/biblios/{two}/items",
-                json={"external_id": "39015000000009"},
+                json={"external_id": "39015000000009", "home_library_id": "CPL"},
                 auth=("catalog", "catalog-demo"),
                 timeout=10,
             ).raise_for_status()
             with pytest.raises(ILSConflict):
                 await ils.delete_biblio(two, correlation_id="c-9")
+            # Items, as the pipeline writes them (pipeline/items.py).
+            props = {
+                "external_id": "39015000000010",
+                "home_library_id": "CPL",
+                "purchase_price": 9.5,
+            }
+            item = await ils.add_item(two, props, correlation_id="c-11")
+            with pytest.raises(ILSConflict) as taken:
+                await ils.add_item(three, props, correlation_id="c-12")
+            assert taken.value.reason == "duplicate_barcode"
+            await ils.update_item(
+                two, item.item_id, {**props, "callnumber": "QA76"}, correlation_id="c-13"
+            )
+            held = await ils.list_items(two, correlation_id="c-14")
+            assert [i.barcode for i in held] == ["39015000000009", "39015000000010"]
+            assert (await ils.find_item("39015000000010", correlation_id="c-15")) is not None
+            await ils.delete_item(item.item_id, correlation_id="c-16")
+            assert await ils.find_item("39015000000010", correlation_id="c-17") is None
             await ils.delete_biblio(one, correlation_id="c-10")
             assert sorted(int(b["biblio_id"]) for b in control.biblios()) == sorted(
                 [int(two), int(three)]
@@ -245,6 +298,11 @@ def test_every_request_of_the_koha_client_is_in_the_spec_and_answered_as_the_spe
         ("GET", "/api/v1/biblios/{biblio_id}"),
         ("PUT", "/api/v1/biblios/{biblio_id}"),
         ("DELETE", "/api/v1/biblios/{biblio_id}"),
+        ("GET", "/api/v1/biblios/{biblio_id}/items"),
+        ("POST", "/api/v1/biblios/{biblio_id}/items"),
+        ("PUT", "/api/v1/biblios/{biblio_id}/items/{item_id}"),
+        ("GET", "/api/v1/items"),
+        ("DELETE", "/api/v1/items/{item_id}"),
     }
     assert {e.status for e in seen} >= {200, 204, 404, 409}
     for exchange in seen:

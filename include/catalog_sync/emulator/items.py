@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 
 from catalog_sync.emulator.koha_http import API, KohaError, KohaRoutes, not_found, openapi_error
 
-ITEM_FIELDS = frozenset(
+# Koha's definitions/item.yaml (additionalProperties: false): string or null properties, and
+# the prices, numbers or null. Only the ones the project sends or Koha's notes name.
+STRING_FIELDS = frozenset(
     {
         "external_id",
         "home_library_id",
@@ -19,12 +21,38 @@ ITEM_FIELDS = frozenset(
         "callnumber",
         "copy_number",
         "public_notes",
+        "internal_notes",
         "collection_code",
         "location",
         "enumchron",
         "uri",
     }
 )
+NUMBER_FIELDS = frozenset({"purchase_price", "replacement_price"})
+ITEM_FIELDS = STRING_FIELDS | NUMBER_FIELDS
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    """OpenAPI type validation as Koha's spec plugin does it: 400 naming the property."""
+    for name, value in sorted(body.items()):
+        if value is None:
+            continue
+        if name in STRING_FIELDS and not isinstance(value, str):
+            raise openapi_error(f"/body/{name}", f"Expected string - got {_json_type(value)}.")
+        if name in NUMBER_FIELDS and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise openapi_error(f"/body/{name}", f"Expected number - got {_json_type(value)}.")
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def register(app: FastAPI, koha: KohaRoutes) -> None:
@@ -43,6 +71,7 @@ def register(app: FastAPI, koha: KohaRoutes) -> None:
             raise openapi_error(
                 f"/body/{unknown[0]}", "Properties not allowed: " + ", ".join(unknown) + "."
             )
+        _check_types(body)
         return {k: v for k, v in body.items() if k in ITEM_FIELDS}
 
     def item_or_404(item_id: int) -> dict[str, Any]:
@@ -67,6 +96,11 @@ def register(app: FastAPI, koha: KohaRoutes) -> None:
         raw = await request.body()
         body = await item_body(request)
         koha.biblio_or_404(biblio_id)
+        # Stricter than unsure: Koha's items need a home library (items.homebranch), and the
+        # holding library defaults to it as Koha::Item->store does.
+        if not body.get("home_library_id"):
+            raise openapi_error("/body/home_library_id", "Missing property.")
+        body.setdefault("holding_library_id", body["home_library_id"])
         barcode = body.get("external_id")
         if barcode and store.barcode_taken(str(barcode)):
             raise KohaError(409, {"error": "Duplicate barcode."})
@@ -81,8 +115,11 @@ def register(app: FastAPI, koha: KohaRoutes) -> None:
         raw = await request.body()
         body = await item_body(request)
         koha.biblio_or_404(biblio_id)
-        if item_or_404(item_id)["biblio_id"] != biblio_id:
+        held = item_or_404(item_id)
+        if held["biblio_id"] != biblio_id:
             raise not_found("Item")
+        # set_from_api: the properties sent replace those held; the others stay.
+        body = {**{k: v for k, v in held.items() if k in ITEM_FIELDS}, **body}
         barcode = body.get("external_id")
         if barcode and store.barcode_taken(str(barcode), except_item=item_id):
             raise KohaError(409, {"error": "Duplicate barcode."})

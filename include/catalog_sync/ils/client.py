@@ -83,3 +83,59 @@ class ILSClient(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class IlsItem:
+    """One item (copy) as the ILS holds it: its id, its biblio, and its properties by the
+    ILS's own names (Koha: external_id is the barcode, home_library_id, purchase_price, ...)."""
+
+    item_id: str
+    biblio_id: str
+    properties: Mapping[str, object]
+
+    @property
+    def barcode(self) -> str | None:
+        value = self.properties.get("external_id")
+        return None if value is None else str(value)
+
+
+@runtime_checkable
+class ItemsClient(Protocol):
+    """Item calls, for an ILS adapter that holds items under its biblios (Koha).
+
+    Separate from ILSClient so an adapter without items still satisfies ILSClient; the
+    pipeline checks `isinstance(client, ItemsClient)` before it writes items. The barcode is
+    an item's key: the ILS refuses a second item with the same one.
+    """
+
+    async def list_items(self, biblio_id: str, *, correlation_id: str) -> list[IlsItem]:
+        """Every item of the biblio; ILSNotFound when the ILS has no such biblio."""
+        ...
+
+    async def find_item(self, barcode: str, *, correlation_id: str) -> IlsItem | None:
+        """The item with this barcode, on whatever biblio; None when there is none."""
+        ...
+
+    async def add_item(
+        self, biblio_id: str, properties: Mapping[str, object], *, correlation_id: str
+    ) -> IlsItem:
+        """Create an item. A lost answer is recovered by the barcode (the item found on this
+        biblio is returned, never created twice); ILSConflict with reason `duplicate_barcode`
+        when the barcode is already taken."""
+        ...
+
+    async def update_item(
+        self,
+        biblio_id: str,
+        item_id: str,
+        properties: Mapping[str, object],
+        *,
+        correlation_id: str,
+    ) -> None:
+        """Replace the item's properties; ILSNotFound when it is not an item of the biblio."""
+        ...
+
+    async def delete_item(self, item_id: str, *, correlation_id: str) -> None:
+        """Delete the item; ILSConflict when the ILS refuses (on loan, on hold, ...)."""
+        ...

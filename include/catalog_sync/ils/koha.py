@@ -31,6 +31,7 @@ from catalog_sync.ils.errors import (
     ILSNotFound,
     ILSRejected,
 )
+from catalog_sync.ils.koha_items import KohaItems, biblio_path, read_json, write_headers
 from catalog_sync.ils.koha_query import (
     TIMESTAMP_SLACK,
     koha_time,
@@ -40,7 +41,6 @@ from catalog_sync.ils.koha_query import (
 )
 from catalog_sync.ils.settings import ILSSettings
 from catalog_sync.ils.transport import ILSTransport, RetryableFailure
-from catalog_sync.leases import current_lease
 from catalog_sync.stamp import (
     STAMP_SOURCE,
     marcxml_control,
@@ -56,8 +56,9 @@ _PAGE_SIZE = 100
 _MAX_PAGES = 50
 
 
-class KohaAdapter:
-    """Koha's biblios endpoints through an ILSTransport; see ILSClient for the contract."""
+class KohaAdapter(KohaItems):
+    """Koha's biblios (and, from KohaItems, items) endpoints through an ILSTransport; see
+    ILSClient and ItemsClient for the contract."""
 
     flavour = "koha"
 
@@ -98,7 +99,7 @@ class KohaAdapter:
             raise ILSAuthError(
                 f"{self.transport.label}: OAuth2 token request refused ({exc})", status=exc.status
             ) from exc
-        body = _json(response, self.transport.label, "POST /oauth/token")
+        body = read_json(response, self.transport.label, "POST /oauth/token")
         return issued_token(body, self.transport.label)
 
     # -- ILSClient -------------------------------------------------------------------------
@@ -115,12 +116,12 @@ class KohaAdapter:
                 content=marcxml,
                 # Matching is ours (record keys, match points); Koha's duplicate guess, run
                 # through its search index, must not veto it.
-                headers=await _write_headers(
+                headers=await write_headers(
                     {"Content-Type": MARCXML, "x-confirm-not-duplicate": "1"}
                 ),
             )
             try:
-                body = _json(response, self.transport.label, "POST /biblios")
+                body = read_json(response, self.transport.label, "POST /biblios")
             except ILSBadAnswer as exc:
                 body = exc
             if not isinstance(body, dict) or not str(body.get("id", "")).isdigit():
@@ -164,11 +165,11 @@ class KohaAdapter:
         async def send(attempt: int) -> None:
             await self.transport.exchange(
                 "PUT",
-                f"{API}/biblios/{_biblio_path(biblio_id)}",
+                f"{API}/biblios/{biblio_path(biblio_id)}",
                 correlation_id=correlation_id,
                 attempt=attempt,
                 content=marcxml,
-                headers=await _write_headers({"Content-Type": MARCXML}),
+                headers=await write_headers({"Content-Type": MARCXML}),
             )
 
         await self.transport.call(send, what=f"update biblio {biblio_id}", idempotent=True)
@@ -178,7 +179,7 @@ class KohaAdapter:
             try:
                 response = await self.transport.exchange(
                     "GET",
-                    f"{API}/biblios/{_biblio_path(biblio_id)}",
+                    f"{API}/biblios/{biblio_path(biblio_id)}",
                     correlation_id=correlation_id,
                     attempt=attempt,
                     headers={"Accept": MARCXML},
@@ -200,10 +201,10 @@ class KohaAdapter:
         async def send(attempt: int) -> bool:
             await self.transport.exchange(
                 "DELETE",
-                f"{API}/biblios/{_biblio_path(biblio_id)}",
+                f"{API}/biblios/{biblio_path(biblio_id)}",
                 correlation_id=correlation_id,
                 attempt=attempt,
-                headers=await _write_headers({}),
+                headers=await write_headers({}),
                 expect=(204,),
             )
             return True
@@ -239,7 +240,7 @@ class KohaAdapter:
                 )
 
             response = await self.transport.call(send, what="search biblios", idempotent=True)
-            body = _json(response, self.transport.label, "GET /biblios")
+            body = read_json(response, self.transport.label, "GET /biblios")
             if not isinstance(body, list) or not all(
                 isinstance(r, dict) and str(r.get("biblio_id", "")).isdigit() for r in body
             ):
@@ -323,37 +324,3 @@ class KohaAdapter:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-async def _write_headers(headers: dict[str, str]) -> dict[str, str]:
-    """A write's headers; under a record lease (catalog_sync.leases) it is checked in Redis
-    first (LeaseLost if another holder took over) and carries the fencing tokens.
-
-    The emulator refuses a token older than one it has seen (409, ILSFencedOff). A real Koha
-    ignores the header: there the Redis check just before each attempt is the only guard,
-    which narrows the window of a paused holder to one request's flight but cannot close it.
-    """
-    lease = current_lease()
-    if lease is None:
-        return headers
-    return {**headers, **await lease.before_write()}
-
-
-def _json(response: httpx.Response, label: str, what: str) -> object:
-    """The JSON body Koha answers with; an HTML page from a proxy or an empty body is no
-    answer from Koha: ILSBadAnswer names the ILS and the request."""
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        kind = response.headers.get("content-type", "no content type")
-        raise ILSBadAnswer(
-            f"{label}: {what} answered {response.status_code} with a body that is not JSON "
-            f"({kind}, {len(response.content)} bytes)"
-        ) from exc
-
-
-def _biblio_path(biblio_id: str) -> str:
-    """Koha biblio ids are integers; anything else is refused before it reaches a URL."""
-    if not str(biblio_id).isdigit():
-        raise ILSRejected(f"not a Koha biblio id: {biblio_id!r}", reason="bad_biblio_id")
-    return str(int(biblio_id))

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-from sqlalchemy.exc import DBAPIError
 
 from catalog_sync.config import VendorConfig
 from catalog_sync.fingerprint import ils_comparable, rewrote_001
@@ -34,6 +31,7 @@ from catalog_sync.leases import (
 )
 from catalog_sync.matching import find_match
 from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, StagedChange
+from catalog_sync.pipeline.bounded import each_bounded
 from catalog_sync.pipeline.commit_job import (
     CommitJob,
     incoming_record,
@@ -43,6 +41,14 @@ from catalog_sync.pipeline.commit_job import (
 )
 from catalog_sync.pipeline.create import prefetch_matches, recover_lost_create, stamped_payload
 from catalog_sync.pipeline.delete import delete_change
+from catalog_sync.pipeline.items import (
+    KOHA_ITEM_TAG,
+    ItemPlan,
+    ItemProblem,
+    apply_items,
+    plan_items,
+    split_items,
+)
 from catalog_sync.pipeline.outcomes import (
     NO_CHANGE_ACK,
     IlsRecordUnreadable,
@@ -136,8 +142,22 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
     try:
         if change.action is ChangeAction.DELETE:
             return await delete_change(change, job, close, acknowledge, intent)
-        incoming = incoming_record(job.ref, change, job.vendor)
+        # Item fields never travel in the bib payload: they become the biblio's items.
+        incoming, items = split_items(
+            incoming_record(job.ref, change, job.vendor), job.vendor.items
+        )
         ils_id = change.ils_id
+
+        async def write_items(biblio_id: str | None, plan: ItemPlan | None = None) -> None:
+            # Before the record's acknowledgement: a try that dies in between re-plans from
+            # the ILS's items (by barcode) and creates none twice.
+            if job.dry_run or biblio_id is None or not items:
+                return
+            plan = plan or await plan_items(job.client, biblio_id, items, correlation_id=cid)
+            job.items.update(
+                await apply_items(job.client, ils, biblio_id, plan, correlation_id=cid)
+            )
+
         matched = False
         if lost is not None:
             found = await recover_lost_create(job, lost, key, incoming, cid, taken)
@@ -147,6 +167,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
                 return "review:ambiguous_create"
             if found.this_change:
                 # An earlier try created it and died before the acknowledgement.
+                await write_items(found.ils_id)
                 job.note_diff(change, "created", None, incoming)
                 ack = f"created biblio {found.ils_id} (found by its stamp)"
                 await acknowledge(found.ils_id, job.ils_fingerprint(incoming), ack)
@@ -166,11 +187,14 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
                 job.note_review(change, match.review_reason)
                 return f"review:{match.review_reason}"
             if match.ils_id is None:
+                # Read before any write: a barcode of another biblio fails the record unwritten.
+                plan = await plan_items(job.client, None, items, correlation_id=cid)
                 if not job.dry_run:
                     await intent("create", None, None)
                     ils_id = await job.client.create_biblio(
                         stamped_payload(incoming, key), correlation_id=cid
                     )
+                    await write_items(ils_id, plan)
                 job.note_diff(change, "created", None, incoming)
                 await acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
                 return "created"
@@ -186,6 +210,9 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             job.note_review(change, "ils_record_missing")
             return "review:ils_record_missing"
         held_copy = parse_ils_record(raw_copy)
+        # A Koha read may embed the biblio's items as 952: they are items, not bib content.
+        held_copy.remove_fields(KOHA_ITEM_TAG)
+        item_plan = await plan_items(job.client, ils_id, items, correlation_id=cid)
         # Compared without what Koha rebuilds on save (005, 999, our stamp, and 001 when
         # autoControlNumber gave it the biblio number): never byte for byte.
         rewritten = rewrote_001(held_copy, ils_id)
@@ -209,7 +236,8 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         sent = ils_comparable(merged, drop_001=rewritten)
         if not diff_records(ils_copy, sent, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
-            # write, or only protected fields differed): nothing to send.
+            # write, or only protected fields differed): nothing to send. Its items may be new.
+            await write_items(ils_id, item_plan)
             await acknowledge(ils_id, job.ils_fingerprint(merged), NO_CHANGE_ACK)
             return (
                 "drifted:no_change"
@@ -219,6 +247,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         if not job.dry_run:
             await intent("update", ils_id, raw_copy)
             await job.client.update_biblio(ils_id, marcxml(merged), correlation_id=cid)
+        await write_items(ils_id, item_plan)
         job.note_diff(change, "updated", ils_copy, merged)
         await acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
         prefix = "drifted:" if drifted else ("matched:" if matched else "")
@@ -237,6 +266,11 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         await close("review", str(exc))
         job.note_review(change, exc.reason)
         return f"review:{exc.reason}"
+    except ItemProblem as exc:
+        # Found before any write of the record (a barcode of another biblio found by a race
+        # after the biblio's own write leaves that write unacknowledged for the next run).
+        await close("failed", str(exc))
+        return f"failed:{exc.reason}"
     except StagedRecordChanged as exc:
         # Not the record that was staged and approved: never written. Its state row stays as
         # it was, so the next delivery of the record is decided afresh; nothing is lost.
@@ -277,52 +311,16 @@ async def _guarded(
         return f"lease:{exc.reason}"
 
 
-# Records being worked on at once. The ILS client bounds requests by itself; this bounds the
-# memory of records read and parsed ahead of it, which otherwise grows with the chunk size
-# on an initial load (bench/README.md: +42 MB for 2,000 creates).
-MAX_RECORDS_IN_FLIGHT = 64
-
-
-async def _each_bounded(
-    pending: Sequence[StagedChange], run: Callable[[StagedChange], Awaitable[str]]
-) -> list[str]:
-    gate = asyncio.Semaphore(MAX_RECORDS_IN_FLIGHT)
-
-    async def one(change: StagedChange) -> str:
-        async with gate:
-            return await run(change)
-
-    # Per-record problems are outcomes already (_apply). What still raises is infrastructure
-    # (the state store, the ILS past its retries): the records in flight finish first, each
-    # with its acknowledgement, and then the task fails with that cause for Airflow to retry.
-    results = await asyncio.gather(*(one(c) for c in pending), return_exceptions=True)
-    for result in results:
-        if isinstance(result, DBAPIError):  # SQLAlchemy's own message names no store
-            raise StateStoreFailed(
-                f"the state store failed ({type(result.orig).__name__}: {result.orig}); records "
-                "already acknowledged stay so and the task's retry resumes after them"
-            ) from result
-        if isinstance(result, BaseException):
-            raise result
-    return [r for r in results if isinstance(r, str)]
-
-
-class StateStoreFailed(RuntimeError):
-    """The state store refused a step of the commit (locked, gone, out of space, ...)."""
-
-    reason = "state_store_failed"
-
-
 async def _apply_all(
     pending: Sequence[StagedChange], job: CommitJob, leases: LeaseManager | None
 ) -> list[str]:
     if leases is None:
-        return await _each_bounded(pending, lambda c: _apply(c, job))
+        return await each_bounded(pending, lambda c: _apply(c, job))
     if job.vendor.lease_branch is None:
-        return await _each_bounded(pending, lambda c: _guarded(c, job, leases, None))
+        return await each_bounded(pending, lambda c: _guarded(c, job, leases, None))
     branch = branch_scope(job.ils, job.vendor.lease_branch)
     async with leases.hold([branch], counted=False) as outer:
-        return await _each_bounded(pending, lambda c: _guarded(c, job, leases, outer))
+        return await each_bounded(pending, lambda c: _guarded(c, job, leases, outer))
 
 
 async def commit_changes(
@@ -392,4 +390,5 @@ async def commit_changes(
         results,
         dry_run=dry_run,
         diff_path=str(diff_file) if diff_file is not None else "",
+        items=job.items,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ class CommitJob:
     diffs: list[dict[str, Any]]
     # Match candidates found for the chunk's creates in batched searches (record key -> them).
     candidates: dict[str, list[Candidate]] = field(default_factory=dict)
+    # Items written for the chunk's records ("created", "updated", "deleted"): counted apart
+    # from the records, which a delivery adding an item to a known biblio leaves unchanged.
+    items: Counter[str] = field(default_factory=Counter)
 
     @property
     def ils(self) -> str:

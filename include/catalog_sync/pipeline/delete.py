@@ -1,15 +1,36 @@
-"""A vendor's deleted record: its ILS copy deleted, unless items are attached (then review)."""
+"""A vendor's deleted record: its ILS copy deleted, unless items are attached (then review,
+or, with the vendor's `items.delete_with_items`, the items deleted first)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from catalog_sync.ils.client import ItemsClient
 from catalog_sync.ils.errors import ILSConflict, ILSNotFound
 from catalog_sync.models import StagedChange
 from catalog_sync.pipeline.commit_job import CommitJob, incoming_record, parse_ils_record
 
 log = logging.getLogger(__name__)
+
+
+async def _delete_with_items(job: CommitJob, ils_id: str, cid: str) -> str | None:
+    """With `delete_with_items: true`, delete the biblio's items (under its holdings lease,
+    held by the record's lease keys) and then the biblio; the review reason when it stays."""
+    client = job.client
+    if not job.vendor.items.delete_with_items or not isinstance(client, ItemsClient):
+        return "items_attached"
+    try:
+        for item in await client.list_items(ils_id, correlation_id=cid):
+            await client.delete_item(item.item_id, correlation_id=cid)
+            job.items["deleted"] += 1
+        await client.delete_biblio(ils_id, correlation_id=cid)
+    except ILSNotFound:
+        log.info("record %s already absent from the ILS", cid)
+    except ILSConflict:
+        # An item Koha will not delete (on loan, on hold): a person decides.
+        return "items_not_deletable"
+    return None
 
 
 async def delete_change(
@@ -35,10 +56,13 @@ async def delete_change(
     except ILSNotFound:
         log.info("record %s already absent from the ILS", cid)
     except ILSConflict:
-        # Items are attached: a catalogue record with holdings is never deleted by a feed.
-        await close("review", "items_attached")
-        job.note_review(change, "items_attached")
-        return "review:items_attached"
+        # Items are attached: a catalogue record with holdings is never deleted by a feed,
+        # unless the vendor's config says its items go with it.
+        reason = await _delete_with_items(job, ils_id, cid)
+        if reason is not None:
+            await close("review", reason)
+            job.note_review(change, reason)
+            return f"review:{reason}"
     job.note_diff(change, "deleted", ils_copy, None)
     await acknowledge(ils_id, None, f"deleted biblio {ils_id}")
     return "deleted"

@@ -12,7 +12,9 @@ Each record's commit ends in one result string, "<outcome>" or "<note>:<outcome>
                               on our side (the staged record changed in the landing file)
   held                        "review:<reason>": not written, a person must look at it
 
-matched, no_change, drifted and already_applied explain records within those counts.
+matched, no_change, drifted and already_applied explain records within those counts. Items
+(created, updated, deleted) are counted apart: a record whose only news is a new item is
+"no_change" (its bib is not written) with one item created.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def tally(
     *,
     dry_run: bool,
     diff_path: str,
+    items: Counter[str] | None = None,
 ) -> CommitReport:
     """The CommitReport of one chunk: `staged_unchanged` records never sent, plus `results`."""
     outcomes: Counter[str] = Counter(unchanged=staged_unchanged)
@@ -92,6 +95,9 @@ def tally(
         drifted=notes["drifted"] + notes["drift_skipped"] + reviews["drift"],
         review=sum(reviews.values()),
         reviews=dict(reviews),
+        items_created=(items or Counter())["created"],
+        items_updated=(items or Counter())["updated"],
+        items_deleted=(items or Counter())["deleted"],
         dry_run=dry_run,
         diff_path=diff_path,
     )

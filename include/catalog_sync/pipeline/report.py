@@ -113,6 +113,12 @@ def render_text(
     ]
     if any(n for n, _ in commit_notes):
         lines += [""] + [f"{n} {what}" for n, what in commit_notes if n]
+    items = [
+        sum(getattr(c, f"items_{k}") for c in commits) for k in ("created", "updated", "deleted")
+    ]
+    if any(items):
+        # Counted apart from records: an item added to a known biblio leaves its record unchanged.
+        lines += ["", "items: {} created, {} updated, {} deleted".format(*items)]
     reviews: Counter[str] = Counter()
     for cm in commits:
         reviews.update(cm.reviews)
