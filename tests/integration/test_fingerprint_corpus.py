@@ -9,8 +9,8 @@ from pathlib import Path
 import pymarc
 import pytest
 
+from catalog_sync.changes.fingerprint import record_fingerprint, record_fingerprint_v1
 from catalog_sync.config import SourceConfig, VendorConfig
-from catalog_sync.fingerprint import record_fingerprint, record_fingerprint_v1
 from catalog_sync.marc.errors import EmptyFileError, NotMarcError
 from catalog_sync.marc.landing import describe_landing
 from catalog_sync.marc.prepare import PreparedRecord, prepare_record

@@ -11,12 +11,12 @@ from sqlalchemy import select, update
 from tests.integration import test_commit as harness
 from tests.integration.test_commit import Feed, retitle, sample_records
 
+from catalog_sync.changes.fingerprint import record_fingerprint_v1
+from catalog_sync.changes.state.schema import catalog_records
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.fingerprint import record_fingerprint_v1
 from catalog_sync.marc.fastprint import fingerprint_version
 from catalog_sync.marc.prepare import PreparedRecord, prepare_record
 from catalog_sync.marc.reader import RawRecord
-from catalog_sync.state.schema import catalog_records
 
 # The commit tests' emulator and feed fixtures, shared rather than copied.
 ils = harness.ils

@@ -9,8 +9,9 @@ from pathlib import Path
 import pymarc
 import pytest
 
+from catalog_sync.changes.fingerprint import record_fingerprint, record_fingerprint_v1
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import SourceConfig, VendorConfig
-from catalog_sync.fingerprint import record_fingerprint, record_fingerprint_v1
 from catalog_sync.marc.fastprint import PREFIX, fingerprint_record, fingerprint_version
 from catalog_sync.marc.iso2709 import frame_fields
 from catalog_sync.marc.landing import describe_landing
@@ -20,7 +21,6 @@ from catalog_sync.marc.split import split_file
 from catalog_sync.models import StagedChange
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.pipeline.process import process_chunk
-from catalog_sync.state import StateStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "marc"
 VENDOR = VendorConfig(name="test", source=SourceConfig(inbox="test"))

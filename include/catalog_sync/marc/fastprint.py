@@ -11,7 +11,7 @@ first, so the same content gives the same fingerprint whichever way it came in.
 
 The value carries its version as a prefix ("v2:" and 61 hex digits, 64 characters like the
 version-1 sha256 it replaces, so it fits where those are stored). Version 1 (JSON of the
-fields, catalog_sync.fingerprint.record_fingerprint_v1) has no prefix.
+fields, catalog_sync.changes.fingerprint.record_fingerprint_v1) has no prefix.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from catalog_sync.audit import correlation_id
+from catalog_sync.changes.fingerprint import match_point_key, record_key
+from catalog_sync.changes.state import StateStore
+from catalog_sync.changes.state.schema import AppliedRecord
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import match_point_key, record_key
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
 from catalog_sync.marc.rejects import RejectWriter
@@ -23,8 +25,6 @@ from catalog_sync.pipeline.rebaseline import (
     store_current,
 )
 from catalog_sync.privacy import Masker
-from catalog_sync.state import StateStore
-from catalog_sync.state.schema import AppliedRecord
 
 # Staging lines are written this many at a time: one write call per block, not per record.
 STAGING_BLOCK = 512

@@ -15,14 +15,14 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, bindparam
 
+from catalog_sync.changes.fingerprint import record_fingerprint_v1
+from catalog_sync.changes.state.ops import Op
+from catalog_sync.changes.state.schema import catalog_records
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import record_fingerprint_v1
 from catalog_sync.marc.fastprint import FINGERPRINT_VERSION, fingerprint_version
 from catalog_sync.marc.prepare import PreparedRecord, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.models import ChunkRef
-from catalog_sync.state.ops import Op
-from catalog_sync.state.schema import catalog_records
 
 
 class Rebaseline(NamedTuple):
