@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlalchemy.exc import DBAPIError
 
 from catalog_sync.models import StagedChange
+from catalog_sync.pipeline.outcomes import Outcome
 
 # Records being worked on at once. The ILS client bounds requests by itself; this bounds the
 # memory of records read and parsed ahead of it, which otherwise grows with the chunk size
@@ -16,11 +17,11 @@ MAX_RECORDS_IN_FLIGHT = 64
 
 
 async def each_bounded(
-    pending: Sequence[StagedChange], run: Callable[[StagedChange], Awaitable[str]]
-) -> list[str]:
+    pending: Sequence[StagedChange], run: Callable[[StagedChange], Awaitable[Outcome]]
+) -> list[Outcome]:
     gate = asyncio.Semaphore(MAX_RECORDS_IN_FLIGHT)
 
-    async def one(change: StagedChange) -> str:
+    async def one(change: StagedChange) -> Outcome:
         async with gate:
             return await run(change)
 
@@ -36,7 +37,7 @@ async def each_bounded(
             ) from result
         if isinstance(result, BaseException):
             raise result
-    return [r for r in results if isinstance(r, str)]
+    return [r for r in results if isinstance(r, Outcome)]
 
 
 class StateStoreFailed(RuntimeError):

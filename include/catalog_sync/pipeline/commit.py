@@ -55,6 +55,9 @@ from catalog_sync.pipeline.items import (
 from catalog_sync.pipeline.outcomes import (
     NO_CHANGE_ACK,
     IlsRecordUnreadable,
+    Note,
+    Outcome,
+    Result,
     StagedRecordChanged,
     tally,
 )
@@ -66,15 +69,15 @@ log = logging.getLogger(__name__)
 
 # What a record acknowledged in the ledger counts as when a later try finds it there.
 _APPLIED_AS = {
-    ChangeAction.CREATE: "created",
-    ChangeAction.UPDATE: "updated",
-    ChangeAction.DELETE: "deleted",
-    ChangeAction.UNCHANGED: "unchanged",
+    ChangeAction.CREATE: Result.CREATED,
+    ChangeAction.UPDATE: Result.UPDATED,
+    ChangeAction.DELETE: Result.DELETED,
+    ChangeAction.UNCHANGED: Result.UNCHANGED,
 }
 
 
-async def _apply(change: StagedChange, job: CommitJob) -> str:
-    """Apply one change; returns the outcome counted in the CommitReport ("review:<reason>"...)."""
+async def _apply(change: StagedChange, job: CommitJob) -> Outcome:
+    """Apply one change; returns the outcome counted in the CommitReport."""
     ils = job.ils
     key = idempotency_key(
         ils, change.record_key, change.fingerprint, change.action.value, change.previous_fingerprint
@@ -83,8 +86,8 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
     if entry is not None and entry.status == "applied":
         # Written by an earlier try: still counted as what it was, so a re-run chunk's report
         # adds up to the same totals as the first (the key holds the ledger's action).
-        was = "no_change" if entry.ack == NO_CHANGE_ACK else _APPLIED_AS[change.action]
-        return f"already_applied:{was}"
+        was = Result.NO_CHANGE if entry.ack == NO_CHANGE_ACK else _APPLIED_AS[change.action]
+        return Outcome(was, note=Note.ALREADY_APPLIED)
     cid = change.correlation_id
     ledger = {
         "ils": ils,
@@ -164,14 +167,14 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             if found.ambiguous:
                 await close("review", "ambiguous_create")
                 job.note_review(change, "ambiguous_create")
-                return "review:ambiguous_create"
+                return Outcome.review("ambiguous_create")
             if found.this_change:
                 # An earlier try created it and died before the acknowledgement.
                 await write_items(found.ils_id)
                 job.note_diff(change, "created", None, incoming)
                 ack = f"created biblio {found.ils_id} (found by its stamp)"
                 await acknowledge(found.ils_id, job.ils_fingerprint(incoming), ack)
-                return "created"
+                return Outcome(Result.CREATED)
             ils_id = found.ils_id  # a create of older content: brought up to date below
         if change.action is ChangeAction.CREATE and ils_id is None:
             match = await find_match(
@@ -185,7 +188,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             if match.review_reason is not None:
                 await close("review", match.review_reason)
                 job.note_review(change, match.review_reason)
-                return f"review:{match.review_reason}"
+                return Outcome.review(match.review_reason)
             if match.ils_id is None:
                 # Read before any write: a barcode of another biblio fails the record unwritten.
                 plan = await plan_items(job.client, None, items, correlation_id=cid)
@@ -197,7 +200,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
                     await write_items(ils_id, plan)
                 job.note_diff(change, "created", None, incoming)
                 await acknowledge(ils_id, job.ils_fingerprint(incoming), f"created biblio {ils_id}")
-                return "created"
+                return Outcome(Result.CREATED)
             ils_id, matched = match.ils_id, True
             lease = current_lease()
             if lease is not None:
@@ -208,7 +211,7 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
         if raw_copy is None:
             await close("review", "ils_record_missing")
             job.note_review(change, "ils_record_missing")
-            return "review:ils_record_missing"
+            return Outcome.review("ils_record_missing")
         held_copy = parse_ils_record(raw_copy)
         # A Koha read may embed the biblio's items as 952: they are items, not bib content.
         held_copy.remove_fields(KOHA_ITEM_TAG)
@@ -232,51 +235,49 @@ async def _apply(change: StagedChange, job: CommitJob) -> str:
             reason = "drift"
             await close("skipped" if job.vendor.drift_policy == "skip" else "review", reason)
             job.note_diff(change, f"drift_{job.vendor.drift_policy}", ils_copy, incoming)
-            return "drift_skipped" if job.vendor.drift_policy == "skip" else f"review:{reason}"
+            if job.vendor.drift_policy == "skip":
+                return Outcome(Result.DRIFT_SKIPPED)
+            return Outcome.review(reason)
+        note = Note.DRIFTED if drifted else (Note.MATCHED if matched else None)
         sent = ils_comparable(merged, drop_001=rewritten)
         if not diff_records(ils_copy, sent, ignore=job.rules.volatile):
             # Changed in the file but already so in the ILS (a matched copy, a retried
             # write, or only protected fields differed): nothing to send. Its items may be new.
             await write_items(ils_id, item_plan)
             await acknowledge(ils_id, job.ils_fingerprint(merged), NO_CHANGE_ACK)
-            return (
-                "drifted:no_change"
-                if drifted
-                else ("matched:no_change" if matched else "no_change")
-            )
+            return Outcome(Result.NO_CHANGE, note=note)
         if not job.dry_run:
             await intent("update", ils_id, raw_copy)
             await job.client.update_biblio(ils_id, marcxml(merged), correlation_id=cid)
         await write_items(ils_id, item_plan)
         job.note_diff(change, "updated", ils_copy, merged)
         await acknowledge(ils_id, job.ils_fingerprint(merged), f"updated biblio {ils_id}")
-        prefix = "drifted:" if drifted else ("matched:" if matched else "")
-        return f"{prefix}updated"
+        return Outcome(Result.UPDATED, note=note)
     except ILSAmbiguousCreate as exc:
         # Several ILS records carry this create's stamp: a person picks the one to keep.
         await close("review", str(exc))
         job.note_review(change, exc.reason)
-        return f"review:{exc.reason}"
+        return Outcome.review(exc.reason)
     except (ILSRejected, ILSConflict, ILSBadAnswer) as exc:
         # The ILS refused this record for good; the rest of the chunk goes on.
         await close("failed", f"{type(exc).__name__}: {exc}")
-        return f"failed:{getattr(exc, 'reason', type(exc).__name__)}"
+        return Outcome.failed(getattr(exc, "reason", type(exc).__name__))
     except IlsRecordUnreadable as exc:
         # The ILS copy needs a person (a retry reads the same copy): held, the rest goes on.
         await close("review", str(exc))
         job.note_review(change, exc.reason)
-        return f"review:{exc.reason}"
+        return Outcome.review(exc.reason)
     except ItemProblem as exc:
         # Found before any write of the record (a barcode of another biblio found by a race
         # after the biblio's own write leaves that write unacknowledged for the next run).
         await close("failed", str(exc))
-        return f"failed:{exc.reason}"
+        return Outcome.failed(exc.reason)
     except StagedRecordChanged as exc:
         # Not the record that was staged and approved: never written. Its state row stays as
         # it was, so the next delivery of the record is decided afresh; nothing is lost.
         log.error("record %s not written: %s", change.correlation_id, exc)
         await close("failed", str(exc))
-        return f"failed:{exc.reason}"
+        return Outcome.failed(exc.reason)
 
 
 def lease_keys(ils: str, change: StagedChange) -> list[str]:
@@ -289,10 +290,10 @@ def lease_keys(ils: str, change: StagedChange) -> list[str]:
 
 async def _guarded(
     change: StagedChange, job: CommitJob, leases: LeaseManager, within: Lease | None
-) -> str:
+) -> Outcome:
     """_apply under the record's lease: no other writer between our read, diff and write.
 
-    A lease lost or still busy leaves the record un-acknowledged ("lease:<reason>"): it is
+    A lease lost or still busy leaves the record un-acknowledged (Result.LEASE): it is
     never written unguarded, and commit_changes fails the chunk so its retry writes it.
     """
     try:
@@ -308,12 +309,12 @@ async def _guarded(
     except (LeaseLost, LeaseTimeout, ILSFencedOff) as exc:
         # ILSFencedOff: the ILS saw a later holder's token; our write did not happen.
         log.error("record %s not written, left for the retry: %s", change.correlation_id, exc)
-        return f"lease:{exc.reason}"
+        return Outcome.lease(exc.reason)
 
 
 async def _apply_all(
     pending: Sequence[StagedChange], job: CommitJob, leases: LeaseManager | None
-) -> list[str]:
+) -> list[Outcome]:
     if leases is None:
         return await each_bounded(pending, lambda c: _apply(c, job))
     if job.vendor.lease_branch is None:
@@ -376,7 +377,7 @@ async def commit_changes(
         creates = [c for c in pending if c.action is ChangeAction.CREATE]
         await prefetch_matches(creates, job)
         results = await _apply_all(pending, job, leases)
-    unleased = Counter(r.partition(":")[2] for r in results if r.startswith("lease:"))
+    unleased = Counter(r.reason for r in results if r.result is Result.LEASE)
     if unleased:
         raise UnleasedRecords(
             f"chunk {ref.chunk_id}: {sum(unleased.values())} record(s) not written, their lease "

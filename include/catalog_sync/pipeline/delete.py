@@ -10,6 +10,7 @@ from catalog_sync.ils.client import ItemsClient
 from catalog_sync.ils.errors import ILSConflict, ILSNotFound
 from catalog_sync.models import StagedChange
 from catalog_sync.pipeline.commit_job import CommitJob, incoming_record, parse_ils_record
+from catalog_sync.pipeline.outcomes import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ async def _delete_with_items(job: CommitJob, ils_id: str, cid: str) -> str | Non
 
 async def delete_change(
     change: StagedChange, job: CommitJob, close: Any, acknowledge: Any, intent: Any
-) -> str:
+) -> Outcome:
     """Delete the ILS copy of a record the vendor deleted; one with items goes to review."""
     ils_id = change.ils_id
     assert ils_id is not None, "a delete is staged only for a record with an ILS id"
@@ -44,12 +45,12 @@ async def delete_change(
     raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
     if raw_copy is None:
         await acknowledge(ils_id, None, "already absent from the ILS")
-        return "deleted"
+        return Outcome(Result.DELETED)
     ils_copy = parse_ils_record(raw_copy)
     if job.dry_run:
         # Whether items are attached shows only when the ILS refuses the delete.
         job.note_diff(change, "deleted", ils_copy, None)
-        return "deleted"
+        return Outcome(Result.DELETED)
     await intent("delete", ils_id, raw_copy)
     try:
         await job.client.delete_biblio(ils_id, correlation_id=cid)
@@ -62,7 +63,7 @@ async def delete_change(
         if reason is not None:
             await close("review", reason)
             job.note_review(change, reason)
-            return f"review:{reason}"
+            return Outcome.review(reason)
     job.note_diff(change, "deleted", ils_copy, None)
     await acknowledge(ils_id, None, f"deleted biblio {ils_id}")
-    return "deleted"
+    return Outcome(Result.DELETED)
