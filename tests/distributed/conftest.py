@@ -59,10 +59,11 @@ FAST_DETECTION = {
 
 
 def distributed_config(target: Path, records_per_chunk: int) -> Path:
-    """tests/production's config copy, with this test's chunk size and 001+003 matching only.
+    """tests/production's config copy, with this test's chunk size and no ILS matching.
 
-    Only 001+003: the 20,000-record file repeats real records under suffixed 001s (see
-    test_two_worker_hosts); their shared ISBNs must not match them to one another.
+    Only 001+003, which Koha cannot search (docs/koha.md), so no record is matched in the ILS:
+    the 20,000-record file repeats real records under suffixed 001s (see
+    test_two_worker_hosts); their shared ISBNs and LCCNs must not match them to one another.
     """
     test_config(target)
     path = target / "vendors.yaml"

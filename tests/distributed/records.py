@@ -22,7 +22,7 @@ def real_records_file(dest: Path, count: int) -> Path:
     The corpus holds about 7,600 clean bibliographic records across its files, fewer than the
     20,000 the distributed test loads, and none may be invented. So the LoC file's records are
     used as they are, then again with REPEAT_SUFFIX appended to their 001 (nothing else
-    changed), which makes each repeat a distinct record under 001+003 matching.
+    changed), which makes each repeat a distinct record key (003:001).
     """
     source = quick_file()
     if source is None:
