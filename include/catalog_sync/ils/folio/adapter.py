@@ -23,6 +23,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import httpx
 import pymarc
 
 from catalog_sync.identifiers import isbn10, normalise
@@ -98,6 +99,9 @@ class FolioAdapter:
                     return await send()
             except ILSAuthError:
                 raise
+            except httpx.TransportError as exc:  # the session's login/refresh, unanswered
+                if attempt == self.settings.max_attempts:
+                    raise ILSUnavailable(f"{self.label}: {what}: {exc!r}") from exc
             except ILSError as exc:
                 transient = isinstance(exc, ILSUnavailable) or (exc.status or 0) >= 500
                 if not transient and type(exc) is ILSError and exc.status is not None:
@@ -292,8 +296,10 @@ class FolioAdapter:
                 return
             except ILSAuthError:
                 raise
-            except ILSError as exc:
-                transient = isinstance(exc, ILSUnavailable) or (exc.status or 0) >= 500
+            except (ILSError, httpx.TransportError) as exc:
+                transient = not isinstance(exc, ILSError) or (
+                    isinstance(exc, ILSUnavailable) or (exc.status or 0) >= 500
+                )
                 if not transient:
                     raise
                 if stamp is None or attempt == self.settings.max_attempts:
