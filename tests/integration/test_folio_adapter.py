@@ -194,6 +194,33 @@ def test_lost_create_answer_is_found_by_its_stamp_not_made_twice(
     assert srs.status_code == 200
 
 
+def test_an_update_whose_answer_was_lost_is_no_drift_when_resent(
+    folio: ServiceProcess, okapi: Okapi, loc_records: list[pymarc.Record]
+) -> None:
+    control = EmulatorControl(folio.url)
+    record = loc_records[3]
+    changed = copy.deepcopy(record)
+    changed["245"]["a"] = "Resent title /"
+
+    async def body(ils: ILSClient) -> bytes | None:
+        biblio_id = await ils.create_biblio(stamped(record, "k-lost-upd"), correlation_id=CID)
+        await ils.get_biblio(biblio_id, correlation_id=CID)
+        control.set_faults(drop_rate=1.0, drop_after_share=1.0, seed=2)
+        task = asyncio.create_task(
+            ils.update_biblio(biblio_id, marcxml(changed), correlation_id=CID)
+        )
+        await asyncio.sleep(0.3)  # the PUT is applied, its answer (and a resend's) dropped
+        control.clear_faults()
+        await task
+        return await ils.get_biblio(biblio_id, correlation_id=CID)
+
+    copy_back = run(folio.url, body)
+    assert control.counters().get("dropped_after_apply", 0) >= 1
+    [instance] = instances(okapi)
+    assert instance["title"].startswith("Resent title") and instance["_version"] == 2
+    assert copy_back is not None and b"Resent title" in copy_back
+
+
 def test_unknown_tenant_fails_at_once_naming_it(folio: ServiceProcess) -> None:
     with pytest.raises(FolioUnknownTenant, match="nosuchlib"):
         run(folio.url, lambda ils: ils.check_access(correlation_id=CID), tenant="nosuchlib")

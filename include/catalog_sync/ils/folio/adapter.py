@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -26,7 +23,7 @@ from typing import Any, Self, TypeVar
 import httpx
 import pymarc
 
-from catalog_sync.identifiers import isbn10, normalise
+from catalog_sync.identifiers import isbn10
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import (
     ILSAmbiguousCreate,
@@ -39,17 +36,20 @@ from catalog_sync.ils.errors import (
     ILSVersionConflict,
 )
 from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
-from catalog_sync.ils.folio.mapping import InstanceMappingError, instance_from_marc
-from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES
+from catalog_sync.ils.folio.records import (
+    INDEX_TYPES,
+    check_id,
+    held_numbers,
+    instance_of,
+    parse_marcxml,
+    srs_marcxml,
+)
 from catalog_sync.ils.folio.session import FolioSettings, OkapiSession, folio_message
 from catalog_sync.ils.settings import ILSSettings
 from catalog_sync.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
 
 log = logging.getLogger(__name__)
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-")
-# Our match indexes -> the FOLIO identifier types holding them (FOLIO's default MARC rules).
-_INDEX_TYPES = {"isbn": "ISBN", "issn": "ISSN", "lccn": "LCCN"}
 _STAMP_TYPE = "System control number"
 _BACKOFF = 0.2  # seconds before the first retry of a transient failure, doubled each time
 T = TypeVar("T")
@@ -128,8 +128,8 @@ class FolioAdapter:
     # -- ILSClient -------------------------------------------------------------------------
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
-        record = _parse(marcxml)
-        instance = _instance(record, None)
+        record = parse_marcxml(marcxml)
+        instance = instance_of(record, None)
         await self._create_instance(instance, marcxml_stamp(marcxml), correlation_id)
         stored = await self._instance(instance["id"], correlation_id)
         if stored is None:
@@ -138,21 +138,21 @@ class FolioAdapter:
         return str(stored["id"])
 
     async def update_biblio(self, biblio_id: str, marcxml: bytes, *, correlation_id: str) -> None:
-        _check_id(biblio_id)
-        record = _parse(marcxml)
+        check_id(biblio_id)
+        record = parse_marcxml(marcxml)
         stored = self._read.pop(biblio_id, None) or await self._instance(biblio_id, correlation_id)
         if stored is None:
             raise ILSNotFound(f"{self.label}: no instance {biblio_id}")
         # FOLIO's PUT replaces the whole record: fields staff set in FOLIO (suppression,
         # statistical codes ...) are kept, the MARC-derived ones replaced, `_version` echoed.
-        mapped = _instance(record, biblio_id)
+        mapped = instance_of(record, biblio_id)
         instance = {**stored, **mapped, "hrid": stored["hrid"], "_version": stored["_version"]}
         instance.pop("metadata", None)
         await self._upsert(instance, correlation_id, what=f"update instance {biblio_id}")
         await self._save_marc(instance, record, correlation_id)
 
     async def get_biblio(self, biblio_id: str, *, correlation_id: str) -> bytes | None:
-        _check_id(biblio_id)
+        check_id(biblio_id)
         instance = await self._instance(biblio_id, correlation_id)
         if instance is None:
             return None
@@ -164,10 +164,10 @@ class FolioAdapter:
             # An instance without MARC (FOLIO-source, or a create cut short): nothing to diff.
             return None
         self._read[biblio_id] = instance
-        return _marcxml(source)
+        return srs_marcxml(source)
 
     async def delete_biblio(self, biblio_id: str, *, correlation_id: str) -> None:
-        _check_id(biblio_id)
+        check_id(biblio_id)
         source = await self._call(
             f"get source record of {biblio_id}",
             lambda: self.client.get_source_record(biblio_id, correlation_id=correlation_id),
@@ -199,13 +199,13 @@ class FolioAdapter:
     async def find_by_numbers(
         self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
     ) -> list[Candidate]:
-        wanted = {i: set(v) for i, v in numbers.items() if i in _INDEX_TYPES and v}
+        wanted = {i: set(v) for i, v in numbers.items() if i in INDEX_TYPES and v}
         hits: dict[str, dict[str, Any]] = {}
         for index, values in wanted.items():
             terms = list(values)
             if index == "isbn":  # FOLIO holds the ISBN as catalogued, often in its 10 form
                 terms += [t for t in (isbn10(v) for v in values) if t]
-            kind = _INDEX_TYPES[index]
+            kind = INDEX_TYPES[index]
 
             async def search(kind: str = kind, terms: list[str] = terms) -> list[dict[str, Any]]:
                 return await self.client.find_instances_by_identifier(
@@ -216,7 +216,7 @@ class FolioAdapter:
                 hits[str(instance["id"])] = instance
         found: list[tuple[str, Candidate]] = []
         for instance_id, instance in hits.items():
-            held = _held_numbers(instance)
+            held = held_numbers(instance)
             # A full-text hit on one word of a longer value is no match: FOLIO's values decide.
             matched = {i: frozenset(held.get(i, set()) & v) for i, v in wanted.items()}
             if any(matched.values()):
@@ -317,8 +317,31 @@ class FolioAdapter:
                 return
 
     async def _upsert(self, instance: dict[str, Any], cid: str, *, what: str) -> None:
-        """An update: repeating it is safe, a stale `_version` only ever conflicts."""
-        await self._call(what, lambda: self._upsert_once(instance, cid, what=what))
+        """An update, resent while unanswered. A resend after a lost answer meets its own
+        first write as a 409: no drift when FOLIO holds just what was sent, one version on."""
+        unanswered = False
+
+        async def send() -> None:
+            nonlocal unanswered
+            try:
+                await self._upsert_once(instance, cid, what=what)
+            except ILSVersionConflict:
+                if unanswered and await self._holds(instance, cid):
+                    return
+                raise
+            except (ILSError, httpx.TransportError) as exc:
+                status = exc.status if isinstance(exc, ILSError) else None
+                unanswered = unanswered or not isinstance(exc, ILSError) or (status or 0) >= 500
+                unanswered = unanswered or isinstance(exc, ILSUnavailable)
+                raise
+
+        await self._call(what, send)
+
+    async def _holds(self, sent: dict[str, Any], cid: str) -> bool:
+        stored = await self._instance(str(sent["id"]), cid)
+        if stored is None or stored.get("_version") != sent["_version"] + 1:
+            return False
+        return all(stored.get(k) == v for k, v in sent.items() if k not in ("_version", "metadata"))
 
     async def _upsert_once(self, instance: dict[str, Any], cid: str, *, what: str) -> None:
         [outcome] = await self.client.upsert_instances([instance], correlation_id=cid)
@@ -359,54 +382,6 @@ class FolioAdapter:
                 f"{self.label}: SRS refused the MARC of instance {instance['id']}: {outcome.error}",
                 reason="folio_invalid",
             )
-
-
-def _check_id(biblio_id: str) -> None:
-    """FOLIO ids are UUIDs; anything else is refused before it reaches a URL or a query."""
-    if not _UUID.match(biblio_id) or len(biblio_id) != 36:
-        raise ILSRejected(f"not a FOLIO instance id: {biblio_id!r}", reason="bad_biblio_id")
-
-
-def _parse(marcxml: bytes) -> pymarc.Record:
-    records = pymarc.parse_xml_to_array(io.BytesIO(marcxml), strict=False)
-    if len(records) != 1 or records[0] is None:
-        raise ILSRejected("not one readable MARCXML record", reason="bad_marcxml")
-    record: pymarc.Record = records[0]
-    return record
-
-
-def _instance(record: pymarc.Record, instance_id: str | None) -> dict[str, Any]:
-    try:
-        return instance_from_marc(record, instance_id)
-    except InstanceMappingError as exc:
-        raise ILSRejected(str(exc), reason=exc.reason) from exc
-
-
-def _marcxml(source: dict[str, Any]) -> bytes:
-    """The SRS record's parsed MARC (MARC-in-JSON) as MARCXML, for diffing."""
-    content = source.get("parsedRecord", {}).get("content")
-    text = content if isinstance(content, str) else json.dumps(content)
-    record = next(iter(pymarc.JSONReader(text)), None)
-    if record is None:
-        raise ILSError(f"SRS record {source.get('id')} holds no readable MARC")
-    xml: bytes = pymarc.record_to_xml(record, namespace=True)
-    return xml
-
-
-def _held_numbers(instance: dict[str, Any]) -> dict[str, set[str]]:
-    """The instance's identifiers normalised as our match indexes compare them."""
-    by_type = {IDENTIFIER_TYPES[name]: index for index, name in _INDEX_TYPES.items()}
-    held: dict[str, set[str]] = {}
-    for entry in instance.get("identifiers", []):
-        index = by_type.get(str(entry.get("identifierTypeId")))
-        if index is None:
-            continue
-        # A catalogued "0198526636 (pbk.)" holds its number in the first word.
-        words = str(entry.get("value", "")).split()
-        value = normalise(index, " ".join(words) if index == "lccn" else (words or [""])[0])
-        if value:
-            held.setdefault(index, set()).add(value)
-    return held
 
 
 __all__ = ["FolioAdapter"]
