@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, insert, select
 
+from catalog_sync.changes.state.schema import catalog_records, loaded_files
+from catalog_sync.changes.state.store import StateStore
 from catalog_sync.services import free_port
-from catalog_sync.state.schema import catalog_records, loaded_files
-from catalog_sync.state.store import StateStore
 
 WORKERS = 2
 COPY_BATCH = 2000

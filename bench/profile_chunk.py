@@ -15,12 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import SourceConfig, VendorConfig
 from catalog_sync.marc.landing import describe_landing
 from catalog_sync.marc.split import split_file
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.pipeline.process import process_chunk
-from catalog_sync.state import StateStore
 
 # Cumulative time of these functions, as shares of process_chunk's own cumulative time.
 STEPS = {

@@ -370,7 +370,7 @@ def section_commit(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> Non
 # What a seeded ILS and state store depend on: reused while these files stay the same, so a
 # quick run after an unrelated commit does not seed again (~3 ILS requests per record).
 SEED_INPUTS = (
-    "include/catalog_sync/fingerprint.py",
+    "include/catalog_sync/changes/fingerprint.py",
     "include/catalog_sync/marc/prepare.py",
     "include/catalog_sync/state",
     "include/catalog_sync/emulator/store.py",

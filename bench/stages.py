@@ -39,7 +39,7 @@ ALL_STAGES = (
     "process_chunk",
 )
 # The field-level diff commit_chunk runs (issue 5); absent in the other Pythons' venvs.
-DIFF_MODULE, DIFF_FUNCTION = "catalog_sync.recordiff", "diff_records"
+DIFF_MODULE, DIFF_FUNCTION = "catalog_sync.changes.recordiff", "diff_records"
 # gc modes compared by run.py; "freeze_threshold" is what catalog_sync.gctuning applies.
 GC_MODES = ("default", "freeze", "threshold", "freeze_threshold", "disabled")
 
@@ -229,8 +229,8 @@ def _catalog_cases(
     path: Path, stages: list[str], notes: dict[str, str]
 ) -> dict[str, Callable[[], None]]:
     """The project's own functions, each over every record, prepared inputs made beforehand."""
+    from catalog_sync.changes.fingerprint import record_fingerprint, record_key
     from catalog_sync.config import SourceConfig, VendorConfig
-    from catalog_sync.fingerprint import record_fingerprint, record_key
     from catalog_sync.marc.iso2709 import frame_fields
     from catalog_sync.marc.landing import describe_landing
     from catalog_sync.marc.prepare import PreparedRecord, prepare_record
@@ -339,9 +339,9 @@ def _catalog_cases(
 
 
 def _process_chunk_case(refs: list[Any], vendor: Any) -> Callable[[], None]:
+    from catalog_sync.changes.state import StateStore
     from catalog_sync.paths import RuntimeLayout
     from catalog_sync.pipeline.process import process_chunk
-    from catalog_sync.state import StateStore
 
     root = Path(tempfile.mkdtemp(prefix="stage-bench-"))
     layout = RuntimeLayout(root)

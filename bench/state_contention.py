@@ -34,7 +34,7 @@ async def _ticker(stop: asyncio.Event, gaps: list[float]) -> None:
 
 
 async def _records(url: str, worker: int, records: int, mode: str) -> dict[str, Any]:
-    from catalog_sync import state as st
+    from catalog_sync.changes import state as st
 
     store = st.StateStore(url)
     gate = asyncio.Semaphore(IN_FLIGHT)
@@ -98,7 +98,7 @@ def main() -> None:
         url, worker, records, go = args.child
         child(url, int(worker), int(records), args.mode, Path(go))
         return
-    from catalog_sync.state import StateStore
+    from catalog_sync.changes.state import StateStore
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'state.db'}"

@@ -29,6 +29,7 @@ import pymarc
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "include"), str(REPO / "plugins")]
 
+from catalog_sync.changes.state import StateStore  # noqa: E402
 from catalog_sync.config import load_vendors  # noqa: E402
 from catalog_sync.ils import ILSSettings, open_client  # noqa: E402
 from catalog_sync.leases import LeaseManager  # noqa: E402
@@ -41,7 +42,6 @@ from catalog_sync.pipeline.stored import (  # noqa: E402
     split_stored_file,
 )
 from catalog_sync.services import start_emulator, start_redis  # noqa: E402
-from catalog_sync.state import StateStore  # noqa: E402
 from catalog_sync.storage import SharedStorage  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "loc-marc-open-access"

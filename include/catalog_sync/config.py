@@ -14,7 +14,7 @@ from catalog_sync.paths import vendors_file
 from catalog_sync.retention import RetentionPeriods
 
 # 001+003 and 035 are accepted for configs written before, but Koha cannot search them
-# (catalog_sync.matching skips them; docs/koha.md): our record-key map covers 001+003.
+# (catalog_sync.changes.matching skips them; docs/koha.md): our record-key map covers 001+003.
 MatchPoint = Literal["001+003", "035", "020", "022", "010"]
 DEFAULT_MATCH_POINTS: tuple[MatchPoint, ...] = ("020", "022", "010")
 
@@ -74,7 +74,7 @@ class VendorConfig(BaseModel):
     # lenient: blank a bad indicator, drop a stray byte after the indicators and keep the record
     # with a warning code (catalog_sync.marc.repair); strict: reject such records.
     marc_strictness: Literal["lenient", "strict"] = "lenient"
-    # Change detection (include/catalog_sync/matching.py, protected.py, pipeline/commit.py):
+    # Change detection (include/catalog_sync/changes/matching.py, protected.py, pipeline/commit.py):
     match_points: list[MatchPoint] = Field(
         default_factory=lambda: list(DEFAULT_MATCH_POINTS),
         description="How a new record finds its ILS copy, strongest first",

@@ -31,9 +31,9 @@ their pre-image before any write.
 
 def revert(vendor: str, run_id: str) -> str:
     """Task body: open one ILS client per connection the run wrote to, and revert."""
+    from catalog_sync.changes.revert import revert_run
     from catalog_sync.ils.client import ILSClient
     from catalog_sync.leases import LeaseManager
-    from catalog_sync.revert import revert_run
     from catalog_sync_airflow.runtime import task_runtime
     from ils.hooks import ILSHook
 

@@ -14,12 +14,12 @@ from airflow.exceptions import AirflowNotFoundException
 from airflow.sdk import BaseHook, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.delivery import SftpLogin, fetch_https, fetch_options, fetch_sftp
 from catalog_sync.paths import RuntimeLayout, layout, runtime_home
 from catalog_sync.pipeline.fetch import RemoteFetch
 from catalog_sync.privacy import Masker, load_policy
-from catalog_sync.state import StateStore
 from catalog_sync.storage import SharedStorage
 
 PII_CONNECTION = "catalog_sync_pii"

@@ -22,8 +22,8 @@ import redis
 import yaml
 from pymarc import Field, Indicators, Record, Subfield, record_to_xml
 
+from catalog_sync.changes.fingerprint import record_key
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.fingerprint import record_key
 from catalog_sync.ils import ILSSettings, KohaAdapter
 from catalog_sync.leases import record_scope
 from catalog_sync.paths import CONFIG_DIR, REPO_ROOT

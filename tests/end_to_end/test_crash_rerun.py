@@ -26,6 +26,7 @@ import pymarc
 import pytest
 from pymarc import Record
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
@@ -36,7 +37,6 @@ from catalog_sync.paths import layout
 from catalog_sync.pipeline.commit import commit_changes
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.services import ServiceProcess, start_emulator
-from catalog_sync.state import StateStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

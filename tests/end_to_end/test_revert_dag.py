@@ -9,7 +9,7 @@ import httpx
 import pymarc
 import pytest
 
-from catalog_sync.fingerprint import ils_comparable
+from catalog_sync.changes.fingerprint import ils_comparable
 from tests.end_to_end.harness import DemoRun
 from tests.end_to_end.test_change_detection import (
     deliver,

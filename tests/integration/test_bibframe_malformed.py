@@ -11,13 +11,13 @@ import pytest
 from tests.integration.test_delivery_https import PASSWORD, USER, FeedServer, _serve
 
 from catalog_sync.bibframe import BibframeFileError, convert_bibframe
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.delivery import fetch_https
 from catalog_sync.delivery.models import DeliveryReport
 from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.paths import layout
 from catalog_sync.pipeline.fetch import fetch_deliveries
-from catalog_sync.state import StateStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REAL = FIXTURES / "bibframe" / "regression-bibframe.xml"

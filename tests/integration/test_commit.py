@@ -18,9 +18,11 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
+from catalog_sync.changes.fingerprint import ils_comparable
+from catalog_sync.changes.revert import RevertReport, revert_run
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.fingerprint import ils_comparable
 from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.leases import LeaseManager
 from catalog_sync.marc.split import split_file
@@ -30,9 +32,7 @@ from catalog_sync.pipeline.commit import commit_changes
 from catalog_sync.pipeline.deletecap import check_delete_cap
 from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.privacy import Masker, load_policy
-from catalog_sync.revert import RevertReport, revert_run
 from catalog_sync.services import ServiceProcess, start_emulator
-from catalog_sync.state import StateStore
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -25,12 +25,12 @@ from tests.integration.test_commit import (  # noqa: F401
     sample_records,
 )
 
+from catalog_sync.changes.revert import RevertReport, revert_run
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import load_vendors
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
-from catalog_sync.revert import RevertReport, revert_run
 from catalog_sync.services import ServiceProcess
-from catalog_sync.state import StateStore
 
 # The Feed harness and its fixtures (ils, control, feed) are test_commit's: imported, not copied.
 # ruff: noqa: F811

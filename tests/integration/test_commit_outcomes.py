@@ -20,13 +20,13 @@ from tests.integration.test_commit import (
     sample_records,
 )
 
+from catalog_sync.changes.state import StateStore, idempotency_key
+from catalog_sync.changes.state.engine import Contention, StateStoreContended
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.models import ChunkReport, CommitReport
 from catalog_sync.pipeline.commit import StateStoreFailed, commit_changes
 from catalog_sync.pipeline.process import read_staged
-from catalog_sync.state import StateStore, idempotency_key
-from catalog_sync.state.engine import Contention, StateStoreContended
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,8 +13,8 @@ from tests.integration.test_commit import (  # noqa: F401
     sample_records,
 )
 
+from catalog_sync.changes.matching import BATCH_RECORDS
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.matching import BATCH_RECORDS
 
 # The Feed harness and its fixtures (ils, control, feed) are test_commit's: imported, not copied.
 # ruff: noqa: F811

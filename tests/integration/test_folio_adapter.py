@@ -14,8 +14,9 @@ import pymarc
 import pytest
 from tests.folio_emulator import CREDENTIALS, TENANT, Okapi
 
+from catalog_sync.changes.identifiers import record_identifiers
+from catalog_sync.changes.stamp import marcxml_stamp, stamp_record
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.identifiers import record_identifiers
 from catalog_sync.ils import ILSSettings, open_client
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSAuthError, ILSRejected, ILSVersionConflict
@@ -23,7 +24,6 @@ from catalog_sync.ils.folio.adapter import FolioAdapter
 from catalog_sync.ils.folio.session import FolioTokenRefused, FolioUnknownTenant
 from catalog_sync.pipeline.commit_job import marcxml
 from catalog_sync.services import ServiceProcess
-from catalog_sync.stamp import marcxml_stamp, stamp_record
 
 pytestmark = pytest.mark.timeout(120)
 T = TypeVar("T")

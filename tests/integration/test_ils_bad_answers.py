@@ -23,9 +23,9 @@ from tests.integration.test_commit import (  # noqa: F401
     sample_records,
 )
 
+from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, ILSUnavailable, open_client
-from catalog_sync.stamp import stamp_record
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from catalog_sync.changes.identifiers import lccn
+from catalog_sync.changes.stamp import marcxml_control, marcxml_subfields
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.emulator.loadgen import marcxml_records, run_writers
-from catalog_sync.identifiers import lccn
 from catalog_sync.ils import (
     ILSAuthError,
     ILSConflict,
@@ -26,7 +27,6 @@ from catalog_sync.ils import (
 )
 from catalog_sync.ils.requestlog import LOGGER_NAME
 from catalog_sync.services import ServiceProcess, free_port, start_emulator
-from catalog_sync.stamp import marcxml_control, marcxml_subfields
 
 
 def control_number_of(marcxml: bytes) -> str | None:

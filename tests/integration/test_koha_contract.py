@@ -22,12 +22,12 @@ import httpx
 import pymarc
 import pytest
 
+from catalog_sync.changes.identifiers import lccn
+from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.identifiers import lccn
 from catalog_sync.ils import ILSConflict, ILSSettings
 from catalog_sync.ils.koha import KohaAdapter
 from catalog_sync.services import ServiceProcess, start_emulator
-from catalog_sync.stamp import stamp_record
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
 pytestmark = pytest.mark.timeout(120)

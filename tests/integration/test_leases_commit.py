@@ -15,6 +15,7 @@ import pytest
 import redis
 from pymarc import Record
 
+from catalog_sync.changes.state import StateStore, idempotency_key
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
@@ -34,7 +35,6 @@ from catalog_sync.paths import layout
 from catalog_sync.pipeline.commit import commit_changes
 from catalog_sync.pipeline.process import process_chunk, read_staged
 from catalog_sync.services import ServiceProcess
-from catalog_sync.state import StateStore, idempotency_key
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from catalog_sync.state import (
+from catalog_sync.changes.state import (
     Contention,
     StateCalls,
     StateStore,

@@ -18,6 +18,7 @@ from pymarc import Record
 from tests.sftp_server import PASSWORD, USER
 from tests.sftp_storage import CONN_ID, STORE, SftpStore, deliver
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.errors import InboxMissingError
@@ -34,7 +35,6 @@ from catalog_sync.pipeline.stored import (
 )
 from catalog_sync.retention import RetentionPeriods, purge_stored
 from catalog_sync.services import ServiceProcess
-from catalog_sync.state import StateStore
 from catalog_sync.storage import LandingIntegrityError, SharedStorage
 
 pytestmark = pytest.mark.timeout(180)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pymarc
 from pymarc import Field, Subfield
 
-from catalog_sync.fingerprint import record_fingerprint, record_key
+from catalog_sync.changes.fingerprint import record_fingerprint, record_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "marc"
 

@@ -14,13 +14,13 @@ import pymarc
 import pytest
 from tests.marc_support import MARC_FIXTURES, vendor
 
-from catalog_sync.fingerprint import match_point_key
+from catalog_sync.changes.fingerprint import match_point_key
+from catalog_sync.changes.state import StateStore
 from catalog_sync.marc.filescan import scan_file
 from catalog_sync.marc.landing import describe_landing
 from catalog_sync.marc.split import split_file
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.pipeline.process import process_chunk, read_staged
-from catalog_sync.state import StateStore
 
 
 @pytest.fixture

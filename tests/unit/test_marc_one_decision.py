@@ -16,6 +16,7 @@ import pymarc
 import pytest
 from pymarc import Indicators
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import SourceConfig, VendorConfig
 from catalog_sync.ingest_cli import normalize_main, validate_main
 from catalog_sync.marc.iso2709 import frame_fields
@@ -23,7 +24,6 @@ from catalog_sync.marc.landing import describe_landing
 from catalog_sync.marc.split import split_file
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.pipeline.process import process_chunk
-from catalog_sync.state import StateStore
 
 UCHICAGO = "folio-mod-data-import/src/test/resources/UChicago_SampleBibs.xml"
 

@@ -9,9 +9,16 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
-from catalog_sync.identifiers import isbn10, isbn13, issn, lccn, oclc_number, record_identifiers
+from catalog_sync.changes.identifiers import (
+    isbn10,
+    isbn13,
+    issn,
+    lccn,
+    oclc_number,
+    record_identifiers,
+)
+from catalog_sync.changes.matching import match_numbers
 from catalog_sync.ils.koha_query import numbers_query, row_numbers, title_pattern
-from catalog_sync.matching import match_numbers
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
 BLANK = Indicators(" ", " ")

@@ -10,9 +10,9 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
+from catalog_sync.changes.protected import TagSet, load_field_rules, merge_protected
+from catalog_sync.changes.recordiff import content_fingerprint, diff_records, masked_changes
 from catalog_sync.privacy import Masker, load_policy
-from catalog_sync.protected import TagSet, load_field_rules, merge_protected
-from catalog_sync.recordiff import content_fingerprint, diff_records, masked_changes
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
 BLANK = Indicators(" ", " ")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from catalog_sync.changes.state import StateStore, idempotency_key
 from catalog_sync.models import ChangeAction
 from catalog_sync.pipeline.process import decide
-from catalog_sync.state import StateStore, idempotency_key
 
 
 @pytest.fixture

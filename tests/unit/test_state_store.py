@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from catalog_sync.state import StateCalls, StateStore, idempotency_key, ops
+from catalog_sync.changes.state import StateCalls, StateStore, idempotency_key, ops
 
 PG_URL = os.environ.get(
     "CATALOG_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/test"
@@ -190,7 +190,7 @@ def test_two_processes_opening_a_new_store_migrate_it_once(tmp_path: Path) -> No
     import sys
 
     url = f"sqlite:///{tmp_path / 'race.db'}"
-    code = "import sys; from catalog_sync.state import StateStore; StateStore(sys.argv[1])"
+    code = "import sys; from catalog_sync.changes.state import StateStore; StateStore(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     with sa.create_engine(url).connect() as conn:

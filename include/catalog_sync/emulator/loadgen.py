@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pymarc
 
+from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.ils import ILSError, ILSSettings, open_client
 from catalog_sync.ils.requestlog import LOGGER_NAME
-from catalog_sync.stamp import stamp_record
 
 
 @dataclass
@@ -33,7 +33,7 @@ class WriterResult:
 
 def marcxml_records(path: Path, limit: int) -> list[bytes]:
     """The first `limit` records of an ISO 2709 file, each as one MARCXML document carrying a
-    create stamp (catalog_sync.stamp), so a create whose answer is lost is found again."""
+    create stamp (catalog_sync.changes.stamp), so a create whose answer is lost is found again."""
     records: list[bytes] = []
     with path.open("rb") as handle:
         reader = pymarc.MARCReader(handle, to_unicode=True, force_utf8=True, permissive=True)

@@ -28,7 +28,7 @@ class ILSClient(Protocol):
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
         """Create the record; returns the ILS biblio id.
 
-        A stamped record (catalog_sync.stamp) whose answer is lost is found again by its stamp,
+        A stamped record (catalog_sync.changes.stamp) whose answer is lost is found again by its stamp,
         not re-created; an unstamped one is then not resent (ILSUnavailable).
         """
         ...
@@ -49,7 +49,7 @@ class ILSClient(Protocol):
         self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
     ) -> list[Candidate]:
         """ILS records holding any of `numbers` (index -> normalised values: isbn as ISBN-13
-        digits, issn as NNNN-NNNC, lccn as catalog_sync.identifiers.lccn), lowest id first.
+        digits, issn as NNNN-NNNC, lccn as catalog_sync.changes.identifiers.lccn), lowest id first.
 
         One search for all of them; each hit is verified against the ILS's own values.
         """
@@ -65,7 +65,7 @@ class ILSClient(Protocol):
         correlation_id: str,
     ) -> dict[str, str]:
         """Records saved since `since` whose 245 $a starts like `title` (None: any), whose 003
-        is `source` and that carry one of `stamps` (catalog_sync.stamp), id -> stamp: the
+        is `source` and that carry one of `stamps` (catalog_sync.changes.stamp), id -> stamp: the
         creates whose answer was lost."""
         ...
 

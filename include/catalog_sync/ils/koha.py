@@ -2,7 +2,7 @@
 
 Only what Koha offers: searches go through `q` on the biblio/biblioitems columns (isbn, issn,
 lc_control_number, title, timestamp ...), never MARC 001/003/035, which Koha keeps only in
-the record. A create whose answer was lost is found again by its stamp (catalog_sync.stamp).
+the record. A create whose answer was lost is found again by its stamp (catalog_sync.changes.stamp).
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ from typing import Self
 
 import httpx
 
+from catalog_sync.changes.stamp import (
+    STAMP_SOURCE,
+    marcxml_control,
+    marcxml_stamp,
+    marcxml_subfields,
+)
 from catalog_sync.ils.auth import (
     AuthScheme,
     BasicAuth,
@@ -41,12 +47,6 @@ from catalog_sync.ils.koha_query import (
 from catalog_sync.ils.settings import ILSSettings
 from catalog_sync.ils.transport import ILSTransport, RetryableFailure
 from catalog_sync.leases import current_lease
-from catalog_sync.stamp import (
-    STAMP_SOURCE,
-    marcxml_control,
-    marcxml_stamp,
-    marcxml_subfields,
-)
 
 API = "/api/v1"
 MARCXML = "application/marcxml+xml"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from catalog_sync.identifiers import isbn10, normalise
+from catalog_sync.changes.identifiers import isbn10, normalise
 
 # Koha's biblio.timestamp column holds the server's local time. Bounds go out as RFC 3339,
 # which Koha's API reads as such, but one not converted to local time, or modest clock skew,

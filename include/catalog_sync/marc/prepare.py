@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pymarc
 from pymarc import Field, Indicators, Subfield
 
+from catalog_sync.changes.fingerprint import match_point_key
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import match_point_key
 from catalog_sync.marc.encoding import Charset, decoder_for, detect_charset
 from catalog_sync.marc.errors import RecordRejected
 from catalog_sync.marc.iso2709 import frame_fields, iso2709_overflow

@@ -11,8 +11,12 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from catalog_sync.changes.fingerprint import ils_comparable, rewrote_001
+from catalog_sync.changes.matching import find_match
+from catalog_sync.changes.protected import load_field_rules, merge_protected
+from catalog_sync.changes.recordiff import diff_records
+from catalog_sync.changes.state import StateCalls, StateStore, idempotency_key, ops
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import ils_comparable, rewrote_001
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import (
     ILSAmbiguousCreate,
@@ -33,7 +37,6 @@ from catalog_sync.leases import (
     holdings_scope,
     record_scope,
 )
-from catalog_sync.matching import find_match
 from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, StagedChange
 from catalog_sync.pipeline.commit_job import (
     CommitJob,
@@ -52,9 +55,6 @@ from catalog_sync.pipeline.outcomes import (
 )
 from catalog_sync.pipeline.process import read_staged
 from catalog_sync.privacy import Masker, load_policy
-from catalog_sync.protected import load_field_rules, merge_protected
-from catalog_sync.recordiff import diff_records
-from catalog_sync.state import StateCalls, StateStore, idempotency_key, ops
 
 log = logging.getLogger(__name__)
 

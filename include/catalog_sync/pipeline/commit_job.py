@@ -16,17 +16,17 @@ from typing import Any
 import pymarc
 from pymarc import Record, record_to_xml
 
+from catalog_sync.changes.fingerprint import ils_comparable, record_fingerprint
+from catalog_sync.changes.protected import FieldRules, TagSet
+from catalog_sync.changes.recordiff import content_fingerprint, diff_records, masked_changes
+from catalog_sync.changes.state import AppliedRecord, StateCalls
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import ils_comparable, record_fingerprint
 from catalog_sync.ils.client import Candidate, ILSClient
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.models import ChunkRef, StagedChange
 from catalog_sync.pipeline.outcomes import IlsRecordUnreadable, StagedRecordChanged
 from catalog_sync.privacy import Masker
-from catalog_sync.protected import FieldRules, TagSet
-from catalog_sync.recordiff import content_fingerprint, diff_records, masked_changes
-from catalog_sync.state import AppliedRecord, StateCalls
 
 
 def incoming_record(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -> Record:

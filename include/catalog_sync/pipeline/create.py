@@ -2,7 +2,7 @@
 
 A create's answer can be lost after Koha saved the record (timeout, 5xx, the worker killed
 after the POST). Koha has no idempotency key and cannot search 001/035, so every record we
-create carries its ledger idempotency key in a stamp 035 (catalog_sync.stamp). Before creating
+create carries its ledger idempotency key in a stamp 035 (catalog_sync.changes.stamp). Before creating
 a record with a create still pending in the ledger, we look for that stamp through what Koha
 offers: `q` on the title and the `timestamp` column since the first intent, then each
 candidate's MARCXML. A stamped copy is bound only if no other record key owns it and its 003
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from pymarc import Record
 
-from catalog_sync.matching import match_numbers, prefetch_candidates
+from catalog_sync.changes.matching import match_numbers, prefetch_candidates
+from catalog_sync.changes.stamp import stamp_record
+from catalog_sync.changes.state import ops
 from catalog_sync.models import StagedChange
 from catalog_sync.pipeline.commit_job import CommitJob, incoming_record, marcxml
 from catalog_sync.pipeline.outcomes import StagedRecordChanged
-from catalog_sync.stamp import stamp_record
-from catalog_sync.state import ops
 
 
 @dataclass(frozen=True)

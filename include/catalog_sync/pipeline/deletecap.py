@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig
 from catalog_sync.models import ChunkReport
-from catalog_sync.state import StateStore
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, Field
 
 from catalog_sync.bibframe import check_rdfxml, convert_bibframe
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig
 from catalog_sync.delivery.models import DeliveryReport
 from catalog_sync.errors import DeliveryFormatError, InboxMissingError, RunInputError
@@ -21,7 +22,6 @@ from catalog_sync.marc.landing import sha256_of
 from catalog_sync.marc.sniff import detect_format
 from catalog_sync.models import LandingFile, RecordFormat
 from catalog_sync.paths import RuntimeLayout
-from catalog_sync.state import StateStore
 from catalog_sync.storage import SharedStorage
 
 log = logging.getLogger(__name__)

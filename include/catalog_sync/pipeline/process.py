@@ -8,15 +8,15 @@ from collections import Counter
 from pathlib import Path
 
 from catalog_sync.audit import correlation_id
+from catalog_sync.changes.fingerprint import match_point_key, record_fingerprint, record_key
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig
-from catalog_sync.fingerprint import match_point_key, record_fingerprint, record_key
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import iter_chunk
 from catalog_sync.marc.rejects import RejectWriter
 from catalog_sync.models import ChangeAction, ChunkRef, ChunkReport, StagedChange
 from catalog_sync.paths import RuntimeLayout, safe_name
 from catalog_sync.privacy import Masker
-from catalog_sync.state import StateStore
 
 
 def staging_path(layout: RuntimeLayout, vendor: str, run_id: str, chunk_id: str) -> Path:

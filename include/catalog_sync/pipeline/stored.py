@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig
 from catalog_sync.marc.rejects import index_path_for
 from catalog_sync.marc.split import split_file
@@ -21,7 +22,6 @@ from catalog_sync.pipeline.process import process_chunk
 from catalog_sync.pipeline.report import report_dir
 from catalog_sync.privacy import Masker
 from catalog_sync.retention import purge
-from catalog_sync.state import StateStore
 from catalog_sync.storage import SharedStorage
 
 if TYPE_CHECKING:  # the HTTP stack loads in commit tasks only, not where DAG files are parsed

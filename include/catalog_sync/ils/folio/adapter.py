@@ -5,7 +5,7 @@ synchronous endpoint) and then saves the MARC in SRS linked to it by `externalId
 give that MARC back as MARCXML; an update echoes the `_version` its read saw, so a change made
 in FOLIO between our read and our write is a 409 (ILSVersionConflict), drift as on Koha.
 
-The create stamp (catalog_sync.stamp, a 035) becomes a "System control number" identifier of
+The create stamp (catalog_sync.changes.stamp, a 035) becomes a "System control number" identifier of
 the instance under FOLIO's own MARC mapping, so a lost create is found again through the
 `identifiers` CQL index and confirmed in its SRS record: nothing FOLIO lacks is relied on.
 """
@@ -23,7 +23,8 @@ from typing import Any, Self, TypeVar
 import httpx
 import pymarc
 
-from catalog_sync.identifiers import isbn10
+from catalog_sync.changes.identifiers import isbn10
+from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import (
     ILSAmbiguousCreate,
@@ -46,7 +47,6 @@ from catalog_sync.ils.folio.records import (
 )
 from catalog_sync.ils.folio.session import FolioSettings, OkapiSession, folio_message
 from catalog_sync.ils.settings import ILSSettings
-from catalog_sync.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pymarc
 
-from catalog_sync.identifiers import normalise
+from catalog_sync.changes.identifiers import normalise
 from catalog_sync.ils.errors import ILSError, ILSRejected
 from catalog_sync.ils.folio.mapping import InstanceMappingError, instance_from_marc
 from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES

@@ -10,7 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from pymarc import Record
 
-from catalog_sync.fingerprint import ils_comparable
+from catalog_sync.changes.fingerprint import ils_comparable
+from catalog_sync.changes.protected import FieldRules, TagSet, load_field_rules
+from catalog_sync.changes.recordiff import content_fingerprint
+from catalog_sync.changes.stamp import stamp_record
+from catalog_sync.changes.state import RunChange, StateCalls, StateStore, idempotency_key, ops
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSConflict, ILSFencedOff, ILSNotFound
 from catalog_sync.leases import (
@@ -22,10 +26,6 @@ from catalog_sync.leases import (
 )
 from catalog_sync.pipeline.commit_job import marcxml, parse_ils_record
 from catalog_sync.pipeline.outcomes import IlsRecordUnreadable
-from catalog_sync.protected import FieldRules, TagSet, load_field_rules
-from catalog_sync.recordiff import content_fingerprint
-from catalog_sync.stamp import stamp_record
-from catalog_sync.state import RunChange, StateCalls, StateStore, idempotency_key, ops
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine
 
-from catalog_sync.state import ops
-from catalog_sync.state.engine import (
+from catalog_sync.changes.state import ops
+from catalog_sync.changes.state.engine import (
     Contention,
     StateStoreContended,
     configure_sqlite,
     migrate,
     transact,
 )
-from catalog_sync.state.ops import Op
+from catalog_sync.changes.state.ops import Op
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -99,7 +99,7 @@ class StateStore:
                 outcomes.append(Outcome(error=exc))
         return outcomes
 
-    # -- each step of catalog_sync.state.ops as a plain call, same arguments -----------------
+    # -- each step of catalog_sync.changes.state.ops as a plain call, same arguments -----------------
     is_loaded = _plain(ops.is_loaded)
     mark_loaded = _plain(ops.mark_loaded)
     forget_run_files = _plain(ops.forget_run_files)

@@ -1,16 +1,21 @@
 """The state store: files loaded, what was last applied per record, pre-images, the ledger.
 
-`StateStore` runs each step (catalog_sync.state.ops) as a blocking call; async code uses
+`StateStore` runs each step (catalog_sync.changes.state.ops) as a blocking call; async code uses
 `StateCalls`, which runs them off the event loop and commits concurrent records' steps together.
 """
 
 from __future__ import annotations
 
-from catalog_sync.state import ops
-from catalog_sync.state.engine import STATE_URL_VARIABLE, Contention, StateStoreContended, migrate
-from catalog_sync.state.offloop import StateCalls
-from catalog_sync.state.ops import Op
-from catalog_sync.state.schema import (
+from catalog_sync.changes.state import ops
+from catalog_sync.changes.state.engine import (
+    STATE_URL_VARIABLE,
+    Contention,
+    StateStoreContended,
+    migrate,
+)
+from catalog_sync.changes.state.offloop import StateCalls
+from catalog_sync.changes.state.ops import Op
+from catalog_sync.changes.state.schema import (
     AppliedRecord,
     LedgerEntry,
     RunChange,
@@ -21,7 +26,7 @@ from catalog_sync.state.schema import (
     metadata,
     run_changes,
 )
-from catalog_sync.state.store import StateStore
+from catalog_sync.changes.state.store import StateStore
 
 __all__ = [
     "STATE_URL_VARIABLE",

@@ -14,9 +14,9 @@ from typing import Any
 from deepdiff import DeepDiff
 from pymarc import Record
 
-from catalog_sync.fingerprint import canonical_leader
+from catalog_sync.changes.fingerprint import canonical_leader
+from catalog_sync.changes.protected import TagSet
 from catalog_sync.privacy import Masker
-from catalog_sync.protected import TagSet
 
 FieldKey = tuple[str, int]
 # Control field: (data,); data field: (ind1, ind2, ((code, value), ...)).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pymarc import Record
 
-from catalog_sync.identifiers import record_identifiers
+from catalog_sync.changes.identifiers import record_identifiers
 from catalog_sync.ils.client import Candidate, ILSClient
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # Records whose numbers one search carries: the q stays far below a proxy's URL limit (8 KB).
 BATCH_RECORDS = 40
 
-# Match point -> the identifier index it compares (catalog_sync.identifiers names).
+# Match point -> the identifier index it compares (catalog_sync.changes.identifiers names).
 SEARCHABLE = {"020": "isbn", "022": "issn", "010": "lccn"}
 NOT_SEARCHABLE = frozenset({"001+003", "035"})
 

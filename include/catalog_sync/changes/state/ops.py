@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from catalog_sync.state.schema import (
+from catalog_sync.changes.state.schema import (
     AppliedRecord,
     LedgerEntry,
     RunChange,

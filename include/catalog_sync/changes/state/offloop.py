@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
-from catalog_sync.state.ops import Op
-from catalog_sync.state.store import StateStore
+from catalog_sync.changes.state.ops import Op
+from catalog_sync.changes.state.store import StateStore
 
 T = TypeVar("T")
 

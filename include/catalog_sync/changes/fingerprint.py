@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from pymarc import Leader, Record
 
-from catalog_sync.identifiers import record_identifiers
-from catalog_sync.stamp import is_stamp
+from catalog_sync.changes.identifiers import record_identifiers
+from catalog_sync.changes.stamp import is_stamp
 
 # Leader positions that depend on serialisation, not content: record length and base address.
 _LEADER_VOLATILE = (slice(0, 5), slice(12, 17))
@@ -52,7 +52,7 @@ def rewrote_001(ils_copy: Record, ils_id: str) -> bool:
 def ils_comparable(record: Record, *, drop_001: bool = False) -> Record:
     """The record without what the ILS manages, for comparing our records with its copies.
 
-    Leaves out 005 and 999, the create stamp (catalog_sync.stamp) and, with `drop_001`, the
+    Leaves out 005 and 999, the create stamp (catalog_sync.changes.stamp) and, with `drop_001`, the
     001 the ILS rewrote; leader/09 reads 'a' (UTF-8) on both sides, as Koha sets it on save.
     """
     leader = str(record.leader).ljust(24)
@@ -86,7 +86,7 @@ def record_key(record: Record, key_fields: Sequence[str]) -> str | None:
 # holds it, so the two kinds of key never collide in the state store.
 MATCH_POINT_KEY_SEPARATOR = "="
 
-# Match point -> (catalog_sync.identifiers index, the key's name for it). The names are the
+# Match point -> (catalog_sync.changes.identifiers index, the key's name for it). The names are the
 # ones keys were first written with, so a record keyed before keeps its key.
 _KEY_POINTS = {
     "035": ("oclc_number", "oclc_number"),
@@ -101,7 +101,7 @@ def match_point_key(record: Record, points: Sequence[str]) -> str | None:
     it carries (`oclc_number=12345`, `isbn13=978...`, `issn=1234-5679`); None if it has none.
 
     It is our record key (state store, stamp), not an ILS search: a 035 keys a record even
-    though Koha cannot search it (catalog_sync.matching).
+    though Koha cannot search it (catalog_sync.changes.matching).
     """
     identifiers = record_identifiers(record)
     for point in points:
