@@ -32,6 +32,7 @@ STORAGE_CONN_ID ?=
 
 help:
 	@echo "make demo    - load the sample vendor file (or FILE=path) into the ILS emulator and print the run report"
+	@echo "               (ILS=folio: into the FOLIO emulator, through the demo_folio vendor)"
 	@echo "make test    - ruff, mypy and pytest against real Redis, the ILS emulator and Airflow"
 	@echo "make airflow - Airflow under its scheduler (LocalExecutor, SQLite) with the UI on AIRFLOW__API__PORT (8080)"
 	@echo "make cluster - Airflow on CeleryExecutor (Postgres, Redis) with WORKERS=2 Celery workers, in the background"
@@ -57,7 +58,7 @@ lock: $(STAMP)
 	$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 demo: $(STAMP)
-	$(PY) -m catalog_sync demo $(if $(FILE),--file "$(FILE)")
+	$(PY) -m catalog_sync demo $(if $(FILE),--file "$(FILE)") $(if $(ILS),--ils "$(ILS)")
 
 # The port is the one setting: the UI, the REST API and the tasks' execution API all follow it.
 airflow: $(STAMP)

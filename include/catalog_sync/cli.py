@@ -51,8 +51,9 @@ def _demo(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="catalog-sync demo")
     parser.add_argument("--file", type=Path, help="vendor file to load instead of the sample")
+    parser.add_argument("--ils", default="koha", choices=("koha", "folio"), help="ILS to load into")
     args = parser.parse_args(argv)
-    return run_demo(layout(), args.file)
+    return run_demo(layout(), args.file, args.ils)
 
 
 def _airflow_ui(argv: list[str]) -> int:

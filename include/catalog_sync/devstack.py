@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import httpx
 
 from catalog_sync.config import load_ils_connections, pool_specs
 from catalog_sync.ownservices import (
+    ServiceRecord,
     emulator_answers,
     port_for,
     record_service,
@@ -40,12 +41,16 @@ DEMO_VENDOR = "demo"
 DEMO_DAG = f"catalog_sync_{DEMO_VENDOR}"
 # Demo-only credentials of the emulator (its documented defaults); a real ILS's live in Airflow.
 EMULATOR_USER, EMULATOR_PASSWORD = "catalog", "catalog-demo"
+# `make demo ILS=folio`: the same file through the FOLIO emulator's Connection and vendor.
+FOLIO_CONNECTION, FOLIO_VENDOR, FOLIO_TENANT = "ils_folio", "demo_folio", "diku"
+DEMO_VENDORS = {"koha": DEMO_VENDOR, "folio": FOLIO_VENDOR}
 
 
 @dataclass(frozen=True)
 class LocalServices:
     redis_url: str
     emulator_url: str
+    folio_url: str | None = None  # the FOLIO emulator, started only for a FOLIO demo
 
 
 def airflow_env(layout: RuntimeLayout) -> dict[str, str]:
@@ -107,7 +112,9 @@ def read_pid(path: Path) -> int | None:
     return pid if pid_alive(pid) else None
 
 
-def ensure_services(layout: RuntimeLayout, redis_url: str | None = None) -> LocalServices:
+def ensure_services(
+    layout: RuntimeLayout, redis_url: str | None = None, folio: bool = False
+) -> LocalServices:
     """Redis (`redis_url`, REDIS_URL, else our own) and the ILS emulator, both this checkout's.
 
     A service is reused only when its record in run/ names a process this checkout started
@@ -132,7 +139,25 @@ def ensure_services(layout: RuntimeLayout, redis_url: str | None = None) -> Loca
             detach=True,
         )
         emulator = record_service(run, started)
-    return LocalServices(redis_url, emulator.url)
+    folio_url = ensure_folio_emulator(layout).url if folio else None
+    return LocalServices(redis_url, emulator.url, folio_url)
+
+
+def ensure_folio_emulator(layout: RuntimeLayout) -> ServiceRecord:
+    """The FOLIO emulator, started and reused under the same own-services rules as the Koha
+    one (its own record, `emulator_folio`, so each is stopped only as itself)."""
+    run = layout.run_dir
+    folio = reusable(run, "emulator_folio", emulator_answers)
+    if folio is None:
+        started = start_emulator(
+            run,
+            port=port_for("CATALOG_SYNC_FOLIO_EMULATOR_PORT"),
+            db=layout.root / "emulator-folio.db",
+            extra_args=["--flavour", "folio"],
+            detach=True,
+        )
+        folio = record_service(run, replace(started, name="emulator_folio"))
+    return folio
 
 
 def stop_services(layout: RuntimeLayout) -> list[str]:
@@ -150,7 +175,7 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
                 os.killpg(pid, signal.SIGTERM)
             stopped.append(info.stem)
         info.unlink(missing_ok=True)
-    for name in ("emulator", "redis", "mail"):
+    for name in ("emulator", "emulator_folio", "redis", "mail"):
         if stop_service(layout.run_dir, name):
             stopped.append(name)
         # "<pid> <url>" files of checkouts before service records: their services were
@@ -193,7 +218,7 @@ def ils_connections(
     """Every configured ILS Connection, pointed at the emulator (`airflow connections import`)."""
     emulator = httpx.URL(services.emulator_url)
     extra = {"flavour": "koha", "rate_limit": rate_limit, "max_concurrency": max_concurrency}
-    return {
+    connections = {
         name: {
             "conn_type": "http",
             "description": "ILS emulator started by make demo (Koha REST API)",
@@ -205,7 +230,26 @@ def ils_connections(
             "extra": json.dumps(extra),
         }
         for name in load_ils_connections()
+        if name != FOLIO_CONNECTION
     }
+    if services.folio_url is not None:
+        folio = httpx.URL(services.folio_url)
+        folio_extra = {
+            "flavour": "folio",
+            "tenant": FOLIO_TENANT,
+            "max_concurrency": max_concurrency,
+        }
+        connections[FOLIO_CONNECTION] = {
+            "conn_type": "http",
+            "description": "FOLIO emulator started by make demo ILS=folio (Okapi, one tenant)",
+            "host": folio.host,
+            "port": folio.port,
+            "schema": folio.scheme,
+            "login": EMULATOR_USER,
+            "password": EMULATOR_PASSWORD,
+            "extra": json.dumps(folio_extra),
+        }
+    return connections
 
 
 def import_connections(
@@ -280,9 +324,9 @@ def pii_secret(layout: RuntimeLayout) -> str:
     return path.read_text().strip()
 
 
-def lay_demo_file(layout: RuntimeLayout, source: Path) -> Path:
+def lay_demo_file(layout: RuntimeLayout, source: Path, vendor: str = DEMO_VENDOR) -> Path:
     """Put exactly this file in the demo vendor's inbox (earlier demo files are removed)."""
-    inbox = layout.inbox(DEMO_VENDOR)
+    inbox = layout.inbox(vendor)
     inbox.mkdir(parents=True, exist_ok=True)
     for old in inbox.iterdir():
         if old.is_file():
@@ -292,33 +336,43 @@ def lay_demo_file(layout: RuntimeLayout, source: Path) -> Path:
     return dest
 
 
-def run_demo(layout: RuntimeLayout, file: Path | None = None) -> int:
-    """`make demo`: services up, Airflow ready, one forced run of catalog_sync_demo, its report."""
+def run_demo(layout: RuntimeLayout, file: Path | None = None, ils: str = "koha") -> int:
+    """`make demo`: services up, Airflow ready, one forced run of catalog_sync_demo, its report.
+
+    `ils="folio"` (`make demo ILS=folio`) runs catalog_sync_demo_folio against the FOLIO emulator.
+    """
+    if ils not in DEMO_VENDORS:
+        print(f"catalog-sync demo: no demo for ILS {ils!r} (known: koha, folio)", file=sys.stderr)
+        return 2
+    vendor = DEMO_VENDORS[ils]
+    dag_id = f"catalog_sync_{vendor}"
     source = (file or SAMPLE_FILE).resolve()
     if not source.is_file():
         print(f"catalog-sync demo: cannot read {source}: no such file", file=sys.stderr)
         return 2
     layout.root.mkdir(parents=True, exist_ok=True)
     print(f"runtime folder: {layout.root}")
-    services = ensure_services(layout)
-    print(f"redis: {services.redis_url}   ILS emulator: {services.emulator_url}")
+    services = ensure_services(layout, folio=ils == "folio")
+    print(
+        f"redis: {services.redis_url}   ILS emulator: {services.folio_url or services.emulator_url}"
+    )
     print("preparing the Airflow home (SQLite) and provisioning ils_default ...")
     prepare_airflow(layout)
     provision(layout, services)
-    laid = lay_demo_file(layout, source)
+    laid = lay_demo_file(layout, source, vendor)
     print(f"vendor file: {laid} ({laid.stat().st_size:,} bytes)")
     log_path = layout.root / "airflow" / "demo-last.log"
     started = time.time()
-    print(f"running {DEMO_DAG} with `airflow dags test` (log: {log_path}) ...")
+    print(f"running {dag_id} with `airflow dags test` (log: {log_path}) ...")
     with log_path.open("w") as log:
         proc = subprocess.run(
-            [airflow_bin(), "dags", "test", DEMO_DAG, "-c", json.dumps({"force": True})],
+            [airflow_bin(), "dags", "test", dag_id, "-c", json.dumps({"force": True})],
             env=airflow_env(layout),
             stdout=log,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    report = layout.reports / DEMO_VENDOR / "latest" / "report.txt"
+    report = layout.reports / vendor / "latest" / "report.txt"
     if proc.returncode != 0 or not report.is_file() or report.stat().st_mtime < started:
         print(f"\nthe demo run FAILED:\n{_failure_excerpt(log_path)}")
         print(f"full log: {log_path}", file=sys.stderr)

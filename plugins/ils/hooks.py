@@ -11,6 +11,7 @@ from catalog_sync.ils import ILSClient, ILSError, ILSSettings, open_client
 
 _KNOWN_EXTRAS = (
     "flavour",
+    "tenant",
     "rate_limit",
     "burst",
     "max_concurrency",
@@ -27,7 +28,8 @@ class ILSHook(BaseHook):
     """Reads an ILS Connection (default `ils_default`) and opens rate-limited ILS clients.
 
     Connection fields: host (may include the scheme, like HttpHook), schema (http/https),
-    port, login/password (Basic auth). Extras: `flavour` (`koha`), `rate_limit` (requests/s,
+    port, login/password (Basic auth; FOLIO's login). Extras: `flavour` (`koha` or `folio`),
+    `tenant` (FOLIO only: X-Okapi-Tenant), `rate_limit` (requests/s,
     shared by all workers through Redis), `burst`, `max_concurrency`, `timeout` (seconds),
     `verify` (TLS verification), `client_id`/`client_secret` (OAuth2 client credentials,
     preferred over Basic when given), `max_attempts`, `retry_deadline`. Unknown extras are
@@ -124,7 +126,7 @@ class ILSHook(BaseHook):
             value = extra.pop(key, None)
             if value not in (None, ""):
                 settings[key] = int(value)
-        for key in ("client_id", "client_secret"):
+        for key in ("client_id", "client_secret", "tenant"):
             value = extra.pop(key, None)
             if value:
                 settings[key] = str(value)

@@ -71,3 +71,24 @@ def test_the_hooks_client_reaches_the_ils_with_oauth2_credentials(
     assert asyncio.run(run()) == []
     counters = httpx.get(f"{emulator.url}/_emulator/writes", timeout=10).json()["counters"]
     assert counters["tokens_issued"] == 1 and counters["status_200"] == 2
+
+
+def test_a_folio_connection_gives_the_folio_adapter_with_its_tenant(
+    monkeypatch: pytest.MonkeyPatch, folio: ServiceProcess
+) -> None:
+    point_connection_at(monkeypatch, folio, "catalog-demo", flavour="folio", tenant="diku")
+
+    ok, message = ILSHook().test_connection()
+
+    assert ok, message
+    assert "FOLIO" in message and "'diku'" in message and "0 instances" in message
+
+
+def test_a_folio_connection_naming_an_unknown_tenant_fails_naming_it(
+    monkeypatch: pytest.MonkeyPatch, folio: ServiceProcess
+) -> None:
+    point_connection_at(monkeypatch, folio, "catalog-demo", flavour="folio", tenant="nosuchlib")
+
+    ok, message = ILSHook().test_connection()
+
+    assert not ok and "nosuchlib" in message

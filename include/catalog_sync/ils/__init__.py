@@ -13,13 +13,14 @@ from catalog_sync.ils.errors import (
     ILSRejected,
     ILSUnavailable,
 )
+from catalog_sync.ils.folio.adapter import FolioAdapter
 from catalog_sync.ils.koha import KohaAdapter
 from catalog_sync.ils.settings import ILSSettings
 
 AdapterFactory = Callable[[ILSSettings, str | None], ILSClient]
 
-# One entry per ILS flavour; a FOLIO adapter registers here and the pipeline stays as it is.
-ADAPTERS: dict[str, AdapterFactory] = {"koha": KohaAdapter}
+# One entry per ILS flavour; the pipeline stays as it is whichever the Connection names.
+ADAPTERS: dict[str, AdapterFactory] = {"koha": KohaAdapter, "folio": FolioAdapter}
 
 
 def open_client(settings: ILSSettings, redis_url: str | None = None) -> ILSClient:
@@ -34,6 +35,7 @@ def open_client(settings: ILSSettings, redis_url: str | None = None) -> ILSClien
 
 __all__ = [
     "ADAPTERS",
+    "FolioAdapter",
     "ILSAuthError",
     "ILSClient",
     "ILSConflict",

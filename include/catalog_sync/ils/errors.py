@@ -31,6 +31,14 @@ class ILSConflict(ILSError):
     reason = "ils_conflict"
 
 
+class ILSVersionConflict(ILSConflict):
+    """An ILS with optimistic locking (FOLIO's `_version`, 409) refused a write because the
+    record changed there since it was read: drift found at write time, under the vendor's
+    drift policy like a fingerprint mismatch found before it."""
+
+    reason = "drift"
+
+
 class ILSFencedOff(ILSError):
     """409 to a write whose lease fencing token is older than one the ILS has seen: a later
     lease holder wrote the record meanwhile. Not retried; the record waits for the retry."""

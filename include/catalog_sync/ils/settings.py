@@ -14,7 +14,8 @@ class ILSSettings(BaseModel):
 
     name: str = Field(default="ils_default", description="connection id, named in error messages")
     base_url: str
-    flavour: Literal["koha"] = "koha"
+    flavour: Literal["koha", "folio"] = "koha"
+    tenant: str | None = Field(default=None, description="FOLIO tenant (X-Okapi-Tenant)")
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
     client_id: str | None = None

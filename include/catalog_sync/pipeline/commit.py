@@ -21,6 +21,7 @@ from catalog_sync.ils.errors import (
     ILSConflict,
     ILSFencedOff,
     ILSRejected,
+    ILSVersionConflict,
 )
 from catalog_sync.leases import (
     Lease,
@@ -258,6 +259,15 @@ async def _apply(change: StagedChange, job: CommitJob) -> Outcome:
         await close("review", str(exc))
         job.note_review(change, exc.reason)
         return Outcome.review(exc.reason)
+    except ILSVersionConflict as exc:
+        # Changed in the ILS between our read and our write (optimistic locking): drift. The
+        # write did not happen; overlay cannot be honoured blindly, so it waits for a person.
+        skip = job.vendor.drift_policy == "skip"
+        await close("skipped" if skip else "review", exc.reason)
+        if not skip:
+            job.note_review(change, exc.reason)
+            return Outcome.review(exc.reason)
+        return Outcome(Result.DRIFT_SKIPPED)
     except (ILSRejected, ILSConflict, ILSBadAnswer) as exc:
         # The ILS refused this record for good; the rest of the chunk goes on.
         await close("failed", f"{type(exc).__name__}: {exc}")

@@ -1,16 +1,10 @@
 """FOLIO calls for a catalog load: batch instance upserts, SRS MARC records, CQL matching, items.
 
-How it will plug in (not wired yet: the ILSClient seam in catalog_sync.ils.client is moving):
-an adapter registered as ADAPTERS["folio"] holds a FolioClient and maps
-- create_biblio / update_biblio -> `upsert_instances` (batched across the chunk: many records per
-  request; a 409 outcome is drift for the vendor's drift policy, as a fingerprint mismatch is on
-  Koha) followed by `save_source_records` (MARC in SRS linked by externalIdsHolder);
-- get_biblio -> `get_source_record(instance_id)` (MARC for diffing and protected fields) and
-  `get_instances` for the `_version` the next update must echo;
-- find_biblio_ids / find_biblio_ids_by -> `find_instances_by_hrid` / `find_instances_by_identifier`
-  (several values per CQL query);
-- holdings and items -> `create_holdings` / `create_items`, under the holdings lease;
-- check_access -> `OkapiSession.login` plus one `get_instances` call.
+How it plugs in: catalog_sync.ils.folio.adapter.FolioAdapter (ADAPTERS["folio"]) holds a
+FolioClient and maps create_biblio / update_biblio -> `upsert_instances` + `save_source_records`,
+get_biblio -> `get_instances` (for `_version`) + `get_source_record`, find_by_numbers /
+find_created -> `find_instances_by_identifier`. The commit path writes record by record, so each
+upsert carries one record today; batching across a chunk and holdings/items are not wired yet.
 Connection extras: `flavour: folio`, `tenant`; login and password are the Connection's own.
 """
 
