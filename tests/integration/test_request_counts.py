@@ -44,12 +44,18 @@ USER, PASSWORD = "catalog", "catalog-demo"
 KIND_OF_RESOURCE = {"biblio": {"POST": "create", "PUT": "update", "DELETE": "delete"}}
 
 
-def run_with_report(feed: Feed, records: list[Record]) -> tuple[list[CommitReport], Any]:
-    """Stage, commit every chunk and write the run report; returns the commits and report.json."""
+def run_with_report(
+    feed: Feed, records: list[Record], **login: str | None
+) -> tuple[list[CommitReport], Any]:
+    """Stage, commit every chunk and write the run report; returns the commits and report.json.
+
+    `login`: ILSSettings credentials instead of the demo user's (OAuth2 client credentials).
+    """
     feed.runs += 1
     run_id = f"run-{feed.runs}"
     chunks = feed.stage(records, run_id)
-    settings = ILSSettings(name="ils_test", base_url=feed.ils_url, username=USER, password=PASSWORD)
+    credentials = login or {"username": USER, "password": PASSWORD}
+    settings = ILSSettings(name="ils_test", base_url=feed.ils_url, **credentials)
 
     async def commit() -> list[CommitReport]:
         async with open_client(settings) as client:
@@ -81,7 +87,7 @@ def reported_writes(figures: dict[str, Any]) -> Counter[tuple[str, str]]:
         {
             (kind, method): n
             for kind, figure in figures.items()
-            if kind != "all"
+            if kind not in ("all", "shared")  # the shared POST is a login, not a write
             for method, n in figure["by_method"].items()
             if method in ("POST", "PUT", "DELETE")
         }
@@ -154,3 +160,17 @@ def test_retried_requests_are_counted_as_the_ils_saw_them(
     assert retried > 0
     assert figures["all"]["requests"] == control.counters()["requests"] == unretried + retried
     assert figures["create"]["written"] == 8
+
+
+def test_a_login_token_is_counted_once_as_shared_not_against_a_record(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    login = {"username": None, "password": None}
+    login |= {"client_id": "catalog-sync", "client_secret": "catalog-sync-demo"}
+    _, report = run_with_report(feed, sample_records(4), **login)
+
+    figures = report["requests_per_written_record"]
+    assert control.counters()["tokens_issued"] == 1
+    assert figures["shared"]["by_method"] == {"POST": 1}
+    assert figures["create"]["requests"] == figures["all"]["requests"] - 1
+    assert_agrees(report, control, 0, 0)
