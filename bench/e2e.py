@@ -92,6 +92,8 @@ class DagRunMeasure:
             "tasks": by_task,
             "emulator_counters": delta,
             "report_summary": self.report.get("summary", {}),
+            # The run report's own client-side count, by kind (issue 17 item 1).
+            "requests_per_written_record": self.report.get("requests_per_written_record", {}),
             "log": self.log_path,
         }
 

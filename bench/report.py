@@ -254,6 +254,7 @@ def _e2e_markdown(e: dict[str, Any]) -> list[str]:
             else ""
         )
         + ".",
+        *_requests_line(ch.get("requests_per_written_record", {})),
         "",
         "| task | runs | seconds (sum) | peak RSS MB (process tree) | max growth in task MB |",
         "|---|---:|---:|---:|---:|",
@@ -263,6 +264,23 @@ def _e2e_markdown(e: dict[str, Any]) -> list[str]:
             f"| {task} | {t['runs']} | {t['seconds']} | {t['peak_rss_mb']} | {t['max_growth_mb']} |"
         )
     return [*lines, ""]
+
+
+def _requests_line(figures: dict[str, Any]) -> list[str]:
+    """The measured run's requests per written record, as its run report counted them."""
+    shown = [
+        f"{kind} {_fmt(f['per_written'], 2)} ({f['requests']:,} / {f['written']:,})"
+        for kind, f in figures.items()
+        if f.get("requests")
+    ]
+    if not shown:
+        return []
+    return [
+        "",
+        "Requests per written record (run report, client-side, retries included): "
+        + "; ".join(shown)
+        + ".",
+    ]
 
 
 def chart(results: dict[str, Any], path: Path) -> Path | None:

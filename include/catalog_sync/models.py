@@ -89,6 +89,16 @@ class ChangeAction(StrEnum):
     UNCHANGED = "unchanged"
 
 
+class RequestKind(StrEnum):
+    """The record work an ILS request served (catalog_sync.ils.requestcount)."""
+
+    CREATE = "create"  # match searches (prefetch included), stamp recovery look-ups, the POST
+    UPDATE = "update"  # the read of the ILS copy for the diff and drift check, the PUT
+    DELETE = "delete"
+    ITEM = "item"  # item list, barcode look-ups and item writes
+    SHARED = "shared"  # what serves every record: login tokens
+
+
 class StagedChange(Payload):
     """One record's decided change, as written to the staging store (JSON lines per chunk).
 
@@ -159,6 +169,11 @@ class CommitReport(Payload):
     items_created: int = Field(default=0, description="ILS items created (apart from records)")
     items_updated: int = Field(default=0, description="ILS items whose properties were replaced")
     items_deleted: int = Field(default=0, description="ILS items deleted with their biblio")
+    requests: dict[RequestKind, dict[str, int]] = Field(
+        default_factory=dict,
+        description="ILS requests sent for this chunk, by kind of record work then HTTP method; "
+        "every attempt counted (retries, re-sends after a 401 and recovery look-ups included)",
+    )
     dry_run: bool = False
     diff_path: str = Field(
         default="", description="Run storage key of the masked field-level diffs (JSON lines)"

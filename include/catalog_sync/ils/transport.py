@@ -44,8 +44,10 @@ from catalog_sync.ils.errors import (
     ILSUnavailable,
 )
 from catalog_sync.ils.ratelimit import RateGate, rate_gate
+from catalog_sync.ils.requestcount import count_request, request_kind
 from catalog_sync.ils.requestlog import RequestEvent, emit, redact_headers
 from catalog_sync.ils.settings import ILSSettings
+from catalog_sync.models import RequestKind
 
 T = TypeVar("T")
 
@@ -237,7 +239,9 @@ class ILSTransport:
         """Send once; return the response if its status is expected, else raise an ILSError
         subclass or RetryableFailure."""
         for refreshed in (False, True):
-            credential = await self.auth.header() if authenticate else None
+            # A token fetched here serves every request after it, not this record alone.
+            with request_kind(RequestKind.SHARED):
+                credential = await self.auth.header() if authenticate else None
             response = await self._send(
                 method, path, correlation_id, attempt, content, data, params, headers, credential
             )
@@ -272,6 +276,8 @@ class ILSTransport:
             # Checked after waiting for a slot: the breaker may have opened meanwhile.
             self.breaker.before_request()
             started = time.perf_counter()
+            # Counted once sent, whatever comes back: a retry costs the rate limit as much.
+            count_request(method)
             try:
                 response = await self._http.request(
                     method,

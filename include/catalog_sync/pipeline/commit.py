@@ -23,6 +23,7 @@ from catalog_sync.ils.errors import (
     ILSRejected,
     ILSVersionConflict,
 )
+from catalog_sync.ils.requestcount import counting, request_kind, switch_request_kind
 from catalog_sync.leases import (
     Lease,
     LeaseLost,
@@ -34,7 +35,7 @@ from catalog_sync.leases import (
     holdings_scope,
     record_scope,
 )
-from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, StagedChange
+from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, RequestKind, StagedChange
 from catalog_sync.pipeline.bounded import each_bounded
 from catalog_sync.pipeline.commit_job import (
     CommitJob,
@@ -78,6 +79,12 @@ _APPLIED_AS = {
 
 
 async def _apply(change: StagedChange, job: CommitJob) -> Outcome:
+    """Apply one change, its ILS requests counted as its kind of work (items apart)."""
+    with request_kind(RequestKind(change.action.value)):
+        return await _apply_change(change, job)
+
+
+async def _apply_change(change: StagedChange, job: CommitJob) -> Outcome:
     """Apply one change; returns the outcome counted in the CommitReport."""
     ils = job.ils
     key = idempotency_key(
@@ -208,6 +215,8 @@ async def _apply(change: StagedChange, job: CommitJob) -> Outcome:
                 # Matched another feed's record (other record key): hold its holdings too.
                 await lease.extend([holdings_scope(ils, ils_id)])
         assert ils_id is not None, "an update is staged only for a record with an ILS id"
+        # A matched (or recovered older) create is an update from here: read, diff, PUT.
+        switch_request_kind(RequestKind.UPDATE)
         raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
         if raw_copy is None:
             await close("review", "ils_record_missing")
@@ -367,26 +376,29 @@ async def commit_changes(
     pending = sorted(
         (c for c in changes if c.action is not ChangeAction.UNCHANGED), key=lambda c: c.record_key
     )
-    # Every state-store step runs off the event loop: a wait for a locked database must not
-    # hold up requests in flight or the lease renewals running beside them.
-    async with StateCalls(state) as calls:
-        job = CommitJob(
-            ref=ref,
-            vendor=vendor,
-            client=client,
-            state=calls,
-            run_id=run_id,
-            rules=load_field_rules(protected=vendor.protected_fields),
-            masker=masker or Masker(load_policy(), secrets.token_bytes(32)),
-            applied=await calls.run(
-                ops.applied(vendor.ils_conn_id, [c.record_key for c in pending])
-            ),
-            dry_run=dry_run,
-            diffs=[],
-        )
-        creates = [c for c in pending if c.action is ChangeAction.CREATE]
-        await prefetch_matches(creates, job)
-        results = await _apply_all(pending, job, leases)
+    # Every request the ILS client sends for this chunk, counted by kind for the report.
+    with counting() as requests:
+        # Every state-store step runs off the event loop: a wait for a locked database must
+        # not hold up requests in flight or the lease renewals running beside them.
+        async with StateCalls(state) as calls:
+            job = CommitJob(
+                ref=ref,
+                vendor=vendor,
+                client=client,
+                state=calls,
+                run_id=run_id,
+                rules=load_field_rules(protected=vendor.protected_fields),
+                masker=masker or Masker(load_policy(), secrets.token_bytes(32)),
+                applied=await calls.run(
+                    ops.applied(vendor.ils_conn_id, [c.record_key for c in pending])
+                ),
+                dry_run=dry_run,
+                diffs=[],
+            )
+            creates = [c for c in pending if c.action is ChangeAction.CREATE]
+            with request_kind(RequestKind.CREATE):
+                await prefetch_matches(creates, job)
+            results = await _apply_all(pending, job, leases)
     unleased = Counter(r.reason for r in results if r.result is Result.LEASE)
     if unleased:
         raise UnleasedRecords(
@@ -402,4 +414,5 @@ async def commit_changes(
         dry_run=dry_run,
         diff_path=str(diff_file) if diff_file is not None else "",
         items=job.items,
+        requests=requests.as_report(),
     )

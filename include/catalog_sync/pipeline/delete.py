@@ -8,7 +8,8 @@ from typing import Any
 
 from catalog_sync.ils.client import ItemsClient
 from catalog_sync.ils.errors import ILSConflict, ILSNotFound
-from catalog_sync.models import StagedChange
+from catalog_sync.ils.requestcount import request_kind
+from catalog_sync.models import RequestKind, StagedChange
 from catalog_sync.pipeline.commit_job import CommitJob, incoming_record, parse_ils_record
 from catalog_sync.pipeline.outcomes import Outcome, Result
 
@@ -22,9 +23,10 @@ async def _delete_with_items(job: CommitJob, ils_id: str, cid: str) -> str | Non
     if not job.vendor.items.delete_with_items or not isinstance(client, ItemsClient):
         return "items_attached"
     try:
-        for item in await client.list_items(ils_id, correlation_id=cid):
-            await client.delete_item(item.item_id, correlation_id=cid)
-            job.items["deleted"] += 1
+        with request_kind(RequestKind.ITEM):
+            for item in await client.list_items(ils_id, correlation_id=cid):
+                await client.delete_item(item.item_id, correlation_id=cid)
+                job.items["deleted"] += 1
         await client.delete_biblio(ils_id, correlation_id=cid)
     except ILSNotFound:
         log.info("record %s already absent from the ILS", cid)

@@ -24,7 +24,9 @@ from catalog_sync.config import ItemMapping
 from catalog_sync.ils.client import IlsItem, ItemsClient
 from catalog_sync.ils.errors import ILSConflict
 from catalog_sync.ils.koha_items import DUPLICATE_BARCODE
+from catalog_sync.ils.requestcount import request_kind
 from catalog_sync.leases import current_lease, holdings_scope
+from catalog_sync.models import RequestKind
 from catalog_sync.pipeline.outcomes import RecordProblem
 
 # Koha's own item tag: a Koha read may embed the biblio's items as 952, never bib content.
@@ -115,6 +117,17 @@ async def plan_items(
     items = items_client(client, wanted)
     if items is None:
         return plan
+    with request_kind(RequestKind.ITEM):
+        return await _plan(items, biblio_id, wanted, plan, correlation_id)
+
+
+async def _plan(
+    items: ItemsClient,
+    biblio_id: str | None,
+    wanted: list[ItemProperties],
+    plan: ItemPlan,
+    correlation_id: str,
+) -> ItemPlan:
     held: dict[str, IlsItem] = {}
     if biblio_id is not None:
         for item in await items.list_items(biblio_id, correlation_id=correlation_id):
@@ -139,10 +152,17 @@ async def apply_items(
     client: object, ils: str, biblio_id: str, plan: ItemPlan, *, correlation_id: str
 ) -> Counter[str]:
     """Write the plan under the biblio's holdings lease; returns items created / updated."""
-    done: Counter[str] = Counter()
     if not plan.create and not plan.update:
-        return done
+        return Counter()
     assert isinstance(client, ItemsClient), "plan_items checked the client"
+    with request_kind(RequestKind.ITEM):
+        return await _apply_plan(client, ils, biblio_id, plan, correlation_id)
+
+
+async def _apply_plan(
+    client: ItemsClient, ils: str, biblio_id: str, plan: ItemPlan, correlation_id: str
+) -> Counter[str]:
+    done: Counter[str] = Counter()
     lease = current_lease()
     if lease is not None:
         await lease.extend([holdings_scope(ils, biblio_id)])

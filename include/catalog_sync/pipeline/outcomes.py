@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from catalog_sync.models import CommitReport
+from catalog_sync.models import CommitReport, RequestKind
 
 # The ledger's acknowledgement of a record that needed no write (the ILS copy already agreed).
 NO_CHANGE_ACK = "unchanged in the ILS"
@@ -116,6 +116,7 @@ def tally(
     dry_run: bool,
     diff_path: str,
     items: Counter[str] | None = None,
+    requests: dict[RequestKind, dict[str, int]] | None = None,
 ) -> CommitReport:
     """The CommitReport of one chunk: `staged_unchanged` records never sent, plus `results`."""
     outcomes: Counter[str] = Counter(unchanged=staged_unchanged)
@@ -154,6 +155,7 @@ def tally(
         items_created=(items or Counter())["created"],
         items_updated=(items or Counter())["updated"],
         items_deleted=(items or Counter())["deleted"],
+        requests=requests or {},
         dry_run=dry_run,
         diff_path=diff_path,
     )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from catalog_sync.delivery.safety import printable_name
 from catalog_sync.models import ChunkReport, CommitReport, LandingFile, RunSummary
 from catalog_sync.paths import RuntimeLayout, safe_name
+from catalog_sync.pipeline.requestreport import render_request_lines, request_figures
 from catalog_sync.storage import SharedStorage, StoredObjectMissing
 
 REPORT_FILES = ("report.json", "report.txt", "manifest.json")
@@ -119,6 +120,7 @@ def render_text(
     if any(items):
         # Counted apart from records: an item added to a known biblio leaves its record unchanged.
         lines += ["", "items: {} created, {} updated, {} deleted".format(*items)]
+    lines += render_request_lines(commits)
     reviews: Counter[str] = Counter()
     for cm in commits:
         reviews.update(cm.reviews)
@@ -182,6 +184,7 @@ def write_report(
             {"name": name, "reason": code} for name, code in sorted((refused or {}).items())
         ],
         "summary": summary.model_dump(),
+        "requests_per_written_record": {f.kind: f.as_dict() for f in request_figures(commits)},
     }
     (out / "report.json").write_text(json.dumps(body, indent=2), encoding="utf-8")
     text = render_text(
