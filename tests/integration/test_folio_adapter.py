@@ -22,6 +22,8 @@ from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSAuthError, ILSRejected, ILSVersionConflict
 from catalog_sync.ils.folio.adapter import FolioAdapter
 from catalog_sync.ils.folio.session import FolioTokenRefused, FolioUnknownTenant
+from catalog_sync.ils.requestcount import counting, request_kind
+from catalog_sync.models import RequestKind
 from catalog_sync.pipeline.commit_job import marcxml
 from catalog_sync.services import ServiceProcess
 
@@ -245,3 +247,30 @@ def test_revoked_token_is_refreshed_once_then_fails_without_retries(
     with pytest.raises(FolioTokenRefused, match="after one refresh") as caught:
         run(folio.url, body)
     assert isinstance(caught.value, ILSAuthError)
+
+
+def test_every_request_to_folio_is_counted_as_the_emulator_counts_it(
+    folio: ServiceProcess, loc_records: list[pymarc.Record]
+) -> None:
+    # The run report's requests per written record (issue 17) hold for FOLIO too: the session
+    # counts each attempt, its logins and refreshes as shared work, as the Koha transport does.
+    control = EmulatorControl(folio.url)
+    before = control.counters().get("requests", 0)
+
+    async def creates(ils: ILSClient) -> list[str]:
+        with request_kind(RequestKind.CREATE):
+            return [
+                await ils.create_biblio(stamped(r, f"count-{i}"), correlation_id=f"{CID}-{i}")
+                for i, r in enumerate(loc_records[:3])
+            ]
+
+    with counting() as tally:
+        ids = run(folio.url, creates)
+
+    assert len(set(ids)) == 3
+    sent = tally.as_report()
+    assert sent[RequestKind.SHARED] == {"POST": 1}  # the login
+    assert sum(sent[RequestKind.CREATE].values()) >= 3  # at least one write per create
+    assert sum(n for methods in sent.values() for n in methods.values()) == (
+        control.counters()["requests"] - before
+    )

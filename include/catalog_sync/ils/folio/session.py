@@ -12,6 +12,8 @@ from typing import Any, Self
 import httpx
 
 from catalog_sync.ils.errors import ILSAuthError, ILSError, ILSUnavailable
+from catalog_sync.ils.requestcount import count_request, request_kind
+from catalog_sync.models import RequestKind
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class OkapiSession:
     async def login(self) -> None:
         """POST /authn/login-with-expiry; the tokens come back only as cookies."""
         body = {"username": self.settings.username, "password": self.settings.password}
+        with request_kind(RequestKind.SHARED):  # a token serves every record
+            count_request("POST")
         response = await self._http.post(
             "/authn/login-with-expiry", json=body, headers=self._tenant_headers()
         )
@@ -106,6 +110,8 @@ class OkapiSession:
             if stale is None:
                 await self.login()
                 return True
+            with request_kind(RequestKind.SHARED):
+                count_request("POST")
             response = await self._http.post(
                 "/authn/refresh",
                 headers={**self._tenant_headers(), "Cookie": f"{REFRESH_COOKIE}={stale.refresh}"},
@@ -150,6 +156,8 @@ class OkapiSession:
                 "X-Okapi-Token": tokens.access,
                 "X-Okapi-Request-Id": correlation_id,
             }
+            # Counted once sent, as the Koha transport counts: a retry costs the rate limit too.
+            count_request(method)
             try:
                 response = await self._http.request(
                     method, path, json=json, params=params, headers=headers
