@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -162,22 +161,10 @@ def emulator_main(argv: list[str]) -> int:
         identity=args.identity,
         **sysprefs,
     )
-    import uvicorn
-
     from catalog_sync.emulator.app import build_app
+    from catalog_sync.emulator.serve import serve
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    uvicorn.run(
-        build_app(config),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    return 0
+    return serve(build_app(config), args)
 
 
 def _flavour(argv: list[str]) -> str:

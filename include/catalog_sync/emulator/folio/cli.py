@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -91,19 +90,7 @@ def folio_main(argv: list[str]) -> int:
         max_batch=args.max_batch,
         identity=args.identity,
     )
-    import uvicorn
-
     from catalog_sync.emulator.folio.app import build_folio_app
+    from catalog_sync.emulator.serve import serve
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    uvicorn.run(
-        build_folio_app(config),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        proxy_headers=False,
-        server_header=False,
-        access_log=False,
-        timeout_graceful_shutdown=2,
-    )
-    return 0
+    return serve(build_folio_app(config), args)
