@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import multiprocessing
-from multiprocessing.synchronize import Event
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import httpx
@@ -67,7 +67,7 @@ def committer(
     state_url: str,
     vendor: VendorConfig,
     chunk: ChunkReport,
-    go: Event,
+    ready: Barrier,
 ) -> None:
     """One feed's commit_changes in its own process, started together with the other's."""
 
@@ -76,7 +76,9 @@ def committer(
         async with open_client(settings) as client:
             state = StateStore(state_url)
             run_id = f"run-{vendor.name}"
-            go.wait(60)
+            # Both feeds start committing at the same moment, once both processes have imported
+            # and connected: a signal set as they were spawned let the first finish alone.
+            ready.wait(120)
             if redis_url is None:
                 await commit_changes(chunk.chunk, chunk.staging_path, vendor, client, state, run_id)
                 return
@@ -102,14 +104,15 @@ def both_changes_kept(home: Path, redis_url: str | None) -> int:
             (feed("lease_b", "500"), [vendor_b_edition(r) for r in records]),
         ]
         staged = [(vendor, stage(home, vendor, edition, state)) for vendor, edition in feeds]
-        go = SPAWN.Event()
+        ready = SPAWN.Barrier(len(staged))
         procs = [
-            SPAWN.Process(target=committer, args=(ils.url, redis_url, state_url, vendor, chunk, go))
+            SPAWN.Process(
+                target=committer, args=(ils.url, redis_url, state_url, vendor, chunk, ready)
+            )
             for vendor, chunk in staged
         ]
         for proc in procs:
             proc.start()
-        go.set()
         for proc in procs:
             proc.join(180)
         assert [p.exitcode for p in procs] == [0, 0]
