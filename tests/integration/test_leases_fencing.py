@@ -71,14 +71,14 @@ def paused_writer(redis_url: str, ils_url: str, key: str, biblio_id: str, outbox
             LeaseManager.from_url(redis_url, LeaseSettings(ttl=TTL)) as leases,
             leases.hold([key]) as lease,
         ):
-            outbox.put(("held", lease.fences[key]))
+            outbox.send(("held", lease.fences[key]))
             try:
                 await adapter.update_biblio(
                     biblio_id, edition("from the paused holder"), correlation_id="paused-holder"
                 )
-                outbox.put(("written", ""))
+                outbox.send(("written", ""))
             except Exception as exc:
-                outbox.put(("refused", f"{type(exc).__name__}: {exc}"))
+                outbox.send(("refused", f"{type(exc).__name__}: {exc}"))
 
     asyncio.run(main())
 
@@ -89,6 +89,11 @@ def seed(url: str) -> str:
             return await adapter.create_biblio(edition("as loaded"), correlation_id="seed")
 
     return asyncio.run(main())
+
+
+def receive(inbox: Any, timeout: float) -> Any:
+    assert inbox.poll(timeout), f"the holder sent nothing within {timeout:.0f} s"
+    return inbox.recv()
 
 
 def stopped(pid: int) -> bool:
@@ -103,14 +108,16 @@ def test_a_holder_paused_past_its_ttl_is_fenced_off_when_it_resumes(
     control = EmulatorControl(emulator.url)
     biblio_id = seed(emulator.url)
     key = record_scope(f"test-{request.node.name}-{os.getpid()}", "DLC|fenced")
-    outbox = SPAWN.Queue()
+    # A pipe, not a Queue: Queue.put hands the message to a feeder thread, and the holder's
+    # SIGSTOP can freeze that thread before it writes, so "held" would never arrive.
+    inbox, outbox = SPAWN.Pipe(duplex=False)
     holder = SPAWN.Process(
         target=paused_writer, args=(redis_url, emulator.url, key, biblio_id, outbox)
     )
     holder.start()
     try:
         # Generous: a spawned interpreter imports the whole stack, slow on a loaded machine.
-        kind, old_fence = outbox.get(timeout=180)
+        kind, old_fence = receive(inbox, timeout=180)
         assert kind == "held"
         deadline = time.monotonic() + 30
         while not stopped(holder.pid or 0):
@@ -133,7 +140,7 @@ def test_a_holder_paused_past_its_ttl_is_fenced_off_when_it_resumes(
         assert new_fence > old_fence
     finally:
         os.kill(holder.pid or 0, signal.SIGCONT)
-    outcome, detail = outbox.get(timeout=30)
+    outcome, detail = receive(inbox, timeout=30)
     holder.join(30)
 
     assert outcome == "refused"
