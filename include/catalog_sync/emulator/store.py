@@ -20,7 +20,7 @@ from catalog_sync.emulator.records import (
     read_record,
     rebuild,
 )
-from catalog_sync.emulator.store_items import ItemStore, WriteContext, now_text
+from catalog_sync.emulator.store_items import ItemStore, Transaction, WriteContext, now_text
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS biblios (
@@ -320,18 +320,5 @@ class CatalogStore(ItemStore):
             for table in ("items", "biblios", "writes", "fences", "sqlite_sequence"):
                 self._db.execute(f"DELETE FROM {table}")  # fixed table names
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT so a write and its log entry land together or not at all."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def _tx(self) -> Transaction:
+        return Transaction(self._db)

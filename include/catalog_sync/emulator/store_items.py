@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 
 def now_text() -> str:
@@ -23,10 +23,20 @@ class WriteContext:
     payload: bytes | None
 
 
-class _Transaction(Protocol):
-    def __enter__(self) -> None: ...
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT so a write and its log entry land together or not at all.
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+    Shared by the Koha and FOLIO stores, which keep their catalogs in SQLite the same way.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 class ItemStore:
@@ -34,7 +44,7 @@ class ItemStore:
 
     _db: sqlite3.Connection
 
-    def _tx(self) -> _Transaction:
+    def _tx(self) -> Transaction:
         raise NotImplementedError
 
     def _log_write(

@@ -10,7 +10,7 @@ from typing import Any
 
 from catalog_sync.emulator.folio.cql import Compiled, identifier_tokens
 from catalog_sync.emulator.folio.kinds import INSTANCE, ITEM, Kind
-from catalog_sync.emulator.store import _Transaction
+from catalog_sync.emulator.store_items import Transaction
 from catalog_sync.emulator.store_items import now_text as _now
 
 _SCHEMA = """
@@ -89,9 +89,9 @@ class FolioStore:
     def close(self) -> None:
         self._db.close()
 
-    def transaction(self) -> _Transaction:
+    def transaction(self) -> Transaction:
         """All-or-nothing: a batch, a record and its write-log entry commit together."""
-        return _Transaction(self._db)
+        return Transaction(self._db)
 
     # -- inventory records -------------------------------------------------------------------
 
