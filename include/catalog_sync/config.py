@@ -16,8 +16,16 @@ from catalog_sync.retention import RetentionPeriods
 
 # 001+003 and 035 are accepted for configs written before, but Koha cannot search them
 # (catalog_sync.changes.matching skips them; docs/koha.md): our record-key map covers 001+003.
-MatchPoint = Literal["001+003", "035", "020", "022", "010"]
+# `oclc` (035 OCLC numbers) and `hrid` (001 as a FOLIO instance HRID) are searched in FOLIO;
+# a vendor of a Koha connection naming them is refused at load (check_ils_fit).
+MatchPoint = Literal["001+003", "035", "020", "022", "010", "oclc", "hrid"]
 DEFAULT_MATCH_POINTS: tuple[MatchPoint, ...] = ("020", "022", "010")
+IlsFlavour = Literal["koha", "folio"]
+# Koha's q sees only the biblioitems columns, never 001 or 035 (docs/koha.md).
+KOHA_UNSEARCHABLE = frozenset({"oclc", "hrid"})
+# Item properties a FOLIO item has no place for: prices live in FOLIO's orders, and a public
+# note needs a tenant's item note type.
+FOLIO_ITEM_UNSUPPORTED = frozenset({"purchase_price", "replacement_price", "public_notes"})
 
 
 class SourceConfig(BaseModel):
@@ -65,6 +73,11 @@ class ItemMapping(BaseModel):
     copy_number: str | None = Field(default="t", min_length=1, max_length=1)
     public_notes: str | None = Field(default="z", min_length=1, max_length=1)
     internal_notes: str | None = Field(default="x", min_length=1, max_length=1)
+    # FOLIO only (Koha's item type decides circulation): the loan type subfield, and the names
+    # used for an item field without the subfield (FOLIO requires both on every item).
+    loan_type: str | None = Field(default=None, min_length=1, max_length=1)
+    default_loan_type: str | None = Field(default=None, min_length=1)
+    default_item_type: str | None = Field(default=None, min_length=1)
     # Koha refuses to delete a biblio with items (409); true deletes the items first.
     delete_with_items: bool = False
 
@@ -89,7 +102,13 @@ class ItemMapping(BaseModel):
             "copy_number": self.copy_number,
             "public_notes": self.public_notes,
             "internal_notes": self.internal_notes,
+            "loan_type_id": self.loan_type,
         }
+        return {k: v for k, v in props.items() if v is not None}
+
+    def defaults(self) -> dict[str, str]:
+        """Item property -> the value an item field without its subfield gets."""
+        props = {"item_type_id": self.default_item_type, "loan_type_id": self.default_loan_type}
         return {k: v for k, v in props.items() if v is not None}
 
     def price_subfields(self) -> frozenset[str]:
@@ -180,6 +199,9 @@ class ILSConnectionConfig(BaseModel):
     name: str
     pool_slots: int = Field(default=4, ge=1)
     description: str = ""
+    # The ILS behind it (the Connection's `flavour` extra says the same): what a vendor may
+    # ask of it is checked at load, not discovered mid-run.
+    flavour: IlsFlavour = "koha"
 
 
 def _read(path: Path | None) -> dict[str, Any]:
@@ -192,11 +214,41 @@ def _read(path: Path | None) -> dict[str, Any]:
 
 def load_vendors(path: Path | None = None) -> dict[str, VendorConfig]:
     """Read vendors.yaml; a malformed file raises with the vendor and field named."""
-    vendors = _read(path).get("vendors") or {}
+    raw = _read(path)
+    vendors = raw.get("vendors") or {}
     loaded = {name: VendorConfig(name=name, **(body or {})) for name, body in vendors.items()}
+    listed = raw.get("ils_connections") or {}
     for vendor in loaded.values():
         check_item_prices_masked(vendor)
+        conn = listed.get(vendor.ils_conn_id) or {}
+        check_ils_fit(vendor, ILSConnectionConfig(name=vendor.ils_conn_id, **conn).flavour)
     return loaded
+
+
+def check_ils_fit(vendor: VendorConfig, flavour: IlsFlavour) -> None:
+    """Refuse what the vendor's ILS cannot do, naming it: a match point Koha cannot search, an
+    item property FOLIO cannot hold. Never skipped silently at run time."""
+    where = f"vendor {vendor.name}: its ILS connection {vendor.ils_conn_id} is {flavour}"
+    mapping = vendor.items
+    if flavour == "koha":
+        unsearchable = [p for p in vendor.match_points if p in KOHA_UNSEARCHABLE]
+        if unsearchable:
+            raise ValueError(
+                f"{where}, and Koha cannot search match points {unsearchable} (its q sees "
+                "neither 001 nor 035, docs/koha.md); remove them or load into FOLIO"
+            )
+        if mapping.loan_type or mapping.default_loan_type:
+            raise ValueError(
+                f"{where}: `items.loan_type` / `default_loan_type` are FOLIO's (Koha's item "
+                "type decides circulation); remove them"
+            )
+        return
+    unsupported = sorted(p for p in mapping.subfield_map() if p in FOLIO_ITEM_UNSUPPORTED)
+    if unsupported:
+        raise ValueError(
+            f"{where}, and a FOLIO item has no place for {unsupported}; set them to null "
+            "under `items`"
+        )
 
 
 def check_item_prices_masked(vendor: VendorConfig, policy: PiiPolicy | None = None) -> None:

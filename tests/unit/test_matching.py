@@ -131,3 +131,14 @@ def test_a_title_is_searched_as_a_prefix_without_isbd_punctuation() -> None:
     assert title_pattern("IGARSS 2000 :") == "IGARSS 2000%"
     assert title_pattern("100% cotton_ /") == "100\\% cotton\\_%"
     assert title_pattern(None) is None
+
+
+def test_koha_cannot_search_hrid_or_oclc_points() -> None:
+    from catalog_sync.changes.matching import MatchPointUnsupported, check_searchable
+
+    class Koha:  # an adapter that names no match_indexes searches Koha's columns
+        flavour = "koha"
+
+    check_searchable(Koha(), ["020", "022", "010", "035", "001+003"])
+    with pytest.raises(MatchPointUnsupported, match="oclc"):
+        check_searchable(Koha(), ["020", "oclc"])

@@ -97,6 +97,7 @@ MATCH_POINT_KEY_SEPARATOR = "="
 # ones keys were first written with, so a record keyed before keeps its key.
 _KEY_POINTS = {
     "035": ("oclc_number", "oclc_number"),
+    "oclc": ("oclc_number", "oclc_number"),
     "020": ("isbn", "isbn13"),
     "022": ("issn", "issn"),
     "010": ("lccn", "lccn"),

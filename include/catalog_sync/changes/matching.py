@@ -4,7 +4,11 @@ Our own record-key -> ILS id map (the state store) comes first and needs no ILS 
 record we loaded before is an update, never a match. Match points then search what Koha can
 search: ISBN (020), ISSN (022) and LCCN (010) through `q` on its biblioitems columns, all of
 a record's numbers in one request. 001+003 and 035 (OCLC numbers) are not searchable in Koha
-(they live only inside the MARC record, docs/koha.md): those points are skipped.
+(they live only inside the MARC record, docs/koha.md): those points are skipped. FOLIO can
+search more: `oclc` (its OCLC / System control number identifiers) and `hrid` (the record's
+001 as an instance HRID, as FOLIO's MARC export writes it); a vendor cannot name those two
+for a Koha connection (config.py refuses them at load, and an adapter that does not list
+their index in its `match_indexes` refuses them here).
 """
 
 from __future__ import annotations
@@ -24,8 +28,15 @@ log = logging.getLogger(__name__)
 BATCH_RECORDS = 40
 
 # Match point -> the identifier index it compares (catalog_sync.changes.identifiers names).
-SEARCHABLE = {"020": "isbn", "022": "issn", "010": "lccn"}
+SEARCHABLE = {"020": "isbn", "022": "issn", "010": "lccn", "oclc": "oclc_number", "hrid": "hrid"}
 NOT_SEARCHABLE = frozenset({"001+003", "035"})
+# What an adapter searches when it does not say (`match_indexes`): Koha's biblioitems columns.
+DEFAULT_INDEXES = frozenset({"isbn", "issn", "lccn"})
+
+
+class MatchPointUnsupported(ValueError):
+    """The vendor names a match point its ILS cannot search: a configuration error that fails
+    the task before any write, never a point silently skipped."""
 
 
 @dataclass(frozen=True)
@@ -39,13 +50,28 @@ class MatchResult:
 
 def match_numbers(record: Record, points: Sequence[str]) -> dict[str, list[str]]:
     """The searchable match points the record carries, in priority order, with its values."""
-    identifiers = record_identifiers(record)
+    identifiers: dict[str, list[str]] = record_identifiers(record)
+    control = record.get("001")
+    is_control = control is not None and control.is_control_field()
+    hrid = (control.data or "").strip() if control is not None and is_control else ""
+    identifiers["hrid"] = [hrid] if hrid else []
     wanted: dict[str, list[str]] = {}
     for point in points:
         index = SEARCHABLE.get(point)
         if index is not None and identifiers[index]:
             wanted[point] = identifiers[index]
     return wanted
+
+
+def check_searchable(client: object, points: Sequence[str]) -> None:
+    """MatchPointUnsupported when `client` cannot search one of the vendor's match points."""
+    indexes = getattr(client, "match_indexes", DEFAULT_INDEXES)
+    missing = [p for p in points if p in SEARCHABLE and SEARCHABLE[p] not in indexes]
+    if missing:
+        raise MatchPointUnsupported(
+            f"match points {missing} cannot be searched in this ILS "
+            f"({getattr(client, 'flavour', type(client).__name__)}); remove them from the vendor"
+        )
 
 
 def _by_index(wanted: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -57,6 +83,7 @@ async def prefetch_candidates(
 ) -> dict[str, list[Candidate]]:
     """The ILS candidates of many records (record key -> its match_numbers), BATCH_RECORDS
     records per search: a chunk's creates cost a search per batch, not one each."""
+    check_searchable(client, [p for numbers in wanted.values() for p in numbers])
     keys = [k for k, numbers in wanted.items() if numbers]
     found: dict[str, list[Candidate]] = {k: [] for k in wanted}
     for start in range(0, len(keys), BATCH_RECORDS):
@@ -94,6 +121,7 @@ async def find_match(
     vendor record (`taken`), is ambiguous: it goes to review, never to a guess. A point the
     record lacks, or that finds nothing, passes to the next.
     """
+    check_searchable(client, points)
     wanted = match_numbers(record, points)
     if not wanted:
         return MatchResult(None)

@@ -59,6 +59,8 @@ def split_items(record: Record, mapping: ItemMapping) -> tuple[Record, list[Item
             values = [v.strip() for v in item_field.get_subfields(code) if v.strip()]
             if values:
                 props[prop] = _price(values[0], position) if prop in _PRICES else values[0]
+        for prop, value in mapping.defaults().items():
+            props.setdefault(prop, value)
         barcode = props.get("external_id")
         if not barcode:
             raise ItemProblem(

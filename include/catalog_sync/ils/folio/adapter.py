@@ -23,7 +23,6 @@ from typing import Any, Self, TypeVar
 import httpx
 import pymarc
 
-from catalog_sync.changes.identifiers import isbn10
 from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import (
@@ -38,12 +37,13 @@ from catalog_sync.ils.errors import (
 )
 from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
 from catalog_sync.ils.folio.records import (
-    INDEX_TYPES,
+    MATCH_INDEXES,
     check_id,
-    held_numbers,
     instance_of,
+    match_clauses,
     parse_marcxml,
     srs_marcxml,
+    verified_candidates,
 )
 from catalog_sync.ils.folio.session import FolioSettings, OkapiSession, folio_message
 from catalog_sync.ils.settings import ILSSettings
@@ -59,6 +59,7 @@ class FolioAdapter:
     """FOLIO inventory + SRS through a FolioClient; see ILSClient for the contract."""
 
     flavour = "folio"
+    match_indexes = MATCH_INDEXES  # catalog_sync.changes.matching: what find_by_numbers searches
 
     def __init__(self, settings: ILSSettings, redis_url: str | None = None) -> None:
         if not settings.tenant:
@@ -199,29 +200,15 @@ class FolioAdapter:
     async def find_by_numbers(
         self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
     ) -> list[Candidate]:
-        wanted = {i: set(v) for i, v in numbers.items() if i in INDEX_TYPES and v}
-        hits: dict[str, dict[str, Any]] = {}
-        for index, values in wanted.items():
-            terms = list(values)
-            if index == "isbn":  # FOLIO holds the ISBN as catalogued, often in its 10 form
-                terms += [t for t in (isbn10(v) for v in values) if t]
-            kind = INDEX_TYPES[index]
-
-            async def search(kind: str = kind, terms: list[str] = terms) -> list[dict[str, Any]]:
-                return await self.client.find_instances_by_identifier(
-                    kind, terms, correlation_id=correlation_id
-                )
-
-            for instance in await self._call(f"find instances by {kind}", search):
-                hits[str(instance["id"])] = instance
-        found: list[tuple[str, Candidate]] = []
-        for instance_id, instance in hits.items():
-            held = held_numbers(instance)
-            # A full-text hit on one word of a longer value is no match: FOLIO's values decide.
-            matched = {i: frozenset(held.get(i, set()) & v) for i, v in wanted.items()}
-            if any(matched.values()):
-                found.append((str(instance.get("hrid", "")), Candidate(instance_id, matched)))
-        return [c for _, c in sorted(found, key=lambda pair: pair[0])]
+        # Every index's values in one CQL query (match_clauses), FOLIO's values verified.
+        clauses = match_clauses(numbers)
+        if not clauses:
+            return []
+        found = await self._call(
+            "find instances by numbers",
+            lambda: self.client.find_instances_where(clauses, correlation_id=correlation_id),
+        )
+        return verified_candidates(found, numbers)
 
     async def find_created(
         self,

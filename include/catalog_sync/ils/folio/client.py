@@ -21,6 +21,7 @@ import httpx
 import pymarc
 
 from catalog_sync.ils.errors import ILSError, ILSRejected
+from catalog_sync.ils.folio.records import cql_escape as _cql_escape
 from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES
 from catalog_sync.ils.folio.session import OkapiSession, folio_message
 
@@ -130,6 +131,14 @@ class FolioClient:
         clauses = [f'identifiers =/@identifierTypeId={type_id} "{_cql_escape(v)}"' for v in values]
         return await self._query_each(
             "/instance-storage/instances", "instances", clauses, correlation_id
+        )
+
+    async def find_instances_where(
+        self, clauses: Sequence[str], *, correlation_id: str
+    ) -> list[dict[str, Any]]:
+        """Instances matching any of the CQL `clauses`, a batch of clauses per request."""
+        return await self._query_each(
+            "/instance-storage/instances", "instances", list(clauses), correlation_id
         )
 
     async def _query_each(
@@ -339,11 +348,6 @@ def _srs_record(
     if existing and "generation" in existing:
         body["generation"] = existing["generation"]
     return body
-
-
-def _cql_escape(value: str) -> str:
-    """CQL quoted-string escaping; `*`, `?` and `^` are masking characters and are escaped too."""
-    return "".join("\\" + c if c in '"\\*?^' else c for c in value)
 
 
 def _unexpected(response: httpx.Response, what: str) -> ILSError:

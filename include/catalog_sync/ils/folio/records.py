@@ -5,18 +5,30 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pymarc
 
-from catalog_sync.changes.identifiers import normalise
+from catalog_sync.changes.identifiers import isbn10, normalise
+from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import ILSError, ILSRejected
 from catalog_sync.ils.folio.mapping import InstanceMappingError, instance_from_marc
 from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-")
 # Our match indexes -> the FOLIO identifier types holding them (FOLIO's default MARC rules).
-INDEX_TYPES = {"isbn": "ISBN", "issn": "ISSN", "lccn": "LCCN"}
+# An OCLC number is an "OCLC" identifier under today's rules and a "System control number"
+# (value "(OCoLC)...") under older ones and in migrated data: both are searched.
+INDEX_TYPES: dict[str, tuple[str, ...]] = {
+    "isbn": ("ISBN",),
+    "issn": ("ISSN",),
+    "lccn": ("LCCN",),
+    "oclc_number": ("OCLC", "System control number"),
+}
+HRID = "hrid"  # the instance's own HRID (a 001 of a record FOLIO exported)
+MATCH_INDEXES = frozenset({*INDEX_TYPES, HRID})
+_OCLC_DIGITS = re.compile(r"^(?:ocm|ocn|on)?0*(\d+)$", re.IGNORECASE)
 
 
 def check_id(biblio_id: str) -> None:
@@ -52,16 +64,73 @@ def srs_marcxml(source: dict[str, Any]) -> bytes:
 
 
 def held_numbers(instance: dict[str, Any]) -> dict[str, set[str]]:
-    """The instance's identifiers normalised as our match indexes compare them."""
-    by_type = {IDENTIFIER_TYPES[name]: index for index, name in INDEX_TYPES.items()}
-    held: dict[str, set[str]] = {}
+    """The instance's identifiers (and HRID) normalised as our match indexes compare them."""
+    by_type = {IDENTIFIER_TYPES[n]: (i, n) for i, names in INDEX_TYPES.items() for n in names}
+    held: dict[str, set[str]] = {HRID: {str(instance["hrid"])}} if instance.get("hrid") else {}
     for entry in instance.get("identifiers", []):
-        index = by_type.get(str(entry.get("identifierTypeId")))
-        if index is None:
+        index, name = by_type.get(str(entry.get("identifierTypeId")), ("", ""))
+        if not index:
             continue
         # A catalogued "0198526636 (pbk.)" holds its number in the first word.
         words = str(entry.get("value", "")).split()
         value = normalise(index, " ".join(words) if index == "lccn" else (words or [""])[0])
+        if value is None and name == "OCLC":
+            # An "OCLC" identifier may hold the bare number ("ocm00012345", "12345"); a
+            # System control number is an OCLC number only with its (OCoLC) prefix.
+            bare = _OCLC_DIGITS.match("".join(words))
+            value = bare.group(1) if bare else None
         if value:
             held.setdefault(index, set()).add(value)
     return held
+
+
+def search_terms(index: str, value: str) -> list[str]:
+    """The forms FOLIO may hold `value` in, each a full-text term of the `identifiers` index."""
+    if index == "isbn":  # FOLIO holds the ISBN as catalogued, often in its 10 form
+        forms = [value, isbn10(value) or value]
+    elif index == "oclc_number":
+        # OCLC's own prefixes and padding (ocm + 8 digits, ocn + 9, on + 10 or more): a
+        # full-text match needs the whole word, so each form is a term of its own.
+        forms = [value, f"ocm{value.zfill(8)}", f"ocn{value.zfill(9)}", f"on{value}"]
+        forms.append(value.zfill(8))
+    else:
+        forms = [value]
+    return list(dict.fromkeys(forms))
+
+
+def match_clauses(numbers: Mapping[str, Iterable[str]]) -> list[str]:
+    """One CQL clause per value and form over instance storage, to be OR-ed in one query."""
+    clauses: list[str] = []
+    for index, values in numbers.items():
+        for value in values:
+            if index == HRID:
+                clauses.append(f'hrid=="{cql_escape(value)}"')
+                continue
+            for name in INDEX_TYPES.get(index, ()):
+                type_id = IDENTIFIER_TYPES[name]
+                clauses += [
+                    f'identifiers =/@identifierTypeId={type_id} "{cql_escape(term)}"'
+                    for term in search_terms(index, value)
+                ]
+    return list(dict.fromkeys(clauses))
+
+
+def verified_candidates(
+    instances: Iterable[dict[str, Any]], numbers: Mapping[str, Iterable[str]]
+) -> list[Candidate]:
+    """The instances that really hold one of `numbers`, lowest HRID first: a full-text hit on
+    one word of a longer value is no match, FOLIO's values decide."""
+    wanted = {i: set(v) for i, v in numbers.items()}
+    found: dict[str, tuple[str, Candidate]] = {}
+    for instance in instances:
+        held = held_numbers(instance)
+        matched = {i: frozenset(held.get(i, set()) & v) for i, v in wanted.items()}
+        if any(matched.values()):
+            instance_id = str(instance["id"])
+            found[instance_id] = (str(instance.get("hrid", "")), Candidate(instance_id, matched))
+    return [c for _, c in sorted(found.values(), key=lambda pair: pair[0])]
+
+
+def cql_escape(value: str) -> str:
+    """CQL quoted-string escaping; `*`, `?` and `^` are masking characters and are escaped too."""
+    return "".join("\\" + c if c in '"\\*?^' else c for c in value)
