@@ -16,6 +16,7 @@ import pytest
 from tests.folio_emulator import CREDENTIALS, TENANT, start_folio
 
 from catalog_sync.emulator.control import EmulatorControl
+from catalog_sync.emulator.folio.refdata import BOOK, CAN_CIRCULATE, MAIN_LIBRARY
 from catalog_sync.ils.errors import ILSAuthError
 from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
 from catalog_sync.ils.folio.mapping import instance_from_marc
@@ -209,15 +210,15 @@ def test_holdings_and_items_are_created_in_batches(
         "id": str(uuid.uuid4()),
         "instanceId": owner["id"],
         "sourceId": HOLDINGS_SOURCES["MARC"],
-        "permanentLocationId": str(uuid.uuid4()),
+        "permanentLocationId": MAIN_LIBRARY,
     }
     items = [
         {
             "holdingsRecordId": holdings["id"],
             "barcode": f"3901500000{n:04d}",
             "status": {"name": "Available"},
-            "materialTypeId": str(uuid.uuid4()),
-            "permanentLoanTypeId": str(uuid.uuid4()),
+            "materialTypeId": BOOK,
+            "permanentLoanTypeId": CAN_CIRCULATE,
         }
         for n in range(10)
     ]

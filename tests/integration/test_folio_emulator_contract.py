@@ -218,7 +218,8 @@ def test_cql_lookups_and_paging(okapi: Okapi) -> None:
 def test_holdings_and_items(okapi: Okapi) -> None:
     owner = instance("Owner")
     okapi.post("/instance-storage/instances", owner)
-    location = str(uuid.uuid4())
+    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
+    location = main["id"]
     holdings = {
         "id": str(uuid.uuid4()),
         "instanceId": owner["id"],
@@ -231,20 +232,33 @@ def test_holdings_and_items(okapi: Okapi) -> None:
     conforms(created.json(), f"{INV}/holdings-storage/holdingsRecord.json")
     orphan = {**holdings, "id": str(uuid.uuid4()), "instanceId": str(uuid.uuid4())}
     is_errors(okapi.post("/holdings-storage/holdings", orphan))
+    nowhere = {**holdings, "id": str(uuid.uuid4()), "permanentLocationId": str(uuid.uuid4())}
+    [error] = is_errors(okapi.post("/holdings-storage/holdings", nowhere))
+    assert "does not exist in location.id" in str(error["message"])
+    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
+    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
     item = {
         "holdingsRecordId": holdings["id"],
-        "barcode": "39015000000017",
+        "barcode": "39015000000017X",
         "status": {"name": "Available"},
-        "materialTypeId": str(uuid.uuid4()),
-        "permanentLoanTypeId": str(uuid.uuid4()),
+        "materialTypeId": book["id"],
+        "permanentLoanTypeId": circulates["id"],
     }
+    for reference in ("materialTypeId", "permanentLoanTypeId", "permanentLocationId"):
+        unknown = {**item, reference: str(uuid.uuid4())}
+        [error] = is_errors(okapi.post("/item-storage/items", unknown))
+        assert error["parameters"] == [{"key": reference, "value": unknown[reference]}]
     batch = okapi.post("/item-storage/batch/synchronous", {"items": [item]}, upsert="true")
     assert batch.status_code == 201
     items = okapi.get("/item-storage/items", query=f'holdingsRecordId=="{holdings["id"]}"').json()
     conforms(items, f"{INV}/item-storage/items.json")
-    assert [i["barcode"] for i in items["items"]] == ["39015000000017"]
-    duplicate = okapi.post("/item-storage/items", {**item, "id": str(uuid.uuid4())})
-    is_errors(duplicate)
+    assert [i["barcode"] for i in items["items"]] == ["39015000000017X"]
+    # FOLIO's barcode index is unique and case-insensitive (schema.json), and so is its CQL.
+    duplicate = {**item, "id": str(uuid.uuid4()), "barcode": "39015000000017x"}
+    [error] = is_errors(okapi.post("/item-storage/items", duplicate))
+    assert error["parameters"] == [{"key": "barcode", "value": "39015000000017x"}]
+    by_barcode = okapi.get("/item-storage/items", query='barcode=="39015000000017x"').json()
+    assert [i["id"] for i in by_barcode["items"]] == [i["id"] for i in items["items"]]
     found = okapi.get("/holdings-storage/holdings", query=f'instanceId=="{owner["id"]}"').json()
     conforms(found, f"{INV}/holdings-storage/holdingsRecords.json")
     referenced = okapi.delete(f"/instance-storage/instances/{owner['id']}")

@@ -12,13 +12,13 @@ import uuid
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 from tests.folio_emulator import Okapi
+from tests.integration.test_folio_adapter import settings
 
 from catalog_sync.changes.matching import find_match, match_numbers, prefetch_candidates
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import open_client
 from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES, INSTANCE_TYPES
 from catalog_sync.services import ServiceProcess
-from tests.integration.test_folio_adapter import settings
 
 pytestmark = pytest.mark.timeout(120)
 OCLC = IDENTIFIER_TYPES["OCLC"]

@@ -16,6 +16,7 @@ from catalog_sync.emulator.faultgate import ASGIApp, FaultGate
 from catalog_sync.emulator.folio.control import register_control
 from catalog_sync.emulator.folio.errors import FolioError, plain, unprocessable
 from catalog_sync.emulator.folio.inventory import register_inventory
+from catalog_sync.emulator.folio.refdata import register_refdata
 from catalog_sync.emulator.folio.srs import register_srs
 from catalog_sync.emulator.folio.srs_batch import register_srs_batch
 from catalog_sync.emulator.folio.state import FolioConfig, FolioState, IssuedTokens, TokenCheck
@@ -189,6 +190,7 @@ def create_folio_api(state: FolioState) -> FastAPI:
         return Response(status_code=204)
 
     register_inventory(app, state, okapi)
+    register_refdata(app, state, okapi)
     register_srs(app, state, okapi)
     register_srs_batch(app, state, okapi)
     register_control(app, state)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from catalog_sync.emulator.faults import FaultProfile
+from catalog_sync.emulator.folio.refdata import TABLES
 
 if TYPE_CHECKING:
     from catalog_sync.emulator.folio.state import FolioState
@@ -87,5 +88,22 @@ def register_control(app: FastAPI, state: FolioState) -> None:
     @app.post("/_emulator/reset")
     async def reset() -> dict[str, str]:
         store.reset()
+        state.reference.reset()
         state.counters.clear()
         return {"status": "reset"}
+
+    @app.post("/_emulator/reference")
+    async def add_reference(request: Request) -> Any:
+        """A library's own locations, material types, loan types (`locations`, `mtypes`,
+        `loantypes` lists): set up by a test as a FOLIO admin would in Settings."""
+        body = json.loads(await request.body() or b"{}")
+        added: dict[str, list[str]] = {}
+        try:
+            for table in TABLES:
+                for record in body.get(table.list_key, []):
+                    added.setdefault(table.list_key, []).append(
+                        state.reference.add(table, record)["id"]
+                    )
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return added

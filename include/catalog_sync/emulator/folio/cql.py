@@ -113,6 +113,8 @@ class _Parser:
         column = INDEXES.get(self.kind, {}).get(index)
         if column is None or modifiers:
             raise CQLError(f"no index {index!r}{''.join('/@' + m for m in modifiers)}")
+        if column == "barcode":  # the item barcode index is case-insensitive (schema.json)
+            value = value.lower()
         return Compiled(f"{column} = ?", (value,), equals=(column, value))
 
 

@@ -144,6 +144,7 @@ class Inventory:
                 ]
             )
         if kind is ITEM and record.get("barcode"):
+            # schema.json: a unique index on lower(barcode) (caseSensitive false).
             holder = self.store.barcode_owner(record["barcode"])
             if holder is not None and holder != record_id:
                 raise unprocessable(
@@ -164,6 +165,10 @@ class Inventory:
         for prop, allowed in kind.reference.items():
             if record.get(prop) not in allowed:
                 raise unprocessable([_fk_error(kind, prop, record.get(prop))])
+        for prop, table in kind.lookups:
+            value = record.get(prop)
+            if value is not None and not self.state.reference.exists(table, value):
+                raise unprocessable([_fk_error(kind, prop, value, table)])
         if kind.parent is not None:
             prop, parent_name = kind.parent
             parent = next(k for k in KINDS if k.name == parent_name)

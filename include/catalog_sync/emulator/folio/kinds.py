@@ -191,6 +191,9 @@ class Kind:
     uuid_props: tuple[str, ...]
     parent: tuple[str, str] | None  # (property, parent kind) checked like a foreign key
     reference: dict[str, frozenset[str]]  # property -> the reference ids it may hold
+    # property -> the tenant reference table (refdata.py) its foreign key points at; optional
+    # properties are checked only when given, as a NULL foreign key is.
+    lookups: tuple[tuple[str, str], ...] = ()
 
 
 INSTANCE = Kind(
@@ -216,6 +219,7 @@ HOLDINGS = Kind(
     ("id", "sourceId", "instanceId", "permanentLocationId", "temporaryLocationId"),
     ("instanceId", "instance"),
     {"sourceId": frozenset(HOLDINGS_SOURCES.values())},
+    (("permanentLocationId", "location"), ("temporaryLocationId", "location")),
 )
 ITEM = Kind(
     "item",
@@ -225,9 +229,24 @@ ITEM = Kind(
     "it",
     _ITEM_PROPS,
     ("materialTypeId", "permanentLoanTypeId", "holdingsRecordId", "status"),
-    ("id", "holdingsRecordId", "materialTypeId", "permanentLoanTypeId"),
+    (
+        "id",
+        "holdingsRecordId",
+        "materialTypeId",
+        "permanentLoanTypeId",
+        "temporaryLoanTypeId",
+        "permanentLocationId",
+        "temporaryLocationId",
+    ),
     ("holdingsRecordId", "holdings_record"),
     {},
+    (
+        ("materialTypeId", "material_type"),
+        ("permanentLoanTypeId", "loan_type"),
+        ("temporaryLoanTypeId", "loan_type"),
+        ("permanentLocationId", "location"),
+        ("temporaryLocationId", "location"),
+    ),
 )
 KINDS = (INSTANCE, HOLDINGS, ITEM)
 

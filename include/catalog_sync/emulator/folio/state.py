@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from catalog_sync.emulator.faults import FaultInjector, FaultProfile, TokenBucket
+from catalog_sync.emulator.folio.refdata import ReferenceData
 from catalog_sync.emulator.folio.store import FolioStore
 from catalog_sync.emulator.state import DEFAULT_PASSWORD, DEFAULT_USER
 
@@ -66,6 +67,7 @@ class FolioState:
     def __init__(self, config: FolioConfig) -> None:
         self.config = config
         self.store = FolioStore(config.db)
+        self.reference = ReferenceData()
         self.faults = FaultInjector(config.faults)
         self.bucket = TokenBucket(config.rate_limit, config.burst) if config.rate_limit else None
         self.counters: Counter[str] = Counter()

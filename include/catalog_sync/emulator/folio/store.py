@@ -108,8 +108,9 @@ class FolioStore:
         return str(row["id"]) if row else None
 
     def barcode_owner(self, barcode: str) -> str | None:
+        # The column holds the lower-cased barcode: FOLIO's unique index is case-insensitive.
         row = self._db.execute(
-            "SELECT id FROM entities WHERE kind = ? AND barcode = ?", (ITEM.name, barcode)
+            "SELECT id FROM entities WHERE kind = ? AND barcode = ?", (ITEM.name, barcode.lower())
         ).fetchone()
         return str(row["id"]) if row else None
 
@@ -141,7 +142,7 @@ class FolioStore:
                 body["id"],
                 body["hrid"],
                 parent,
-                body.get("barcode") if kind is ITEM else None,
+                str(body["barcode"]).lower() if kind is ITEM and body.get("barcode") else None,
                 body["_version"],
                 json.dumps(body),
             ),
