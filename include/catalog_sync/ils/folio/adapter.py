@@ -36,6 +36,7 @@ from catalog_sync.ils.errors import (
     ILSVersionConflict,
 )
 from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
+from catalog_sync.ils.folio.items import FolioItems
 from catalog_sync.ils.folio.records import (
     MATCH_INDEXES,
     check_id,
@@ -55,8 +56,9 @@ _BACKOFF = 0.2  # seconds before the first retry of a transient failure, doubled
 T = TypeVar("T")
 
 
-class FolioAdapter:
-    """FOLIO inventory + SRS through a FolioClient; see ILSClient for the contract."""
+class FolioAdapter(FolioItems):
+    """FOLIO inventory + SRS through a FolioClient; see ILSClient for the contract (and
+    ItemsClient, for holdings and items: catalog_sync.ils.folio.items)."""
 
     flavour = "folio"
     match_indexes = MATCH_INDEXES  # catalog_sync.changes.matching: what find_by_numbers searches

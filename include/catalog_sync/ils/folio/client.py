@@ -137,9 +137,15 @@ class FolioClient:
         self, clauses: Sequence[str], *, correlation_id: str
     ) -> list[dict[str, Any]]:
         """Instances matching any of the CQL `clauses`, a batch of clauses per request."""
-        return await self._query_each(
-            "/instance-storage/instances", "instances", list(clauses), correlation_id
+        return await self.retrieve_where(
+            "/instance-storage/instances", "instances", clauses, correlation_id=correlation_id
         )
+
+    async def retrieve_where(
+        self, path: str, key: str, clauses: Sequence[str], *, correlation_id: str
+    ) -> list[dict[str, Any]]:
+        """Records of the collection at `path` (holdings, items ...) matching any clause."""
+        return await self._query_each(path, key, list(clauses), correlation_id)
 
     async def _query_each(
         self, path: str, key: str, clauses: list[str], cid: str
