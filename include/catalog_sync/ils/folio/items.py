@@ -2,14 +2,8 @@
 
 A vendor's item field becomes a FOLIO item under a holdings record of the instance, one
 holdings per permanent location (the item's home library, as a FOLIO location code), made when
-missing. The pipeline speaks Koha's item property names (pipeline/items.py); they are mapped
-here both ways, so an item read back compares with the item wanted by the same names:
-
-    external_id -> barcode           home_library_id -> the holdings' permanentLocationId
-    item_type_id -> materialTypeId   holding_library_id -> the item's permanentLocationId
-    loan_type_id -> permanentLoanTypeId
-    callnumber -> itemLevelCallNumber   copy_number -> copyNumber
-    internal_notes -> the first of administrativeNotes
+missing. The pipeline speaks Koha's item property names (pipeline/items.py); itemmap.py maps
+them both ways, so an item read back compares with the item wanted by the same names.
 
 The barcode is the key, as on Koha: FOLIO's item barcode index is unique (case-insensitive),
 so a second item with one answers 422, and a lost answer to a create is recovered by looking
@@ -21,7 +15,6 @@ biblio's holdings lease, checked in Redis before each (FOLIO has no fencing head
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +30,7 @@ from catalog_sync.ils.errors import (
     ILSUnavailable,
 )
 from catalog_sync.ils.folio.client import FolioClient
+from catalog_sync.ils.folio.itemmap import holdings_id, ils_item, item_body
 from catalog_sync.ils.folio.records import check_id, cql_escape
 from catalog_sync.ils.folio.reference import HOLDINGS_SOURCES
 from catalog_sync.ils.folio.refids import ReferenceIds, load_reference_ids
@@ -47,91 +41,8 @@ from catalog_sync.leases import current_lease
 T = TypeVar("T")
 HOLDINGS = "/holdings-storage/holdings"
 ITEMS = "/item-storage/items"
-# Holdings ids we make: uuid5 of the instance and location under this namespace.
-_HOLDINGS_NAMESPACE = uuid.UUID("6f1c3f0e-3d0b-5a53-9d7e-2c1a7c7a5b18")
-# Item properties a FOLIO item holds, by the pipeline's (Koha's) names.
-_SUPPORTED = frozenset(
-    {
-        "external_id",
-        "home_library_id",
-        "holding_library_id",
-        "item_type_id",
-        "loan_type_id",
-        "callnumber",
-        "copy_number",
-        "internal_notes",
-    }
-)
-_PLAIN = {"callnumber": "itemLevelCallNumber", "copy_number": "copyNumber"}
 _ATTEMPTS = 4
 _BACKOFF = 0.2
-
-
-def holdings_id(instance_id: str, location_id: str) -> str:
-    """The id of the holdings we make for an instance at a location: the same on every try."""
-    return str(uuid.uuid5(_HOLDINGS_NAMESPACE, f"{instance_id}/{location_id}"))
-
-
-def ils_item(item: Mapping[str, Any], holdings: Mapping[str, Any], refs: ReferenceIds) -> IlsItem:
-    """A FOLIO item (and its holdings) as the pipeline names item properties."""
-    if not isinstance(item.get("id"), str) or not isinstance(holdings.get("instanceId"), str):
-        raise ILSBadAnswer("FOLIO answered something that is not an item of an instance")
-    props: dict[str, object] = {}
-    values = {
-        "external_id": item.get("barcode"),
-        "home_library_id": refs.location_code(holdings.get("permanentLocationId")),
-        "holding_library_id": refs.location_code(
-            item.get("permanentLocationId") or holdings.get("permanentLocationId")
-        ),
-        "item_type_id": refs.material_type(item.get("materialTypeId")),
-        "loan_type_id": refs.loan_type(item.get("permanentLoanTypeId")),
-        "callnumber": item.get("itemLevelCallNumber"),
-        "copy_number": item.get("copyNumber"),
-        "internal_notes": (item.get("administrativeNotes") or [None])[0],
-    }
-    props.update((k, v) for k, v in values.items() if v is not None)
-    return IlsItem(item_id=item["id"], biblio_id=holdings["instanceId"], properties=props)
-
-
-def item_body(
-    props: Mapping[str, object],
-    refs: ReferenceIds,
-    holdings_record_id: str,
-    stored: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """item.json for `props`: what staff set on a stored item (status, notes, ...) is kept."""
-    unsupported = sorted(set(props) - _SUPPORTED)
-    if unsupported:
-        raise ILSRejected(
-            f"a FOLIO item has no place for {unsupported}", reason="item_property_unsupported"
-        )
-    body: dict[str, Any] = dict(stored) if stored else {"id": str(uuid.uuid4())}
-    body.pop("metadata", None)
-    body["holdingsRecordId"] = holdings_record_id
-    body["barcode"] = str(props["external_id"])
-    body.setdefault("status", {"name": "Available"})
-    for name, field in (
-        ("item_type_id", "materialTypeId"),
-        ("loan_type_id", "permanentLoanTypeId"),
-    ):
-        if name not in props and not body.get(field):
-            # FOLIO requires both on every item (item.json): the vendor maps or defaults them.
-            raise ILSRejected(f"a FOLIO item needs {name}", reason=f"item_no_{name[:-3]}")
-    if "item_type_id" in props:
-        body["materialTypeId"] = refs.material_type_id(str(props["item_type_id"]))
-    if "loan_type_id" in props:
-        body["permanentLoanTypeId"] = refs.loan_type_id(str(props["loan_type_id"]))
-    if "holding_library_id" in props:
-        body["permanentLocationId"] = refs.location_id(str(props["holding_library_id"]))
-    for name, field in _PLAIN.items():
-        if name in props:
-            body[field] = str(props[name])
-    if "internal_notes" in props:
-        body["administrativeNotes"] = [
-            str(props["internal_notes"]),
-            *body.get("administrativeNotes", [])[1:],
-        ]
-    return body
 
 
 class FolioItems:
@@ -139,7 +50,9 @@ class FolioItems:
 
     session: OkapiSession
     client: FolioClient
+    _gate: asyncio.Semaphore
     _references: ReferenceIds | None = None
+    _references_lock: asyncio.Lock | None = None
 
     if TYPE_CHECKING:
 
@@ -188,13 +101,7 @@ class FolioItems:
         body = item_body(properties, refs, str(holdings["id"]), None)
         delay = _BACKOFF
         for _ in range(_ATTEMPTS):
-            await _lease_check()
-            try:
-                response = await self.session.request(
-                    "POST", ITEMS, correlation_id=correlation_id, json=body
-                )
-            except (ILSUnavailable, httpx.TransportError):
-                response = None
+            response = await self._send("POST", ITEMS, correlation_id, body)
             if response is not None and response.status_code == 201:
                 return ils_item(response.json(), holdings, refs)
             if response is not None and response.status_code < 500:
@@ -234,13 +141,7 @@ class FolioItems:
             body = item_body(properties, refs, target, stored)
             if body == {k: v for k, v in stored.items() if k != "metadata"}:
                 return  # already so (a resent update whose first answer was lost)
-            await _lease_check()
-            try:
-                response = await self.session.request(
-                    "PUT", f"{ITEMS}/{item_id}", correlation_id=correlation_id, json=body
-                )
-            except (ILSUnavailable, httpx.TransportError):
-                response = None
+            response = await self._send("PUT", f"{ITEMS}/{item_id}", correlation_id, body)
             if response is not None and response.status_code == 204:
                 return
             if response is not None and response.status_code == 404:
@@ -281,9 +182,24 @@ class FolioItems:
     # -- helpers ---------------------------------------------------------------------------
 
     async def _refs(self, cid: str) -> ReferenceIds:
-        if self._references is None:
-            self._references = await load_reference_ids(self.session, self._call, cid)
+        # One load for the many records a chunk has in flight at its start.
+        if self._references_lock is None:
+            self._references_lock = asyncio.Lock()
+        async with self._references_lock:
+            if self._references is None:
+                self._references = await load_reference_ids(self.session, self._call, cid)
         return self._references
+
+    async def _send(
+        self, method: str, path: str, cid: str, body: object = None
+    ) -> httpx.Response | None:
+        """One write under the adapter's concurrency bound; None when no answer came."""
+        await _lease_check()
+        try:
+            async with self._gate:
+                return await self.session.request(method, path, correlation_id=cid, json=body)
+        except (ILSUnavailable, httpx.TransportError):
+            return None
 
     async def _holdings_of(self, instance_id: str, cid: str) -> list[dict[str, Any]]:
         found = await self._retrieve(
@@ -308,22 +224,29 @@ class FolioItems:
             "sourceId": HOLDINGS_SOURCES["FOLIO"],
         }
 
-        async def send() -> dict[str, Any]:
+        refusal = ""
+
+        async def send() -> dict[str, Any] | None:
+            nonlocal refusal
             await _lease_check()
             response = await self.session.request("POST", HOLDINGS, correlation_id=cid, json=body)
             if response.status_code == 201:
                 made: dict[str, Any] = response.json()
                 return made
             if response.status_code == 422:
-                # Our id already taken: a resend whose first try was saved.
-                again = await self._get(f"{HOLDINGS}/{body['id']}", cid)
-                if again is not None:
-                    return again
+                refusal = folio_message(response)
+                return None  # looked up below, outside this call's concurrency slot
             raise ILSError(
                 f"FOLIO: create holdings: {folio_message(response)}", status=response.status_code
             )
 
-        return await self._call("create holdings", send)
+        made = await self._call("create holdings", send)
+        if made is None:
+            # Our id already taken: a resend whose first try was saved, or a refusal.
+            made = await self._get(f"{HOLDINGS}/{body['id']}", cid)
+            if made is None:
+                raise ILSRejected(f"FOLIO: create holdings: {refusal}", reason="folio_invalid")
+        return made
 
     async def _refused(self, response: httpx.Response, barcode: str, cid: str) -> None:
         """A create FOLIO refused: a taken barcode is ILSConflict, anything else ILSRejected."""
