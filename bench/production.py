@@ -87,10 +87,14 @@ def load_now() -> dict[str, float]:
     return {"load1": round(one, 2), "load5": round(five, 2), "load15": round(fifteen, 2)}
 
 
-def revision(base: Path, n: int, every: int = CHANGE_EVERY) -> Path:
-    """The base file with every `every`-th record revised for the n-th measured run of a mode."""
+def revision(base: Path, n: int, every: int, cache: Path) -> Path:
+    """The base file with every `every`-th record revised for the n-th measured run of a mode.
+
+    Written to the cache: the base may be in the read-only shared corpus.
+    """
     tag = "" if every == CHANGE_EVERY else f"-every{every}"
-    dest = base.with_name(f"{base.stem}{tag}-rev{n}.mrc")
+    dest = cache / "slices" / f"{base.stem}{tag}-rev{n}.mrc"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.is_file() or dest.stat().st_mtime < base.stat().st_mtime:
         with_changes(base, dest, every, note=f"{CHANGE_NOTE} revision {n}")
     return dest
@@ -242,7 +246,7 @@ def mode_dagstest(b: Bench) -> list[dict[str, Any]]:
         prepare_airflow(home.layout)
         provision(home.layout, home.services)
         for n, rate in enumerate(b.rates, start=1):
-            lay_demo_file(home.layout, revision(b.base, n, b.change_every))
+            lay_demo_file(home.layout, revision(b.base, n, b.change_every, b.cache))
 
             def run(
                 _: dict[str, Any], label: str = f"rate{rate:g}"
@@ -283,7 +287,7 @@ def scheduler_rows(b: Bench, home: Home, api_url: str) -> list[dict[str, Any]]:
     slots = pool_slots(home.config)
     rows = []
     for n, rate in enumerate(b.rates, start=1):
-        lay_demo_file(home.layout, revision(b.base, n, b.change_every))
+        lay_demo_file(home.layout, revision(b.base, n, b.change_every, b.cache))
         row = measured(home, rate, lambda d: scheduler_run(api, b.timeout, d), slots)
         rows.append({**row, **run_report(home.layout)})
     return rows
