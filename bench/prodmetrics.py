@@ -209,32 +209,144 @@ def scheduler_run(api: Any, timeout: float, out: dict[str, Any]) -> tuple[float,
 def commit_task_timing(
     api: Any, run_id: str, ti: dict[str, Any], start: float, end: float
 ) -> dict[str, Any]:
-    """start -> first ILS request, the requests' span, last request -> end, for one commit."""
+    """start -> first ILS request, the requests' span, last request -> end, for one commit.
+
+    From the client's own request events also: mean latency and rate-gate wait, and requests
+    in flight on average while it was requesting (Little's law: sum of latencies / span), so a
+    task held back by its own concurrency shows apart from one held back by the token bucket.
+    """
     path = f"/dags/{DEMO_DAG}/dagRuns/{run_id}/taskInstances/commit_chunk/logs/{ti['try_number']}"
-    stamps: list[float] = []
     try:
         body = api._call("GET", path, params={"map_index": ti["map_index"]})
     except httpx.HTTPError:
         body = {}
-    for line in body.get("content", []):
-        text = json.dumps(line) if isinstance(line, dict) else str(line)
-        if "ils_request" not in text:
-            continue
-        stamp = line.get("timestamp") if isinstance(line, dict) else text[:32].split(" ")[0]
-        with suppress(ValueError, TypeError):
-            stamps.append(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp())
+    events = request_events(body.get("content", []))
     timing: dict[str, Any] = {
         "map_index": ti["map_index"],
         "hostname": ti.get("hostname"),
         "start": round(start, 3),
+        "end": round(end, 3),
         "duration_s": round(end - start, 2),
-        "ils_requests_logged": len(stamps),
+        "ils_requests_logged": len(events),
     }
-    if stamps:
-        timing["to_first_request_s"] = round(min(stamps) - start, 2)
-        timing["requesting_s"] = round(max(stamps) - min(stamps), 2)
-        timing["after_last_request_s"] = round(end - max(stamps), 2)
+    timing.update(request_profile(events, start, end))
     return timing
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """One ils_request line of a task log: when it was logged (its end), latency, gate wait."""
+
+    at: float
+    latency_ms: float
+    rate_wait_ms: float
+
+
+def request_events(lines: Sequence[Any]) -> list[RequestEvent]:
+    events = []
+    for line in lines:
+        text = json.dumps(line) if isinstance(line, dict) else str(line)
+        if "ils_request" not in text:
+            continue
+        stamp = line.get("timestamp") if isinstance(line, dict) else text[:32].split(" ")[0]
+        payload = _request_payload(line, text)
+        with suppress(ValueError, TypeError):
+            at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+            events.append(
+                RequestEvent(
+                    at,
+                    float(payload.get("latency_ms", 0.0)),
+                    float(payload.get("rate_wait_ms", 0.0)),
+                )
+            )
+    return sorted(events, key=lambda e: e.at)
+
+
+def _request_payload(line: Any, text: str) -> dict[str, Any]:
+    """The request event's fields, whether the log line is structured or the JSON message."""
+    if isinstance(line, dict):
+        for key in ("ils_request", "event"):
+            value = line.get(key)
+            if isinstance(value, dict):
+                return value
+            if isinstance(value, str) and value.startswith("{"):
+                with suppress(ValueError):
+                    return dict(json.loads(value))
+        if "latency_ms" in line:
+            return line
+    with suppress(ValueError):
+        return dict(json.loads(text[text.index("{", 1) : text.rindex("}") + 1]))
+    return {}
+
+
+def request_profile(events: Sequence[RequestEvent], start: float, end: float) -> dict[str, Any]:
+    if not events:
+        return {}
+    first, last = events[0].at, events[-1].at
+    span = last - first
+    n = len(events)
+    latencies = sorted(e.latency_ms for e in events)
+    return {
+        "to_first_request_s": round(first - start, 2),
+        "requesting_s": round(span, 2),
+        "after_last_request_s": round(end - last, 2),
+        "first_request_at": round(first, 3),
+        "last_request_at": round(last, 3),
+        "requests_per_s_while_requesting": round(n / span, 1) if span > 0 else None,
+        "latency_ms_mean": round(sum(latencies) / n, 1),
+        "latency_ms_p90": round(latencies[int(0.9 * (n - 1))], 1),
+        "rate_wait_ms_mean": round(sum(e.rate_wait_ms for e in events) / n, 1),
+        "in_flight_mean": round(sum(latencies) / 1000 / span, 2) if span > 0 else None,
+    }
+
+
+def steady_metrics(
+    tasks: Sequence[dict[str, Any]], timeline: CounterTimeline, rate_limit: float, window: float
+) -> dict[str, Any]:
+    """The share while at least one commit task is between its first and last ILS request.
+
+    The whole-window share counts every task's start-up and teardown; this one is what the
+    token bucket and the tasks' concurrency deliver once requests flow, and window minus
+    this time is the fixed overhead the scheduler and task start-up add.
+    """
+    spans = [
+        Span(t["first_request_at"], t["last_request_at"])
+        for t in tasks
+        if t.get("first_request_at") is not None
+    ]
+    if not spans:
+        return {}
+    merged = _merged(spans)
+    requesting = sum(s.end - s.start for s in merged)
+    requests = sum(timeline.between(s.start, s.end) for s in merged)
+    return {
+        "requesting_s": round(requesting, 2),
+        "fixed_overhead_s": round(window - requesting, 2),
+        "ils_requests_while_requesting": round(requests),
+        "share_while_requesting": (
+            round(requests / (rate_limit * requesting), 3) if requesting else None
+        ),
+    }
+
+
+def _merged(spans: Sequence[Span]) -> list[Span]:
+    out: list[Span] = []
+    for s in sorted(spans, key=lambda s: s.start):
+        if out and s.start <= out[-1].end:
+            out[-1] = Span(out[-1].start, max(out[-1].end, s.end))
+        else:
+            out.append(s)
+    return out
+
+
+def per_second(timeline: CounterTimeline, start: float, end: float) -> list[int]:
+    """ILS requests in each second of [start, end): the request rate over the commit window."""
+    out = []
+    t = start
+    while t < end:
+        out.append(round(timeline.between(t, min(t + 1.0, end))))
+        t += 1.0
+    return out
 
 
 def task_spans(tis: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ import yaml
 
 from catalog_sync.devstack import (
     DEMO_DAG,
+    DEMO_VENDOR,
     LocalServices,
     ils_connections,
     import_connections,
@@ -51,11 +52,18 @@ from e2e import (  # noqa: E402
     fresh_home,
     run_dag_measured,
 )
-from prodmetrics import CounterTimeline, Span, scheduler_run, window_metrics  # noqa: E402
+from prodmetrics import (  # noqa: E402
+    CounterTimeline,
+    Span,
+    per_second,
+    scheduler_run,
+    steady_metrics,
+    window_metrics,
+)
 
 MODES = ("dagstest", "embedded", "celery")
 USER, PASSWORD = "bench", "bench-only-password"
-CHANGE_EVERY = 20
+CHANGE_EVERY = 20  # 5% of records revised; --change-every 4 revises 25%
 MAX_CONCURRENCY = 8  # the provisioned ILS connection's, kept at every rate
 
 
@@ -71,6 +79,7 @@ class Bench:
     cache: Path
     # None: the ILS pool's slots as include/config has them; a number tries another size.
     pool_slots: int | None = None
+    change_every: int = CHANGE_EVERY
 
 
 def load_now() -> dict[str, float]:
@@ -78,11 +87,16 @@ def load_now() -> dict[str, float]:
     return {"load1": round(one, 2), "load5": round(five, 2), "load15": round(fifteen, 2)}
 
 
-def revision(base: Path, n: int) -> Path:
-    """The base file with every 20th record revised for the n-th measured run of a mode."""
-    dest = base.with_name(f"{base.stem}-rev{n}.mrc")
+def revision(base: Path, n: int, every: int, cache: Path) -> Path:
+    """The base file with every `every`-th record revised for the n-th measured run of a mode.
+
+    Written to the cache: the base may be in the read-only shared corpus.
+    """
+    tag = "" if every == CHANGE_EVERY else f"-every{every}"
+    dest = cache / "slices" / f"{base.stem}{tag}-rev{n}.mrc"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.is_file() or dest.stat().st_mtime < base.stat().st_mtime:
-        with_changes(base, dest, CHANGE_EVERY, note=f"{CHANGE_NOTE} revision {n}")
+        with_changes(base, dest, every, note=f"{CHANGE_NOTE} revision {n}")
     return dest
 
 
@@ -214,6 +228,12 @@ def measured(home: Home, rate: float, run: Runner, slots: int) -> dict[str, Any]
     }
     row.update(window_metrics(commits, timeline, rate, slots))
     row.update(detail)
+    if commits and "commit_window_s" in row:
+        start, end = min(c.start for c in commits), max(c.end for c in commits)
+        row.update(
+            steady_metrics(detail.get("commit_tasks_detail", []), timeline, rate, end - start)
+        )
+        row["requests_per_second"] = per_second(timeline, start, end)
     return row
 
 
@@ -226,7 +246,7 @@ def mode_dagstest(b: Bench) -> list[dict[str, Any]]:
         prepare_airflow(home.layout)
         provision(home.layout, home.services)
         for n, rate in enumerate(b.rates, start=1):
-            lay_demo_file(home.layout, revision(b.base, n))
+            lay_demo_file(home.layout, revision(b.base, n, b.change_every, b.cache))
 
             def run(
                 _: dict[str, Any], label: str = f"rate{rate:g}"
@@ -267,9 +287,22 @@ def scheduler_rows(b: Bench, home: Home, api_url: str) -> list[dict[str, Any]]:
     slots = pool_slots(home.config)
     rows = []
     for n, rate in enumerate(b.rates, start=1):
-        lay_demo_file(home.layout, revision(b.base, n))
-        rows.append(measured(home, rate, lambda d: scheduler_run(api, b.timeout, d), slots))
+        lay_demo_file(home.layout, revision(b.base, n, b.change_every, b.cache))
+        row = measured(home, rate, lambda d: scheduler_run(api, b.timeout, d), slots)
+        rows.append({**row, **run_report(home.layout)})
     return rows
+
+
+def run_report(layout: RuntimeLayout) -> dict[str, Any]:
+    """The measured run's own report: its summary and requests per written record, by kind."""
+    path = layout.reports / DEMO_VENDOR / "latest" / "report.json"
+    if not path.is_file():
+        return {}
+    report = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "report_summary": report.get("summary", {}),
+        "requests_per_written_record": report.get("requests_per_written_record", {}),
+    }
 
 
 def mode_embedded(b: Bench) -> list[dict[str, Any]]:
@@ -336,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--pool-slots", type=int, help="ILS pool size to try instead of the config's")
+    ap.add_argument(
+        "--change-every", type=int, default=CHANGE_EVERY, help="revise every N-th record"
+    )
     ap.add_argument("--cache", type=Path, default=BENCH / "cache")
     ap.add_argument("--out", type=Path, required=True, help="JSON result file")
     args = ap.parse_args(argv)
@@ -347,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout,
         args.cache,
         args.pool_slots,
+        args.change_every,
     )
     rows: list[dict[str, Any]] = []
     for mode in [m for m in args.modes.split(",") if m]:
@@ -354,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             for row in RUNNERS[mode](b):
-                rows.append({"mode": mode, **row})
+                rows.append({"mode": mode, "change_every": b.change_every, **row})
         except Exception as exc:  # one mode failing must not lose the others' figures
             rows.append({"mode": mode, "error": f"{type(exc).__name__}: {exc}"[-1000:]})
         print(f"[production] {mode} {time.perf_counter() - t0:.0f} s", file=sys.stderr)

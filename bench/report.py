@@ -23,6 +23,9 @@ STAGE_LABELS = {
 TARGET_PROCESS_RATIO = 0.8
 TARGET_TASK_MB = 300.0
 TARGET_COMMIT_SHARE = 0.95
+TARGET_429_SHARE = 0.01
+# Issue 17: daily file end to end within 1.5 x (pymarc pass + changed / rate) + 60 s.
+BUDGET_FACTOR = 1.5
 CHART_CLIP = 3.0
 
 
@@ -41,12 +44,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     e2e = results.get("e2e", {})
     changed = e2e.get("changed", {})
     pymarc_rate = stages.get("pymarc", {}).get("records_per_s")
-    if changed.get("wall_s") and pymarc_rate and e2e.get("rate_limit"):
-        budget = 2 * (e2e["records"] / pymarc_rate + e2e["changed_records"] / e2e["rate_limit"])
+    daily = results.get("daily", {})
+    if daily.get("wall_s") and daily.get("budget_s"):
+        rows.append(
+            {
+                "target": f"daily file ({daily['records']:,} records, 5% changed, embedded "
+                "scheduler) <= 1.5 x (pymarc pass + changed / rate limit) + 60 s",
+                "measured": f"{daily['wall_s']:.1f} s (budget {daily['budget_s']:.1f} s)",
+                "met": daily["wall_s"] <= daily["budget_s"],
+            }
+        )
+    elif changed.get("wall_s") and pymarc_rate and e2e.get("rate_limit"):
+        budget = BUDGET_FACTOR * (
+            e2e["records"] / pymarc_rate + e2e["changed_records"] / e2e["rate_limit"]
+        )
         budget += 60
         rows.append(
             {
-                "target": "end to end <= 2 x (pymarc pass + changed / rate limit) + 60 s",
+                "target": f"end to end ({e2e['records']:,} records, `dags test`) <= 1.5 x "
+                "(pymarc pass + changed / rate limit) + 60 s",
                 "measured": f"{changed['wall_s']:.1f} s (budget {budget:.1f} s)",
                 "met": changed["wall_s"] <= budget,
             }
@@ -65,16 +81,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     else:
         rows.append({"target": "peak memory of any task < 300 MB", "measured": None, "met": None})
-    for row in results.get("production", {}).get("rows", []):
-        if row.get("mode") in ("embedded", "celery") and row.get("share_of_rate_limit"):
-            rows.append(
-                {
-                    "target": f"{row['mode']} at {row['rate_limit']:g} req/s: commit share of "
-                    "the rate limit >= 90%",
-                    "measured": row["share_of_rate_limit"],
-                    "met": row["share_of_rate_limit"] >= 0.9,
-                }
-            )
+    for row in [*results.get("production", {}).get("rows", []), daily.get("row") or {}]:
+        rows += share_targets(row)
     share = results.get("commit", {}).get("share_of_rate_limit")
     rows.append(
         {
@@ -84,6 +92,37 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+def share_targets(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A scheduler run's share of the rate limit: over the whole commit window (task start-up
+    included) and while requests flow (at least one commit task between its first and last
+    request), with its 429s; the issue's target is >= 95% with < 1% 429s."""
+    if row.get("mode") not in ("embedded", "celery") or not row.get("share_of_rate_limit"):
+        return []
+    what = (
+        f"{row['mode']} at {row['rate_limit']:g} req/s, 1 in {row.get('change_every', 20)} changed"
+    )
+    requests = row.get("ils_requests_total") or 0
+    too_many = (row.get("status_429") or 0) > TARGET_429_SHARE * max(1, requests)
+    out = [
+        {
+            "target": f"{what}: rate share over the commit window >= 95%, < 1% 429s",
+            "measured": f"{row['share_of_rate_limit']:.1%}, 429s {row.get('status_429')}",
+            "met": row["share_of_rate_limit"] >= TARGET_COMMIT_SHARE and not too_many,
+        }
+    ]
+    steady = row.get("share_while_requesting")
+    if steady is not None:
+        out.append(
+            {
+                "target": f"{what}: rate share while requests flow >= 95% "
+                f"(fixed overhead {row.get('fixed_overhead_s')} s apart)",
+                "measured": f"{steady:.1%}",
+                "met": steady >= TARGET_COMMIT_SHARE and not too_many,
+            }
+        )
+    return out
 
 
 def _fmt(value: Any, digits: int = 0) -> str:
@@ -210,12 +249,14 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## Deployments (bench/production.py)",
             "",
-            f"{p.get('records')} records, 5% changed, {p.get('records_per_chunk')} per chunk; "
-            "share = ILS requests while commit tasks run / (rate limit x that window).",
+            f"{p.get('records')} records, {p.get('records_per_chunk')} per chunk; share = ILS "
+            "requests while commit tasks run / (rate limit x that window).",
             "",
             p.get("table", ""),
             "",
         ]
+    if results.get("daily", {}).get("wall_s"):
+        lines += _daily_markdown(results["daily"])
     lines += [
         "## Targets (reported, not asserted)",
         "",
@@ -229,6 +270,29 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "## Sections that failed", ""]
         lines += [f"- {k}: `{v[-300:]}`" for k, v in results["errors"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _daily_markdown(d: dict[str, Any]) -> list[str]:
+    row = d.get("row", {})
+    return [
+        f"## Daily file: {d['records']:,} records, {d['changed_records']:,} changed (5%), "
+        "embedded scheduler (LocalExecutor)",
+        "",
+        "| wall s | records/s | budget s | requests per written record | rate req/s | "
+        "share over commit window | share while requesting | fixed overhead s | 429 | "
+        "load before / after |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| {d['wall_s']} | {_fmt(d.get('records_per_s'))} | {d.get('budget_s')} "
+        f"| {_fmt(d.get('requests_per_written_record'), 2)} | {row.get('rate_limit')} "
+        f"| {_fmt(row.get('share_of_rate_limit'), 3)} "
+        f"| {_fmt(row.get('share_while_requesting'), 3)} | {row.get('fixed_overhead_s')} "
+        f"| {row.get('status_429')} | {row.get('load_before', {}).get('load1')} / "
+        f"{row.get('load_after', {}).get('load1')} |",
+        "",
+        f"Budget = 1.5 x (pymarc pass {d.get('pymarc_pass_s')} s + {d['changed_records']:,} "
+        f"/ {row.get('rate_limit')} req/s) + 60 s. Run report: {row.get('report_summary')}.",
+        "",
+    ]
 
 
 def _e2e_markdown(e: dict[str, Any]) -> list[str]:

@@ -16,7 +16,6 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
-from catalog_sync.delivery import SftpLogin, fetch_https, fetch_options, fetch_sftp
 from catalog_sync.paths import RuntimeLayout, layout, runtime_home
 from catalog_sync.pipeline.fetch import RemoteFetch
 from catalog_sync.privacy import Masker, load_policy
@@ -132,6 +131,11 @@ def remote_fetch(vendor: VendorConfig) -> RemoteFetch | None:
     source = vendor.source.delivery
     if source is None:
         return None
+    # Here, not at the top: every task process imports this module while it parses the DAG
+    # file, and the SFTP client (paramiko) took over a third of a task's start-up under load
+    # (bench/results/2026-12-01-throughput); only fetch needs it.
+    from catalog_sync.delivery import SftpLogin, fetch_https, fetch_options, fetch_sftp
+
     conn = BaseHook.get_connection(source.conn_id)
     extra = dict(conn.extra_dejson)
     options = fetch_options(source)

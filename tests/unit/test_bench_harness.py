@@ -73,3 +73,41 @@ def test_chart_is_a_png_of_the_requested_size(tmp_path: Path) -> None:
     width = int.from_bytes(data[16:20], "big")
     height = int.from_bytes(data[20:24], "big")
     assert data.startswith(b"\x89PNG") and width > 520 and height == 60 + 26 * 2 + 40
+
+
+def test_share_while_requesting_leaves_task_start_up_to_the_fixed_overhead() -> None:
+    from prodmetrics import CounterTimeline, RequestEvent, request_profile, steady_metrics
+
+    # Two commit tasks in a 10 s window at 100 req/s: each starts up for 4 s, then sends
+    # 100 requests/s for 4 s (the second 1 s after the first), then tears down.
+    timeline = CounterTimeline("http://unused")
+    timeline.samples = [
+        (t / 10, max(0, min(500, round((t / 10 - 4) * 100))), 0) for t in range(101)
+    ]
+    tasks = [
+        request_profile([RequestEvent(4.0 + i / 50, 20.0, 0.0) for i in range(201)], 0.0, 9.0),
+        request_profile([RequestEvent(5.0 + i / 50, 20.0, 0.0) for i in range(151)], 1.0, 10.0),
+    ]
+    steady = steady_metrics(tasks, timeline, 100.0, 10.0)
+
+    assert (
+        tasks[0]["to_first_request_s"] == 4.0
+        and tasks[0]["requests_per_s_while_requesting"] == 50.2
+    )
+    assert steady["requesting_s"] == 4.0 and steady["fixed_overhead_s"] == 6.0
+    assert steady["share_while_requesting"] == 1.0  # the whole-window share would be 0.4
+
+
+def test_daily_figures_set_the_wall_time_against_the_issue_budget() -> None:
+    from run import daily_figures
+
+    row = {
+        "rate_limit": 200.0,
+        "wall_s": 300.0,
+        "requests_per_written_record": {"all": {"per_written": 1.1}},
+    }
+    figures = daily_figures(row, 250_000, 12_500, 40.0)
+
+    assert figures["budget_s"] == round(1.5 * (40.0 + 12_500 / 200.0) + 60, 1)
+    assert figures["records_per_s"] == round(250_000 / 300.0, 1)
+    assert figures["requests_per_written_record"] == 1.1

@@ -10,7 +10,7 @@ import pymarc
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
-from catalog_sync.changes.protected import TagSet, load_field_rules, merge_protected
+from catalog_sync.changes.protected import TagSet, load_field_rules, merge_protected, numeric_tags
 from catalog_sync.changes.recordiff import content_fingerprint, diff_records, masked_changes
 from catalog_sync.privacy import Masker, load_policy
 
@@ -85,6 +85,16 @@ def test_a_vendor_list_replaces_the_default_protected_fields() -> None:
     with pytest.raises(ValueError, match="protected field"):
         load_field_rules(protected=["59"])
     assert "987" in TagSet(("9XX",)) and "897" not in TagSet(("9XX",))
+
+
+def test_a_tagset_of_patterns_seen_before_reuses_their_expansion() -> None:
+    # commit builds one per record it fingerprints; expanding 1,000 tags each time was a fifth
+    # of a commit task's CPU (bench/results/2026-12-01-throughput).
+    numeric_tags.cache_clear()
+    first, again = TagSet(("9XX", "005")), TagSet(("9XX", "005"))
+    assert numeric_tags.cache_info().hits == 1
+    assert "005" in again and "952" in again and "245" not in again
+    assert first == again
 
 
 def test_edits_to_protected_fields_leave_the_content_fingerprint_alone(record: Record) -> None:

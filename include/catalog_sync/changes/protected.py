@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -18,6 +19,19 @@ def _matches(pattern: str, tag: str) -> bool:
     return len(tag) == 3 and all(p == "X" or p == t for p, t in zip(pattern, tag, strict=True))
 
 
+@lru_cache(maxsize=64)
+def numeric_tags(patterns: tuple[str, ...]) -> frozenset[str]:
+    """Every numeric tag the patterns match.
+
+    Cached per pattern tuple: commit builds a TagSet for every record it fingerprints (2-3 per
+    update), and expanding the 1,000 tags each time took a fifth of a commit task's CPU
+    (bench/results/2026-12-01-throughput), which on a shared 2-core machine capped the
+    requests a task could keep in flight.
+    """
+    tags = (f"{n:03d}" for n in range(1000))
+    return frozenset(t for t in tags if any(_matches(p, t) for p in patterns))
+
+
 @dataclass(frozen=True)
 class TagSet:
     """Tag patterns: exact tags, or with X for any digit ("9XX")."""
@@ -27,9 +41,7 @@ class TagSet:
     _numeric: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        tags = (f"{n:03d}" for n in range(1000))
-        matched = frozenset(t for t in tags if any(_matches(p, t) for p in self.patterns))
-        object.__setattr__(self, "_numeric", matched)
+        object.__setattr__(self, "_numeric", numeric_tags(tuple(self.patterns)))
 
     def __contains__(self, tag: object) -> bool:
         if not isinstance(tag, str):
