@@ -187,6 +187,19 @@ class IlsUnderTest:
         writes = self.control.writes()
         return sum(1 for w in writes if w["resource"] == resource and w["method"] == "DELETE")
 
+    def marc_updates(self) -> list[dict[str, Any]]:
+        """Writes that replaced a record's MARC (Koha's biblio PUT, FOLIO's SRS record
+        update), oldest first; each names its request id."""
+        if self.flavour == "folio":
+            return [
+                w
+                for w in self.control.writes()
+                if w["resource"] == "srs_record" and w["status"] == 200
+            ]
+        return [
+            w for w in self.control.writes() if w["resource"] == "biblio" and w["method"] == "PUT"
+        ]
+
     def bib_writes(self) -> list[dict[str, Any]]:
         """The write log's entries for bibliographic records (Koha biblios; FOLIO instances
         and their SRS records), oldest first."""

@@ -30,6 +30,7 @@ import pymarc
 import pytest
 from pymarc import Record
 
+from catalog_sync.changes.revert import RevertReport, revert_run
 from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.ils import ILSSettings, open_client
@@ -189,6 +190,16 @@ class Scenario:
         )
         assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-3000:]
 
+    def revert(self, run_id: str) -> RevertReport:
+        async def main() -> RevertReport:
+            async with open_client(self.ils.settings()) as client:
+                clients = {self.vendor.ils_conn_id: client}
+                return await revert_run(
+                    run_id, self.vendor.name, clients, StateStore(self.state_url)
+                )
+
+        return asyncio.run(main())
+
     def retry(self, chunk: ChunkReport, run_id: str) -> CommitReport:
         settings = self.ils.settings()
         return asyncio.run(commit(chunk, self.vendor, settings, self.state_url, run_id, None))
@@ -248,18 +259,44 @@ def test_creates_killed_anywhere_are_applied_exactly_once_after_the_retry(
         retried = s.retry(chunk, "run-1")
 
         point = f"{ils.flavour}: killed at write {kill_at} {when}"
-        # Each record held once, whole (FOLIO: an instance with its MARC source record).
-        assert ils.copies_per_control_number() == Counter(dict.fromkeys(numbers, 1)), point
-        # ... created once and never undone: no record was made, dropped and made again.
-        held = {h.ils_id for h in ils.held()}
-        assert ils.creates_per_record() == Counter(dict.fromkeys(held, 1)), point
-        assert ils.bib_deletes() == 0, point
-        # Each record counted as created once: by the killed try (acknowledged) or the retry.
-        assert retried.created == count and retried.matched == 0, point
-        writes = len(ils.control.writes())
-        again = s.retry(chunk, "run-1")  # a third attempt (Airflow ran it twice) writes nothing
-        assert len(ils.control.writes()) == writes, point
-        assert again.already_applied == count, point
+        assert_created_once(s, chunk, retried, numbers, point)
+
+
+def assert_created_once(
+    s: Scenario, chunk: ChunkReport, retried: CommitReport, numbers: list[str], point: str
+) -> None:
+    ils = s.ils
+    # Each record held once, whole (FOLIO: an instance with its MARC source record).
+    assert ils.copies_per_control_number() == Counter(dict.fromkeys(numbers, 1)), point
+    # ... created once and never undone: no record was made, dropped and made again.
+    held = {h.ils_id for h in ils.held()}
+    assert ils.creates_per_record() == Counter(dict.fromkeys(held, 1)), point
+    assert ils.bib_deletes() == 0, point
+    # Each record counted as created once: by the killed try (acknowledged) or the retry.
+    assert retried.created == len(numbers) and retried.matched == 0, point
+    writes = len(ils.control.writes())
+    again = s.retry(chunk, "run-1")  # a third attempt (Airflow ran it twice) writes nothing
+    assert len(ils.control.writes()) == writes, point
+    assert again.already_applied == len(numbers), point
+
+
+def test_a_create_killed_mid_write_is_not_matched_to_its_own_first_half(
+    tmp_path: Path, ils: IlsUnderTest
+) -> None:
+    """With its ISBN/LCCN kept, the record's interrupted first try is findable by matching
+    too; the retry must still finish its own create, not update it as a matched copy."""
+    records = loc_records(6)
+    numbers = sorted(r["001"].value().strip() for r in records)
+    for kill_at, when in UNACKNOWLEDGED_POINTS[ils.flavour][:2]:
+        s = scenario(tmp_path, ils, f"matchable-{kill_at}-{when}")
+        chunk = s.stage(records, "run-1")
+
+        s.killed_commit(chunk, "run-1", kill_at, when)
+        retried = s.retry(chunk, "run-1")
+
+        point = f"{ils.flavour}: killed at write {kill_at} {when}"
+        assert retried.review == 0, (point, retried.reviews)
+        assert_created_once(s, chunk, retried, numbers, point)
 
 
 def test_updates_killed_anywhere_are_applied_exactly_once_after_the_retry(
@@ -294,6 +331,34 @@ def test_updates_killed_anywhere_are_applied_exactly_once_after_the_retry(
         assert len(marc) == len(revised), point
         assert len({w["record_id"] for w in marc}) == len(revised), point
         assert s.retry(chunk, "run-2").already_applied == len(revised), point
+
+
+# Killed once the ILS saved (part of) a create whose acknowledgement never came.
+UNACKNOWLEDGED_POINTS = {
+    "koha": [(1, "after_answer"), (3, "after_answer"), (6, "before_send")],
+    "folio": [(1, "after_answer"), (3, "after_answer"), (6, "before_send")],
+}
+
+
+def test_a_run_killed_mid_create_is_reverted_to_an_empty_catalog(
+    tmp_path: Path, ils: IlsUnderTest
+) -> None:
+    records = [without_match_points(r) for r in loc_records(6)]
+    for kill_at, when in UNACKNOWLEDGED_POINTS[ils.flavour]:
+        s = scenario(tmp_path, ils, f"revert-{kill_at}-{when}")
+        s.killed_commit(s.stage(records, "run-1"), "run-1", kill_at, when)
+        if when == "after_answer":  # (requests in flight at a kill may or may not land)
+            assert ils.held(), "the ILS answered a write of the killed try"
+
+        report = s.revert("run-1")
+
+        point = f"{ils.flavour}: killed at write {kill_at} {when}"
+        # Nothing of the run is left: no record, whole or half-made (FOLIO: no instance).
+        assert ils.held() == [], (point, report.line())
+        assert not report.kept, (point, report.line())
+        writes = len(ils.control.writes())
+        s.revert("run-1")  # again: nothing left to do
+        assert len(ils.control.writes()) == writes, point
 
 
 def _is_marc_write(ils: IlsUnderTest, write: dict[str, Any]) -> bool:

@@ -88,7 +88,9 @@ async def _find_copy(client: ILSClient, change: RunChange, cid: str) -> str | No
         since=_since(change),
         correlation_id=cid,
     )
-    return min(found, key=_id_order) if found else None
+    # A half-made copy (FOLIO: no MARC yet) is not adopted: re-creating finishes it.
+    whole = [b for b in found if await client.get_biblio(b, correlation_id=cid) is not None]
+    return min(whole, key=_id_order) if whole else None
 
 
 def _id_order(ils_id: str) -> tuple[int, str]:

@@ -242,11 +242,12 @@ class FolioAdapter(FolioItems):
             instance_id = str(instance["id"])
             copy = await self.get_biblio(instance_id, correlation_id=correlation_id)
             if copy is None:
-                # Our instance whose MARC never reached SRS (the worker died in between): not
-                # a create to acknowledge half-made, nor one to undo here (a look-up writes
-                # nothing); the create of its stamp finishes it (create_biblio).
-                for made_by in _stamps_of(instance) & wanted:
+                # Our instance whose MARC never reached SRS (the worker died in between). A
+                # look-up writes nothing: it is reported as found (a revert deletes it), and
+                # a create of its stamp finishes it instead of making a second instance.
+                for made_by in sorted(_stamps_of(instance) & wanted):
                     self._unfinished[made_by] = instance_id
+                    found[instance_id] = made_by
                 continue
             stamp = marcxml_stamp(copy)
             if stamp in wanted and marcxml_control(copy, "003") == source:
