@@ -10,6 +10,7 @@ import pytest
 
 from catalog_sync.services import ServiceProcess
 from tests.end_to_end.harness import DemoRun
+from tests.end_to_end.ils_under_test import ils, ils_under_test, vendor_run  # noqa: F401
 
 
 @pytest.fixture

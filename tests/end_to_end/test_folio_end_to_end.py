@@ -94,12 +94,6 @@ def run(**conf: Any) -> Any:
     return build_vendor_dag(load_vendors()[VENDOR]).test(run_conf={"force": True, **conf})
 
 
-def revert(run_id: str) -> Any:
-    from catalog_sync_airflow.revert import build_revert_dag
-
-    return build_revert_dag().test(run_conf={"vendor": VENDOR, "run_id": run_id})
-
-
 @pytest.fixture
 def folio_demo(
     tmp_path: Path, redis_url: str, airflow_db: Path, monkeypatch: pytest.MonkeyPatch
@@ -172,25 +166,6 @@ def test_lost_create_answers_make_each_instance_exactly_once(folio_demo: Folio) 
     numbers = Counter(folio_demo.marc(i["id"])["001"].data.strip() for i in folio_demo.instances())
     assert sorted(numbers) == sorted(control_numbers(records))
     assert set(numbers.values()) == {1}
-
-
-def test_revert_puts_folio_back_record_by_record(folio_demo: Folio) -> None:
-    records = read_sample(200)
-    folio_demo.deliver(records, "delivery-1.mrc")
-    first = run()
-    assert first.state == "success"
-    before = folio_demo.catalog()
-    modify_every_20th(records)
-    folio_demo.deliver(records, "delivery-2.mrc")
-    second = run()
-    assert second.state == "success" and folio_demo.summary()["updated"] == 10
-    assert folio_demo.catalog() != before
-
-    assert revert(second.run_id).state == "success"
-    assert folio_demo.catalog() == before
-
-    assert revert(first.run_id).state == "success"
-    assert folio_demo.instances() == []
 
 
 class _CatalogerBetween(FolioAdapter):

@@ -88,7 +88,15 @@ async def _find_copy(client: ILSClient, change: RunChange, cid: str) -> str | No
         since=_since(change),
         correlation_id=cid,
     )
-    return min(found, key=int) if found else None
+    # A half-made copy (FOLIO: no MARC yet) is not adopted: re-creating finishes it.
+    whole = [b for b in found if await client.get_biblio(b, correlation_id=cid) is not None]
+    return min(whole, key=_id_order) if whole else None
+
+
+def _id_order(ils_id: str) -> tuple[int, str]:
+    """ILS ids in a stable order, the oldest first where the ILS numbers them (Koha's
+    biblionumber); FOLIO's UUIDs carry no order, so there it is only deterministic."""
+    return (len(ils_id), ils_id) if ils_id.isdigit() else (1 << 30, ils_id)
 
 
 def _source(record_key: str) -> str | None:
@@ -146,6 +154,12 @@ async def _undo_create(
     client: ILSClient, state: StateCalls, change: RunChange, cid: str
 ) -> tuple[str, str | None]:
     ils_id = change.ils_id
+    if ils_id is not None:
+        # A later run's delete, reverted since, re-created the record under a new ILS id (on
+        # Koha and FOLIO alike): the record key's current copy is the one to delete.
+        now = (await state.run(ops.applied(change.ils, [change.record_key]))).get(change.record_key)
+        if now is not None and not now.deleted and now.ils_id is not None:
+            ils_id = now.ils_id
     if ils_id is None:
         # The run died between the create and its acknowledgement: find what it made by the
         # stamp it carries (the ledger keeps the create's idempotency key).

@@ -66,7 +66,9 @@ class ILSClient(Protocol):
     ) -> dict[str, str]:
         """Records saved since `since` whose 245 $a starts like `title` (None: any), whose 003
         is `source` and that carry one of `stamps` (catalog_sync.changes.stamp), id -> stamp: the
-        creates whose answer was lost."""
+        creates whose answer was lost. Never writes. Where the ILS saves a record in several
+        requests (FOLIO: instance, then MARC) a create may be found half-made: get_biblio gives
+        None for it, and create_biblio of the same stamp then finishes it."""
         ...
 
     async def check_access(self, *, correlation_id: str) -> str:

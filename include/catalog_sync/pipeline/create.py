@@ -58,6 +58,12 @@ async def recover_lost_create(
     if not mine:
         return Recovered(None)
     [(ils_id, stamp)] = mine.items()
+    if stamp == key and await job.client.get_biblio(ils_id, correlation_id=cid) is None:
+        # This very create, half-made (FOLIO: an instance without its MARC): the create of
+        # the same stamp finishes it (ILSClient.find_created). Done here, before matching
+        # could take the half-made record for another ILS copy of this one.
+        payload = stamped_payload(incoming, key)
+        return Recovered(await job.client.create_biblio(payload, correlation_id=cid), True)
     return Recovered(ils_id, this_change=stamp == key)
 
 

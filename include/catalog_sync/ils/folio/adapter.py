@@ -87,6 +87,9 @@ class FolioAdapter(FolioItems):
         self._snapshot_lock = asyncio.Lock()
         # Instances as last read (with their `_version`): the next update echoes that version.
         self._read: dict[str, dict[str, Any]] = {}
+        # Stamp -> instance an earlier try created but never gave its MARC (seen by find_created):
+        # the create of that stamp finishes it instead of making a second instance.
+        self._unfinished: dict[str, str] = {}
 
     @property
     def label(self) -> str:
@@ -132,8 +135,17 @@ class FolioAdapter(FolioItems):
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
         record = parse_marcxml(marcxml)
+        stamp = marcxml_stamp(marcxml)
+        unfinished = self._unfinished.pop(stamp, None) if stamp else None
+        if unfinished is not None:
+            # Made from this very payload (the stamp is the create's key), so only its MARC
+            # is missing: saved now, and the instance is created once.
+            made = await self._instance(unfinished, correlation_id)
+            if made is not None:
+                await self._save_marc(made, record, correlation_id)
+                return str(made["id"])
         instance = instance_of(record, None)
-        await self._create_instance(instance, marcxml_stamp(marcxml), correlation_id)
+        await self._create_instance(instance, stamp, correlation_id)
         stored = await self._instance(instance["id"], correlation_id)
         if stored is None:
             raise ILSUnavailable(f"{self.label}: instance {instance['id']} vanished after saving")
@@ -230,9 +242,12 @@ class FolioAdapter(FolioItems):
             instance_id = str(instance["id"])
             copy = await self.get_biblio(instance_id, correlation_id=correlation_id)
             if copy is None:
-                # Our instance whose MARC never reached SRS (the worker died in between):
-                # undone, so the create is made again whole rather than acknowledged half-made.
-                await self._delete(f"/instance-storage/instances/{instance_id}", correlation_id)
+                # Our instance whose MARC never reached SRS (the worker died in between). A
+                # look-up writes nothing: it is reported as found (a revert deletes it), and
+                # a create of its stamp finishes it instead of making a second instance.
+                for made_by in sorted(_stamps_of(instance) & wanted):
+                    self._unfinished[made_by] = instance_id
+                    found[instance_id] = made_by
                 continue
             stamp = marcxml_stamp(copy)
             if stamp in wanted and marcxml_control(copy, "003") == source:
@@ -371,6 +386,12 @@ class FolioAdapter(FolioItems):
                 f"{self.label}: SRS refused the MARC of instance {instance['id']}: {outcome.error}",
                 reason="folio_invalid",
             )
+
+
+def _stamps_of(instance: dict[str, Any]) -> set[str]:
+    """The create stamps an instance carries as identifiers (mapped from our 035)."""
+    values = (str(i.get("value", "")) for i in instance.get("identifiers", []))
+    return {v[len(STAMP_SOURCE) :].strip() for v in values if v.startswith(STAMP_SOURCE)}
 
 
 __all__ = ["FolioAdapter"]
