@@ -136,7 +136,13 @@ def register(app: FastAPI, koha: KohaRoutes) -> None:
         if wanted == JSON:
             return JSONResponse([biblio_json(row) for row in rows], headers=headers)
         # A MARC list (print_collection): the page's records, paginated as the JSON one.
-        body = render_collection([bytes(row["marcxml"]) for row in rows], wanted)
+        try:
+            body = render_collection([bytes(row["marcxml"]) for row in rows], wanted)
+        except RecordPayloadError as exc:
+            # Koha parses each record's metadata to print it; one that no longer parses (a
+            # control character saved from ISO 2709) throws, and the list answers a 500.
+            koha.state.counters["unreadable_records"] += 1
+            raise KohaError(500, INTERNAL_ERROR) from exc
         return Response(body, media_type=wanted, headers=headers)
 
     @app.get(f"{API}/biblios/{{biblio_id}}")

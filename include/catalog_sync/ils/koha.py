@@ -228,9 +228,21 @@ class KohaAdapter(KohaItems):
                 attempt=attempt,
                 params=params,
                 headers={"Accept": MARCXML},
+                # Not retried: Koha prints a list by parsing every record's metadata, and one
+                # record it cannot parse makes the whole list a 500, every time.
+                expect=(200, 500),
             )
 
         response = await self.transport.call(send, what="read biblios", idempotent=True)
+        if response.status_code == 500:
+            if len(batch) == 1:
+                return {}  # read alone by get_biblio, which retries and says what it is
+            # Halved until the record Koha cannot print is alone: the rest still come batched.
+            half = len(batch) // 2
+            found: dict[str, bytes] = {}
+            for part in (batch[:half], batch[half:]):
+                found.update(await self._read_batch(part, correlation_id=correlation_id))
+            return found
         kind = response.headers.get("content-type", "")
         try:
             if MARCXML not in kind:
