@@ -10,6 +10,7 @@ import asyncio
 import copy
 import io
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ from pymarc import Field, Indicators, Record, Subfield
 from tests.integration.test_commit import (  # noqa: F401
     Feed,
     control,
+    feed,
     ils,
     post_record,
     retitle,
@@ -29,7 +31,7 @@ from catalog_sync.changes.state import StateStore
 from catalog_sync.config import load_vendors
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings, open_client
-from catalog_sync.ils.errors import ILSBadAnswer
+from catalog_sync.ils.errors import ILSBadAnswer, ILSRejected
 from catalog_sync.ils.koha import READ_BATCH, KohaAdapter
 from catalog_sync.ils.koha_query import MARC_NS, collection_records
 from catalog_sync.leases import LeaseManager
@@ -275,3 +277,32 @@ def test_a_record_koha_cannot_print_fails_only_its_own_read_and_the_rest_stay_ba
     assert sorted(found) == sorted(i for i in ids if i != ids[1])
     # Halved until it is alone (8 -> 4 -> 2 -> 1): not retried, and not one request per id.
     assert control.counters()["requests"] - before == 7
+
+
+class _NoMarcLists(KohaAdapter):
+    """A Koha whose list answers MARC with 406 (an older controller): what it refuses."""
+
+    async def get_biblios(
+        self, biblio_ids: Collection[str], *, correlation_id: str
+    ) -> dict[str, bytes]:
+        raise ILSRejected("GET /api/v1/biblios: 406", status=406, reason="ils_http_406")
+
+
+def test_updates_whose_batched_read_is_refused_read_each_copy_alone(
+    feed: Feed, control: EmulatorControl
+) -> None:
+    books = sample_records(3)
+    assert sum(r.created for r in commit_all(feed, books, None)) == 3
+    feed.runs += 1
+    chunks = feed.stage([retitle(b, f"Title {i}") for i, b in enumerate(books)], "refused-1")
+
+    async def commit() -> list[CommitReport]:
+        async with _NoMarcLists(settings(feed.ils_url)) as koha:
+            return [
+                await commit_changes(c.chunk, c.staging_path, feed.vendor, koha, feed.state, "r")
+                for c in chunks
+            ]
+
+    reports = asyncio.run(commit())
+    assert sum(r.updated for r in reports) == 3
+    assert sum(r.requests[RequestKind.UPDATE]["GET"] for r in reports) == 3
