@@ -30,11 +30,11 @@ from tests.integration.test_commit import (  # noqa: F401
 from catalog_sync.changes.state import StateStore
 from catalog_sync.config import load_vendors
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.ils import ILSSettings, open_client
+from catalog_sync.ils import ILSSettings
 from catalog_sync.ils.errors import ILSBadAnswer, ILSRejected
 from catalog_sync.ils.koha import READ_BATCH, KohaAdapter
 from catalog_sync.ils.koha_query import MARC_NS, collection_records
-from catalog_sync.leases import LeaseManager
+from catalog_sync.leases import FENCE_HEADER, LeaseManager
 from catalog_sync.models import CommitReport, RequestKind
 from catalog_sync.pipeline.commit import commit_changes
 from catalog_sync.pipeline.copies import GROUP_SIZE
@@ -193,13 +193,21 @@ def test_a_list_that_is_not_marcxml_is_a_bad_answer(ils: ServiceProcess, loaded:
 # -- the pipeline -------------------------------------------------------------------------
 
 
-def commit_all(feed: Feed, records: list[Record], redis_url: str | None) -> list[CommitReport]:
+def commit_all(
+    feed: Feed, records: list[Record], redis_url: str | None, fences: list[str] | None = None
+) -> list[CommitReport]:
+    """Stage and commit every chunk; `fences` gets each PUT's fence header."""
     feed.runs += 1
     run_id = f"run-{feed.runs}"
     chunks = feed.stage(records, run_id)
 
+    async def seen(request: httpx.Request) -> None:
+        if fences is not None and request.method == "PUT":
+            fences.append(request.headers.get(FENCE_HEADER, ""))
+
     async def commit() -> list[CommitReport]:
-        async with open_client(settings(feed.ils_url)) as client:
+        http = httpx.AsyncClient(base_url=feed.ils_url, event_hooks={"request": [seen]})
+        async with KohaAdapter(settings(feed.ils_url), http=http) as client:
             manager = LeaseManager.from_url(redis_url) if redis_url else None
             try:
                 return [
@@ -236,8 +244,12 @@ def test_n_updates_cost_n_writes_and_one_read_per_group(
 
     changed = [retitle(b, f"Updated title {i}") for i, b in enumerate(books)]
     before = control.counters()["requests"]
-    reports = commit_all(feed, changed, redis_url if leased else None)
+    fences: list[str] = []
+    reports = commit_all(feed, changed, redis_url if leased else None, fences)
     assert sum(r.updated for r in reports) == len(books)
+    # Each PUT fenced by its own record's lease and holdings, not its whole group's keys.
+    fenced = [len(f.split(", ")) if f else 0 for f in fences]
+    assert fenced == [2 if leased else 0] * len(books)
     sent = control.counters()["requests"] - before
     # N PUTs and one list read per group of GROUP_SIZE (on main: N GETs and N PUTs).
     assert sent == len(books) + 2

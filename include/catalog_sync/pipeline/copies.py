@@ -145,21 +145,25 @@ async def _group(
     not yet written (each finds it lost at its write check)."""
     label = f"copies:{job.ref.chunk_id}:{index}"
 
-    async def one(change: StagedChange, copies: dict[str, bytes]) -> Outcome:
+    async def one(change: StagedChange, copies: dict[str, bytes], lease: Lease | None) -> Outcome:
         try:
-            return await apply(change, copies.get(str(change.ils_id)))
+            if lease is None:
+                return await apply(change, copies.get(str(change.ils_id)))
+            # Its writes fenced by its own keys: one record's header, not the group's 80 keys.
+            with lease.narrowed(lease_keys(job.ils, change)):
+                return await apply(change, copies.get(str(change.ils_id)))
         except (LeaseLost, ILSFencedOff) as exc:
             return _unleased(change, exc)
 
     if leases is None:
         copies = await read_copies(job, group, label)
-        return await each_bounded(group, lambda c: one(c, copies))
+        return await each_bounded(group, lambda c: one(c, copies, None))
     keys = [k for c in group for k in lease_keys(job.ils, c)]
     try:
-        async with leases.hold(keys, within=within):
+        async with leases.hold(keys, within=within) as lease:
             await _refresh_applied(job, [c.record_key for c in group])
             copies = await read_copies(job, group, label)
-            return await each_bounded(group, lambda c: one(c, copies))
+            return await each_bounded(group, lambda c: one(c, copies, lease))
     except (LeaseLost, LeaseTimeout) as exc:
         return [_unleased(c, exc) for c in group]
 
