@@ -37,6 +37,8 @@ async def read_biblios(
         lambda: client.get_instances(ids, correlation_id=correlation_id),
     )
     held = {str(i["id"]): i for i in instances if str(i.get("id")) in ids}
+    if not held:
+        return {}, {}
     sources: dict[str, dict[str, Any]] = await call(
         f"fetch {len(held)} source records",
         lambda: client.fetch_source_records(sorted(held), correlation_id=correlation_id),
