@@ -30,7 +30,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -176,6 +176,8 @@ class Lease:
     parent: Lease | None = None
     held: list[_Held] = field(default_factory=list)
     lost_reason: str | None = None
+    # Set on a part of a group lease (Lease.narrowed): the lease that renews and releases it.
+    whole: Lease | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -189,7 +191,8 @@ class Lease:
 
     @property
     def lost(self) -> bool:
-        return self.lost_reason is not None or (self.parent is not None and self.parent.lost)
+        outer = [o for o in (self.parent, self.whole) if o is not None]
+        return self.lost_reason is not None or any(o.lost for o in outer)
 
     def fence_header(self) -> dict[str, str]:
         value = ", ".join(f"{key}={fence}" for key, fence in sorted(self.fences.items()))
@@ -199,6 +202,8 @@ class Lease:
         """Raise LeaseLost if renewal already found the lease gone (no Redis call)."""
         if self.parent is not None:
             self.parent.ensure_held()
+        if self.whole is not None:
+            self.whole.ensure_held()
         if self.lost_reason is not None:
             raise LeaseLost(self.lost_reason)
 
@@ -224,10 +229,31 @@ class Lease:
         holdings after the record); they are renewed and released with the rest.
         """
         new = sorted(set(keys) - set(self.keys), key=_acquisition_order)
+        if self.whole is not None and new:
+            # Its group would neither renew nor release them.
+            raise ValueError(f"a part of a group lease cannot take {new[0]}: hold it alone")
         if self.held and new and _acquisition_order(new[0]) < _acquisition_order(self.keys[-1]):
             raise ValueError(f"{new[0]} sorts before {self.keys[-1]}: take it with hold()")
         self.ensure_held()
         await self.manager.take(self, new)
+
+    @contextlib.contextmanager
+    def narrowed(self, keys: Iterable[str]) -> Iterator[Lease]:
+        """Some keys of this (group) lease as `current_lease()` for one record's work: its writes
+        are checked in Redis and fenced by those keys (and the parents') alone, so a write's
+        fence header stays one record's size; renewal and release stay this lease's."""
+        wanted = set(keys)
+        part = Lease(
+            self.manager,
+            parent=self.parent,
+            held=[h for h in self.held if h.key in wanted],
+            whole=self,
+        )
+        reset = _current.set(part)
+        try:
+            yield part
+        finally:
+            _current.reset(reset)
 
     def lose(self, reason: str) -> None:
         if self.lost_reason is None:

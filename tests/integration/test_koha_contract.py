@@ -170,6 +170,18 @@ def check(exchange: Exchange) -> None:
             assert exchange.response_headers["x-total-count"].isdigit(), where
     elif exchange.method == "PUT":
         assert set(json.loads(exchange.body)) == {"id"}, where
+    elif (
+        exchange.method == "GET"
+        and route_of(exchange.path) == "/api/v1/biblios"
+        and kind.startswith("application/marcxml+xml")
+    ):
+        # A list in MARCXML (Biblios.pm list, print_collection): one <collection> of the
+        # records `q` asked for by biblio_id, each with its biblio number in 999 $c.
+        asked = {str(i) for n, v in exchange.params if n == "q" for i in json.loads(v)["biblio_id"]}
+        records = pymarc.parse_xml_to_array(io.BytesIO(exchange.body))
+        assert records and {r["999"]["c"] for r in records} <= asked, where
+        assert exchange.body.lstrip().startswith(b"<?xml") and b"<collection" in exchange.body
+        assert exchange.response_headers["x-total-count"].isdigit(), where
     elif exchange.method == "GET" and route_of(exchange.path) == "/api/v1/biblios":
         assert isinstance(json.loads(exchange.body), list), where
         assert exchange.response_headers["x-total-count"].isdigit(), where
@@ -240,6 +252,8 @@ def test_every_request_of_the_koha_client_is_in_the_spec_and_answered_as_the_spe
             await ils.update_biblio(two, xml(second), correlation_id="c-3")
             assert await ils.get_biblio(one, correlation_id="c-4") is not None
             assert await ils.get_biblio("999999", correlation_id="c-5") is None
+            copies = await ils.get_biblios([one, two, "999999"], correlation_id="c-5b")
+            assert sorted(copies) == sorted([one, two])
             found = await ils.find_by_numbers({"lccn": [number]}, correlation_id="c-6")
             assert [c.biblio_id for c in found] == [two]
             since = datetime.now(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -21,13 +22,18 @@ from catalog_sync.emulator.query import QueryError, order_clause, parse_sources,
 from catalog_sync.emulator.records import (
     COLUMN_SOURCES,
     JSON,
+    MARC_BINARY,
+    MARC_IN_JSON,
+    MARCXML,
     READ_TYPES,
+    TEXT,
     WRITE_TYPES,
     RecordPayloadError,
     biblio_fields,
     media_type,
     read_record,
     render,
+    render_collection,
 )
 
 # Koha's DelBiblio text, trailing space included.
@@ -47,6 +53,24 @@ def biblio_json(row: sqlite3.Row) -> dict[str, Any]:
         "serial": bool(row["serial"]),
         **{column: row[column] for column in COLUMN_SOURCES},
     }
+
+
+# Koha's list controller tries the Accept header against these in this order, each anchored at
+# the header's end (Biblios.pm list): "application/marcxml+xml, application/json" gets JSON.
+_LIST_ACCEPT = tuple(
+    (media, re.compile(re.escape(media) + r"(;.*)?$"))
+    for media in (JSON, MARCXML, MARC_IN_JSON, MARC_BINARY, TEXT)
+)
+
+
+def list_media(accept: str | None) -> str | None:
+    """The format a list answers in; None: 406."""
+    for media, pattern in _LIST_ACCEPT:
+        if accept and pattern.search(accept):
+            return media
+    # No type named (none, */*): JSON, as the emulator always answered (Koha's regexes would
+    # 406 there; our clients always name the type).
+    return JSON if negotiate(accept) == JSON else None
 
 
 def register(app: FastAPI, koha: KohaRoutes) -> None:
@@ -102,15 +126,24 @@ def register(app: FastAPI, koha: KohaRoutes) -> None:
             if str(exc) == "Malformed query string":
                 raise openapi_error(exc.path, str(exc)) from exc
             raise invalid_parameter(exc.path, str(exc)) from exc
-        wanted = negotiate(request.headers.get("accept"))
-        if wanted != JSON:
-            # The client asks lists as JSON only; Koha would answer MARC collections.
+        wanted = list_media(request.headers.get("accept"))
+        if wanted is None:
             raise KohaError(406, list(READ_TYPES))
         total = store.count_biblios(where, args)
         limit = total if per_page < 0 else per_page
         rows = store.list_biblios(where, args, order, limit, (page - 1) * max(per_page, 0))
         headers = koha.paginate(request, total, store.count_biblios(), page, per_page)
-        return JSONResponse([biblio_json(row) for row in rows], headers=headers)
+        if wanted == JSON:
+            return JSONResponse([biblio_json(row) for row in rows], headers=headers)
+        # A MARC list (print_collection): the page's records, paginated as the JSON one.
+        try:
+            body = render_collection([bytes(row["marcxml"]) for row in rows], wanted)
+        except RecordPayloadError as exc:
+            # Koha parses each record's metadata to print it; one that no longer parses (a
+            # control character saved from ISO 2709) throws, and the list answers a 500.
+            koha.state.counters["unreadable_records"] += 1
+            raise KohaError(500, INTERNAL_ERROR) from exc
+        return Response(body, media_type=wanted, headers=headers)
 
     @app.get(f"{API}/biblios/{{biblio_id}}")
     async def get_biblio(request: Request, biblio_id: int) -> Response:

@@ -150,6 +150,37 @@ def render(marcxml: bytes, media: str) -> bytes:
     return str(record).encode("utf-8")
 
 
+# MARC::File::XML's header() and footer(), which Koha's print_collection wraps a list in.
+_COLLECTION_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<collection\n'
+    b'  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"\n'
+    b'  xsi:schemaLocation="http://www.loc.gov/MARC21/slim '
+    b'http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd"\n'
+    b'  xmlns="http://www.loc.gov/MARC21/slim">\n'
+)
+_COLLECTION_FOOT = b"</collection>\n"
+
+
+def render_collection(stored: list[bytes], media: str) -> bytes:
+    """Stored records as one list answer (Koha::Objects::Record::Collections print_collection).
+
+    MARCXML is one <collection> whose <record>s carry no namespace of their own (they take the
+    collection's default one, as MARC::File::XML::record writes them); MiJ a JSON array; ISO
+    2709 records joined by a newline; text blocks by a blank line. Each record is the stored,
+    rebuilt one, so its biblio number is in its 999 $c.
+    """
+    if media == MARCXML:
+        parts = [
+            bytes(pymarc.record_to_xml(_parse_marcxml(xml), namespace=False)) + b"\n"
+            for xml in stored
+        ]
+        return _COLLECTION_HEAD + b"".join(parts) + _COLLECTION_FOOT
+    if media == MARC_IN_JSON:
+        return b"[" + b",".join(render(xml, media) for xml in stored) + b"]"
+    glue = b"\n" if media == MARC_BINARY else b"\n\n"
+    return glue.join(render(xml, media) for xml in stored)
+
+
 def biblio_fields(record: pymarc.Record) -> BiblioFields:
     """The column values Koha would store for `record` (TransformMarcToKoha)."""
     columns: dict[str, str | None] = {}

@@ -41,6 +41,15 @@ class ILSClient(Protocol):
         """The record as MARCXML, None when the ILS has no such biblio."""
         ...
 
+    async def get_biblios(
+        self, biblio_ids: Collection[str], *, correlation_id: str
+    ) -> dict[str, bytes]:
+        """Several records as get_biblio reads them, by biblio id, in as few requests as the ILS
+        allows. An id is absent when the ILS has no such biblio or its record could not be told
+        apart in the batch: read it with get_biblio, which says which. ILSBadAnswer when the
+        batch's answer is unreadable as a whole."""
+        ...
+
     async def delete_biblio(self, biblio_id: str, *, correlation_id: str) -> None:
         """Delete the record; ILSConflict while items are attached, ILSNotFound if absent."""
         ...

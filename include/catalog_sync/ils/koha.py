@@ -7,6 +7,7 @@ the record. A create whose answer was lost is found again by its stamp (catalog_
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ from catalog_sync.ils.errors import (
 from catalog_sync.ils.koha_items import KohaItems, biblio_path, read_json, write_headers
 from catalog_sync.ils.koha_query import (
     TIMESTAMP_SLACK,
+    collection_records,
+    ids_query,
     koha_time,
     numbers_query,
     row_numbers,
@@ -54,6 +57,8 @@ TOKEN_PATH = f"{API}/oauth/token"
 _PAGE_SIZE = 100
 # Links are followed only this far: a lookup by standard numbers never needs more.
 _MAX_PAGES = 50
+# Biblios read in one list request: its `q` stays far below URL limits (~10 bytes an id).
+READ_BATCH = 50
 
 
 class KohaAdapter(KohaItems):
@@ -196,6 +201,60 @@ class KohaAdapter(KohaItems):
             return response.content
 
         return await self.transport.call(send, what=f"get biblio {biblio_id}", idempotent=True)
+
+    async def get_biblios(
+        self, biblio_ids: Collection[str], *, correlation_id: str
+    ) -> dict[str, bytes]:
+        # GET /biblios with a biblio_id `q` and Accept MARCXML: Koha answers the page's records
+        # as one <collection> (Biblios.pm list, print_collection), each with its id in 999 $c.
+        wanted = sorted({biblio_path(i) for i in biblio_ids}, key=int)
+        batches = [wanted[i : i + READ_BATCH] for i in range(0, len(wanted), READ_BATCH)]
+        found: dict[str, bytes] = {}
+        for part in await asyncio.gather(
+            *(self._read_batch(b, correlation_id=correlation_id) for b in batches)
+        ):
+            found.update(part)
+        return found
+
+    async def _read_batch(self, batch: list[str], *, correlation_id: str) -> dict[str, bytes]:
+        # One page as large as the batch: every requested id fits on it.
+        params: dict[str, str | int] = {"q": ids_query(batch), "_per_page": len(batch)}
+
+        async def send(attempt: int) -> httpx.Response:
+            return await self.transport.exchange(
+                "GET",
+                f"{API}/biblios",
+                correlation_id=correlation_id,
+                attempt=attempt,
+                params=params,
+                headers={"Accept": MARCXML},
+                # Not retried: Koha prints a list by parsing every record's metadata, and one
+                # record it cannot parse makes the whole list a 500, every time.
+                expect=(200, 500),
+            )
+
+        response = await self.transport.call(send, what="read biblios", idempotent=True)
+        if response.status_code == 500:
+            if len(batch) == 1:
+                return {}  # read alone by get_biblio, which retries and says what it is
+            # Halved until the record Koha cannot print is alone: the rest still come batched.
+            half = len(batch) // 2
+            found: dict[str, bytes] = {}
+            for part in (batch[:half], batch[half:]):
+                found.update(await self._read_batch(part, correlation_id=correlation_id))
+            return found
+        kind = response.headers.get("content-type", "")
+        try:
+            if MARCXML not in kind:
+                raise ValueError(f"{kind or 'no content type'}, not MARCXML")
+            records = collection_records(response.content)
+        except ValueError as exc:
+            raise ILSBadAnswer(
+                f"{self.transport.label}: GET {API}/biblios (MARCXML list of {len(batch)}) "
+                f"answered {response.status_code} with {len(response.content)} bytes: {exc}"
+            ) from exc
+        # Only what was asked for: anything else in the answer is not ours to trust.
+        return {i: records[i] for i in batch if i in records}
 
     async def delete_biblio(self, biblio_id: str, *, correlation_id: str) -> None:
         async def send(attempt: int) -> bool:

@@ -1,4 +1,5 @@
-"""Koha `q` queries the adapter sends, and reading Koha's raw column values back.
+"""Koha `q` queries the adapter sends, and reading Koha's answers back (raw column values,
+MARCXML collections).
 
 Koha's biblioitems columns keep standard numbers raw, as in the record's $a, several joined
 by " | " ("0520078438 (pbk.) | 9780520078437"): searches are -like substrings, and every hit is
@@ -7,8 +8,11 @@ verified by normalising what Koha returns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+
+from lxml import etree  # type: ignore[import-untyped]
 
 from catalog_sync.changes.identifiers import isbn10, normalise
 
@@ -68,3 +72,46 @@ def title_pattern(title: str | None) -> str | None:
     core = title.strip().rstrip(" /:;,.=").strip()
     core = core.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"{core}%" if core else None
+
+
+MARC_NS = "http://www.loc.gov/MARC21/slim"
+# What the ILS answers is not trusted: no entities, no network.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+_BIBLIO_NUMBER = etree.XPath(
+    "m:datafield[@tag='999']/m:subfield[@code='c']/text()", namespaces={"m": MARC_NS}
+)
+
+
+def ids_query(biblio_ids: Sequence[str]) -> str:
+    """One `q` for these biblios: an array is OR in Koha's query language."""
+    return json.dumps({"biblio_id": [int(i) for i in biblio_ids]}, separators=(",", ":"))
+
+
+def collection_records(body: bytes) -> dict[str, bytes]:
+    """Each record of a Koha MARCXML list answer (print_collection) by its biblio number,
+    as a MARCXML record of its own (what GET /biblios/{id} answers, but for whitespace).
+
+    Koha writes the biblio number into 999 $c on every save (MARC21). A record without
+    exactly one number there (a vendor's own 999 $c kept beside Koha's), or whose number
+    another record of the answer also carries, is left out: its caller reads it alone.
+    ValueError when the body is no MARCXML collection.
+    """
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"not well-formed XML ({exc})") from exc
+    if root.tag != f"{{{MARC_NS}}}collection":
+        raise ValueError(f"not a MARCXML collection ({root.tag!r})")
+    found: dict[str, bytes] = {}
+    repeated: set[str] = set()
+    for record in root.iterchildren(f"{{{MARC_NS}}}record"):
+        numbers = {str(n).strip() for n in _BIBLIO_NUMBER(record)}
+        if len(numbers) != 1 or not next(iter(numbers)).isdigit():
+            continue
+        biblio_id = str(int(numbers.pop()))
+        if biblio_id in found:
+            repeated.add(biblio_id)
+        found[biblio_id] = etree.tostring(
+            record, encoding="UTF-8", xml_declaration=True, with_tail=False
+        )
+    return {k: v for k, v in found.items() if k not in repeated}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 from catalog_sync.changes.fingerprint import ils_comparable, rewrote_001
@@ -19,24 +18,17 @@ from catalog_sync.ils.errors import (
     ILSAmbiguousCreate,
     ILSBadAnswer,
     ILSConflict,
-    ILSFencedOff,
     ILSRejected,
     ILSVersionConflict,
 )
 from catalog_sync.ils.requestcount import counting, request_kind, switch_request_kind
 from catalog_sync.leases import (
-    Lease,
-    LeaseLost,
     LeaseManager,
-    LeaseTimeout,
     UnleasedRecords,
-    branch_scope,
     current_lease,
     holdings_scope,
-    record_scope,
 )
 from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, RequestKind, StagedChange
-from catalog_sync.pipeline.bounded import each_bounded
 from catalog_sync.pipeline.commit_job import (
     CommitJob,
     incoming_record,
@@ -44,6 +36,7 @@ from catalog_sync.pipeline.commit_job import (
     parse_ils_record,
     write_diffs,
 )
+from catalog_sync.pipeline.copies import apply_all
 from catalog_sync.pipeline.create import prefetch_matches, recover_lost_create, stamped_payload
 from catalog_sync.pipeline.delete import delete_change
 from catalog_sync.pipeline.items import (
@@ -78,13 +71,14 @@ _APPLIED_AS = {
 }
 
 
-async def _apply(change: StagedChange, job: CommitJob) -> Outcome:
-    """Apply one change, its ILS requests counted as its kind of work (items apart)."""
+async def _apply(change: StagedChange, job: CommitJob, prefetched: bytes | None = None) -> Outcome:
+    """Apply one change, its ILS requests counted as its kind of work (items apart);
+    `prefetched`: its ILS copy, read in a batch under its lease (pipeline/copies.py)."""
     with request_kind(RequestKind(change.action.value)):
-        return await _apply_change(change, job)
+        return await _apply_change(change, job, prefetched)
 
 
-async def _apply_change(change: StagedChange, job: CommitJob) -> Outcome:
+async def _apply_change(change: StagedChange, job: CommitJob, prefetched: bytes | None) -> Outcome:
     """Apply one change; returns the outcome counted in the CommitReport."""
     ils = job.ils
     key = idempotency_key(
@@ -217,7 +211,10 @@ async def _apply_change(change: StagedChange, job: CommitJob) -> Outcome:
         assert ils_id is not None, "an update is staged only for a record with an ILS id"
         # A matched (or recovered older) create is an update from here: read, diff, PUT.
         switch_request_kind(RequestKind.UPDATE)
-        raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
+        if prefetched is not None and ils_id == change.ils_id:
+            raw_copy: bytes | None = prefetched
+        else:
+            raw_copy = await job.client.get_biblio(ils_id, correlation_id=cid)
         if raw_copy is None:
             await close("review", "ils_record_missing")
             job.note_review(change, "ils_record_missing")
@@ -299,50 +296,6 @@ async def _apply_change(change: StagedChange, job: CommitJob) -> Outcome:
         return Outcome.failed(exc.reason)
 
 
-def lease_keys(ils: str, change: StagedChange) -> list[str]:
-    """The record's lease and, once it has an ILS id, its holdings' (items hang off the biblio)."""
-    keys = [record_scope(ils, change.record_key)]
-    if change.ils_id is not None:
-        keys.append(holdings_scope(ils, change.ils_id))
-    return keys
-
-
-async def _guarded(
-    change: StagedChange, job: CommitJob, leases: LeaseManager, within: Lease | None
-) -> Outcome:
-    """_apply under the record's lease: no other writer between our read, diff and write.
-
-    A lease lost or still busy leaves the record un-acknowledged (Result.LEASE): it is
-    never written unguarded, and commit_changes fails the chunk so its retry writes it.
-    """
-    try:
-        async with leases.hold(lease_keys(job.ils, change), within=within):
-            # Read again under the lease: another run may have just written this record.
-            now = await job.state.run(ops.applied(job.ils, [change.record_key]))
-            fresh = now.get(change.record_key)
-            if fresh is None:
-                job.applied.pop(change.record_key, None)
-            else:
-                job.applied[change.record_key] = fresh
-            return await _apply(change, job)
-    except (LeaseLost, LeaseTimeout, ILSFencedOff) as exc:
-        # ILSFencedOff: the ILS saw a later holder's token; our write did not happen.
-        log.error("record %s not written, left for the retry: %s", change.correlation_id, exc)
-        return Outcome.lease(exc.reason)
-
-
-async def _apply_all(
-    pending: Sequence[StagedChange], job: CommitJob, leases: LeaseManager | None
-) -> list[Outcome]:
-    if leases is None:
-        return await each_bounded(pending, lambda c: _apply(c, job))
-    if job.vendor.lease_branch is None:
-        return await each_bounded(pending, lambda c: _guarded(c, job, leases, None))
-    branch = branch_scope(job.ils, job.vendor.lease_branch)
-    async with leases.hold([branch], counted=False) as outer:
-        return await each_bounded(pending, lambda c: _guarded(c, job, leases, outer))
-
-
 async def commit_changes(
     ref: ChunkRef,
     staging_file: str | Path,
@@ -398,7 +351,9 @@ async def commit_changes(
             creates = [c for c in pending if c.action is ChangeAction.CREATE]
             with request_kind(RequestKind.CREATE):
                 await prefetch_matches(creates, job)
-            results = await _apply_all(pending, job, leases)
+            results = await apply_all(
+                pending, job, leases, lambda change, prefetched: _apply(change, job, prefetched)
+            )
     unleased = Counter(r.reason for r in results if r.result is Result.LEASE)
     if unleased:
         raise UnleasedRecords(

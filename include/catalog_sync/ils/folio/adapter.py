@@ -37,6 +37,7 @@ from catalog_sync.ils.errors import (
 )
 from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
 from catalog_sync.ils.folio.items import FolioItems
+from catalog_sync.ils.folio.reads import read_biblios
 from catalog_sync.ils.folio.records import (
     MATCH_INDEXES,
     check_id,
@@ -180,6 +181,13 @@ class FolioAdapter(FolioItems):
             return None
         self._read[biblio_id] = instance
         return srs_marcxml(source)
+
+    async def get_biblios(
+        self, biblio_ids: Collection[str], *, correlation_id: str
+    ) -> dict[str, bytes]:
+        copies, read = await read_biblios(self.client, self._call, biblio_ids, correlation_id)
+        self._read.update(read)
+        return copies
 
     async def delete_biblio(self, biblio_id: str, *, correlation_id: str) -> None:
         check_id(biblio_id)
