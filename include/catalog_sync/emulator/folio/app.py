@@ -48,7 +48,6 @@ def build_folio_app(config: FolioConfig) -> ASGIApp:
     return FaultGate(create_folio_api(state), state, gated="/", bodies=FOLIO_FAULT_BODIES)
 
 
-
 class Okapi:
     """What Okapi and mod-authtoken check before a module sees a request."""
 
