@@ -35,6 +35,7 @@ def test_each_caller_gets_its_own_answer_or_its_own_exception() -> None:
 def test_items_arriving_while_the_flushes_run_go_out_together_after_them() -> None:
     # A slow FOLIO (or its rate limit) makes batches larger instead of queueing small ones.
     batches: list[list[int]] = []
+
     async def main() -> None:
         gate = asyncio.Event()
 
