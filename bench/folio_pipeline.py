@@ -82,7 +82,7 @@ def run(records: int, rate: float, chunk: int, home: Path, timeout: float) -> di
             layout.run_dir,
             port=free_port(),
             db=layout.root / "emulator-folio.db",
-            extra_args=["--flavour", "folio", "--rate-limit", str(rate), "--burst", "1"],
+            extra_args=["--flavour", "folio", "--rate-limit", str(rate)],
         )
         try:
             services = LocalServices(redis.url, folio.url, folio.url)

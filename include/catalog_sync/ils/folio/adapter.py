@@ -65,6 +65,9 @@ class FolioAdapter:
     """FOLIO inventory + SRS through a FolioClient; see ILSClient for the contract."""
 
     flavour = "folio"
+    # Records a commit task should hold under lease at once: a full batch (the default, 16,
+    # would cap every batch at 16 records whatever BATCH_RECORDS says).
+    records_at_once = BATCH_RECORDS
 
     def __init__(
         self,
