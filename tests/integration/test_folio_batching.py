@@ -213,3 +213,24 @@ def test_workers_share_the_folio_rate_limit_through_redis(
         control.clear_faults()
     assert counters["requests"] == 8  # two logins, six calls: none refused and resent
     assert counters.get("rate_limited", 0) == 0
+
+
+def test_a_login_turned_away_by_the_rate_limit_waits_and_logs_in(folio: ServiceProcess) -> None:
+    # Several workers logging in at once against a FOLIO rate limit: a 429 to a login is no
+    # credentials problem (an auth error would fail the task for good), so it waits its turn.
+    control = EmulatorControl(folio.url)
+    control.set_faults(rate_limit=1, burst=1)
+
+    async def one() -> str:
+        async with FolioAdapter(settings(folio.url)) as ils:
+            return await ils.check_access(correlation_id="login")
+
+    async def several() -> list[str]:
+        return list(await asyncio.gather(one(), one()))
+
+    try:
+        answers = asyncio.run(several())
+        counters = control.counters()
+    finally:
+        control.clear_faults()
+    assert len(answers) == 2 and counters.get("rate_limited", 0) >= 1

@@ -98,12 +98,18 @@ class OkapiSession:
     async def login(self) -> None:
         """POST /authn/login-with-expiry; the tokens come back only as cookies."""
         body = {"username": self.settings.username, "password": self.settings.password}
-        with request_kind(RequestKind.SHARED):  # a token serves every record
-            count_request("POST")
-        await self._gate.acquire()
-        response = await self._http.post(
-            "/authn/login-with-expiry", json=body, headers=self._tenant_headers()
-        )
+        for _ in range(_MAX_RATE_LIMITED):
+            with request_kind(RequestKind.SHARED):  # a token serves every record
+                count_request("POST")
+            await self._gate.acquire()
+            response = await self._http.post(
+                "/authn/login-with-expiry", json=body, headers=self._tenant_headers()
+            )
+            # A login FOLIO's rate limit turned away is no credentials problem: an auth error
+            # fails the task without retries, so the login waits for its turn instead.
+            if response.status_code != 429:
+                break
+            await asyncio.sleep(_retry_after(response))
         self._check_tenant(response)
         if response.status_code != 201:
             raise ILSAuthError(
