@@ -112,14 +112,21 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run_dag_measured(layout: RuntimeLayout, label: str, timeout: float) -> DagRunMeasure:
-    """One forced `airflow dags test` of the demo DAG, with task windows and tree RSS."""
+def run_dag_measured(
+    layout: RuntimeLayout,
+    label: str,
+    timeout: float,
+    dag_id: str = DEMO_DAG,
+    vendor: str = DEMO_VENDOR,
+) -> DagRunMeasure:
+    """One forced `airflow dags test` of the demo DAG (or `dag_id`, reporting as `vendor`),
+    with task windows and tree RSS."""
     measure = DagRunMeasure(label)
     log_path = layout.root / f"dag-{label}.log"
     measure.log_path = str(log_path)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [airflow_bin(), "dags", "test", DEMO_DAG, "-c", json.dumps({"force": True})],
+        [airflow_bin(), "dags", "test", dag_id, "-c", json.dumps({"force": True})],
         env=airflow_env(layout),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -163,7 +170,7 @@ def run_dag_measured(layout: RuntimeLayout, label: str, timeout: float) -> DagRu
     thread.join(timeout=10)
     measure.wall_s = time.perf_counter() - started
     measure.returncode = proc.returncode
-    report = layout.reports / DEMO_VENDOR / "latest" / "report.json"
+    report = layout.reports / vendor / "latest" / "report.json"
     if report.is_file():
         measure.report = json.loads(report.read_text(encoding="utf-8"))
     return measure

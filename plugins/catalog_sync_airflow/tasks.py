@@ -174,7 +174,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
     from catalog_sync.ils.errors import ILSAuthError
-    from catalog_sync.leases import LeaseManager
+    from catalog_sync.leases import LeaseManager, LeaseSettings
     from catalog_sync.pipeline.stored import commit_stored_chunk
     from ils.hooks import ILSHook
 
@@ -191,19 +191,23 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
-        async with hook.client(redis_url) as client, LeaseManager.from_url(redis_url) as leases:
-            return await commit_stored_chunk(
-                chunk_report,
-                rt.vendor,
-                rt.layout,
-                rt.storage,
-                client,
-                rt.state(),
-                run_id,
-                dry_run=dry_run,
-                masker=pii_masker(),
-                leases=leases,
-            )
+        async with hook.client(redis_url) as client:
+            # An ILS that batches (FOLIO) needs that many records under lease at once to fill
+            # a batch; the others keep the default, so no key waits for an ILS connection.
+            held = getattr(client, "records_at_once", LeaseSettings.max_held)
+            async with LeaseManager.from_url(redis_url, LeaseSettings(max_held=held)) as leases:
+                return await commit_stored_chunk(
+                    chunk_report,
+                    rt.vendor,
+                    rt.layout,
+                    rt.storage,
+                    client,
+                    rt.state(),
+                    run_id,
+                    dry_run=dry_run,
+                    masker=pii_masker(),
+                    leases=leases,
+                )
 
     try:
         result = asyncio.run(run())

@@ -438,3 +438,19 @@ def test_retrieve_takes_the_cql_in_the_body(okapi: Okapi) -> None:
     conforms(found.json(), f"{INV}/instance-storage/instances.json")
     assert found.json()["totalRecords"] == 500
     is_errors(okapi.post("/instance-storage/instances/retrieve", {"limit": -1}))
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_injected_faults_answer_as_folio_does_in_text_plain(
+    okapi: Okapi, folio: ServiceProcess, status: int
+) -> None:
+    # RMB and Okapi send text/plain for every error but 422; Koha's JSON bodies here would let
+    # a client pass that only understands Koha's errors.
+    control = EmulatorControl(folio.url)
+    control.set_faults(error_rate=1.0, error_statuses=[status], rate_limit=None)
+    try:
+        response = okapi.get("/instance-storage/instances", limit=1, query="cql.allRecords=1")
+    finally:
+        control.clear_faults()
+    assert is_text(response, status) and not response.text.lstrip().startswith("{")
+    assert control.counters()["injected_errors"] == 1

@@ -39,14 +39,23 @@ _FAULT_BODIES: dict[int, tuple[str, bytes]] = {
     503: ("application/json", b'{"error":"System is under maintenance."}'),
     504: ("text/html", b"<html><body><h1>504 Gateway Time-out</h1></body></html>"),
 }
+FaultBodies = dict[int, tuple[str, bytes]]
 
 
 class FaultGate:
     """Rate limit, downtime and injected faults for /api/ paths; /_emulator/ is never disturbed."""
 
-    def __init__(self, app: ASGIApp, state: GateState, gated: str = "/api/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        state: GateState,
+        gated: str = "/api/",
+        bodies: FaultBodies | None = None,
+    ) -> None:
         self.app = app
         self.state = state
+        # What a fault answers with: Koha's bodies by default; the FOLIO mode passes RMB's.
+        self.bodies = _FAULT_BODIES if bodies is None else bodies
         # FOLIO's routes have no common prefix: its emulator gates "/" (all but /_emulator/).
         self.gated = gated
 
@@ -70,7 +79,7 @@ class FaultGate:
             if self.state.faults.profile.down_mode == "drop":
                 await _drop(send)
             else:
-                await _plain(respond, 503)
+                await _plain(respond, 503, self.bodies)
             return
         if self.state.bucket is not None:
             wait = self.state.bucket.take()
@@ -88,7 +97,7 @@ class FaultGate:
             await asyncio.sleep(decision.delay)
         if Fault.ERROR in decision.faults and decision.status is not None:
             counters["injected_errors"] += 1
-            await _plain(respond, decision.status)
+            await _plain(respond, decision.status, self.bodies)
             return
         if Fault.DROP_BEFORE in decision.faults:
             counters["dropped_before_apply"] += 1
@@ -182,8 +191,8 @@ def _with_request_id(send: Send, request_id: str | None, counters: Any) -> Send:
     return wrapped
 
 
-async def _plain(send: Send, status: int) -> None:
-    content_type, body = _FAULT_BODIES.get(status, ("application/json", b'{"error":"Error"}'))
+async def _plain(send: Send, status: int, bodies: FaultBodies) -> None:
+    content_type, body = bodies.get(status, ("application/json", b'{"error":"Error"}'))
     await _respond(send, status, content_type, body, [])
 
 

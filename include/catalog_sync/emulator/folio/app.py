@@ -33,10 +33,20 @@ _STORAGE_PREFIXES = (
 )
 
 
+# RMB and Okapi answer every error but 422 as text/plain (raml-util rtypes), faults included:
+# a client that expects Koha's JSON here would misread FOLIO's real 500s.
+FOLIO_FAULT_BODIES: dict[int, tuple[str, bytes]] = {
+    500: ("text/plain", b"Internal Server Error"),
+    502: ("text/plain", b"Bad Gateway"),
+    503: ("text/plain", b"Service Unavailable"),
+    504: ("text/plain", b"Gateway Timeout"),
+}
+
+
 def build_folio_app(config: FolioConfig) -> ASGIApp:
     """Fault gate (rate limit, faults) in front of every route but /_emulator/."""
     state = FolioState(config)
-    return FaultGate(create_folio_api(state), state, gated="/")
+    return FaultGate(create_folio_api(state), state, gated="/", bodies=FOLIO_FAULT_BODIES)
 
 
 class Okapi:

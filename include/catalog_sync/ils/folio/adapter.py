@@ -5,6 +5,10 @@ synchronous endpoint) and then saves the MARC in SRS linked to it by `externalId
 give that MARC back as MARCXML; an update echoes the `_version` its read saw, so a change made
 in FOLIO between our read and our write is a 409 (ILSVersionConflict), drift as on Koha.
 
+The pipeline calls create_biblio / update_biblio / get_biblio once per record, many records at
+once; the adapter gathers those concurrent calls into batch requests (ils.folio.writes), each
+caller still answered for its own record, so the pipeline stays ILS-agnostic.
+
 The create stamp (catalog_sync.changes.stamp, a 035) becomes a "System control number" identifier of
 the instance under FOLIO's own MARC mapping, so a lost create is found again through the
 `identifiers` CQL index and confirmed in its SRS record: nothing FOLIO lacks is relied on.
@@ -21,21 +25,18 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
-import pymarc
 
 from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import (
-    ILSAmbiguousCreate,
     ILSAuthError,
     ILSConflict,
     ILSError,
     ILSNotFound,
     ILSRejected,
     ILSUnavailable,
-    ILSVersionConflict,
 )
-from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
+from catalog_sync.ils.folio.client import FolioClient
 from catalog_sync.ils.folio.items import FolioItems
 from catalog_sync.ils.folio.reads import read_biblios
 from catalog_sync.ils.folio.records import (
@@ -44,16 +45,21 @@ from catalog_sync.ils.folio.records import (
     instance_of,
     match_clauses,
     parse_marcxml,
-    srs_marcxml,
     verified_candidates,
 )
 from catalog_sync.ils.folio.session import FolioSettings, OkapiSession, folio_message
+from catalog_sync.ils.folio.writes import (
+    BACKOFF,
+    BATCH_RECORDS,
+    ChangedInstance,
+    FolioWrites,
+    NewInstance,
+)
+from catalog_sync.ils.ratelimit import rate_gate
 from catalog_sync.ils.settings import ILSSettings
 
 log = logging.getLogger(__name__)
 
-_STAMP_TYPE = "System control number"
-_BACKOFF = 0.2  # seconds before the first retry of a transient failure, doubled each time
 T = TypeVar("T")
 
 
@@ -63,16 +69,24 @@ class FolioAdapter(FolioItems):
 
     flavour = "folio"
     match_indexes = MATCH_INDEXES  # catalog_sync.changes.matching: what find_by_numbers searches
+    # Records a commit task should hold under lease at once: a full batch (the default, 16,
+    # would cap every batch at 16 records whatever BATCH_RECORDS says).
+    records_at_once = BATCH_RECORDS
 
-    def __init__(self, settings: ILSSettings, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: ILSSettings,
+        redis_url: str | None = None,
+        *,
+        batch_size: int = BATCH_RECORDS,
+    ) -> None:
         if not settings.tenant:
             raise ILSError(f"{settings.label}: a FOLIO Connection needs the `tenant` extra")
         if not settings.username or settings.password is None:
             raise ILSError(f"{settings.label}: a FOLIO Connection needs a login and password")
         self.settings = settings
-        # Shared rate limiting through Redis is the Koha transport's; FOLIO answers 429 with
-        # Retry-After, which the session honours (redis_url is accepted for the same factory).
-        del redis_url
+        # The Koha transport's token bucket: with a Redis URL, every task on every worker that
+        # talks to this FOLIO books its requests in one shared bucket (a 429 is still honoured).
         self.session = OkapiSession(
             FolioSettings(
                 url=settings.base_url,
@@ -80,12 +94,21 @@ class FolioAdapter(FolioItems):
                 username=settings.username,
                 password=settings.password,
                 timeout=settings.timeout,
-            )
+            ),
+            gate=rate_gate(
+                settings.rate_limit, settings.burst, redis_url, settings.base_url, self.label
+            ),
         )
         self.client = FolioClient(self.session)
         self._gate = asyncio.Semaphore(settings.max_concurrency)
-        self._snapshot: str | None = None
-        self._snapshot_lock = asyncio.Lock()
+        self.writes = FolioWrites(
+            self.client,
+            label=self.label,
+            max_attempts=settings.max_attempts,
+            call=self._call,
+            gate=self._gate,
+            batch_size=batch_size,
+        )
         # Instances as last read (with their `_version`): the next update echoes that version.
         self._read: dict[str, dict[str, Any]] = {}
         # Stamp -> instance an earlier try created but never gave its MARC (seen by find_created):
@@ -99,7 +122,7 @@ class FolioAdapter(FolioItems):
     async def _call(self, what: str, send: Callable[[], Awaitable[T]]) -> T:
         """`send` under the concurrency bound; transient failures (no answer, 5xx) retried
         with backoff. Only for calls that are safe to repeat; auth failures never are."""
-        delay = _BACKOFF
+        delay = BACKOFF
         for attempt in range(1, self.settings.max_attempts + 1):
             try:
                 async with self._gate:
@@ -123,15 +146,6 @@ class FolioAdapter(FolioItems):
             delay *= 2
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _snapshot_id(self, cid: str) -> str:
-        """One SRS snapshot (FOLIO's job execution) for everything this client saves."""
-        async with self._snapshot_lock:
-            if self._snapshot is None:
-                self._snapshot = await self._call(
-                    "create snapshot", lambda: self.client.create_snapshot(correlation_id=cid)
-                )
-            return self._snapshot
-
     # -- ILSClient -------------------------------------------------------------------------
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
@@ -143,15 +157,13 @@ class FolioAdapter(FolioItems):
             # is missing: saved now, and the instance is created once.
             made = await self._instance(unfinished, correlation_id)
             if made is not None:
-                await self._save_marc(made, record, correlation_id)
+                [refused] = await self.writes.save_marc([(made, record)], correlation_id, new=False)
+                if refused is not None:
+                    raise refused
                 return str(made["id"])
         instance = instance_of(record, None)
-        await self._create_instance(instance, stamp, correlation_id)
-        stored = await self._instance(instance["id"], correlation_id)
-        if stored is None:
-            raise ILSUnavailable(f"{self.label}: instance {instance['id']} vanished after saving")
-        await self._save_marc(stored, record, correlation_id)
-        return str(stored["id"])
+        create = NewInstance(instance, record, stamp, correlation_id)
+        return await self.writes.creates.submit(create)
 
     async def update_biblio(self, biblio_id: str, marcxml: bytes, *, correlation_id: str) -> None:
         check_id(biblio_id)
@@ -164,23 +176,16 @@ class FolioAdapter(FolioItems):
         mapped = instance_of(record, biblio_id)
         instance = {**stored, **mapped, "hrid": stored["hrid"], "_version": stored["_version"]}
         instance.pop("metadata", None)
-        await self._upsert(instance, correlation_id, what=f"update instance {biblio_id}")
-        await self._save_marc(instance, record, correlation_id)
+        await self.writes.updates.submit(ChangedInstance(instance, record, correlation_id))
 
     async def get_biblio(self, biblio_id: str, *, correlation_id: str) -> bytes | None:
         check_id(biblio_id)
-        instance = await self._instance(biblio_id, correlation_id)
-        if instance is None:
-            return None
-        source = await self._call(
-            f"get source record of {biblio_id}",
-            lambda: self.client.get_source_record(biblio_id, correlation_id=correlation_id),
-        )
-        if source is None:
-            # An instance without MARC (FOLIO-source, or a create cut short): nothing to diff.
+        instance, marc = await self.writes.reads.submit((biblio_id, correlation_id))
+        if instance is None or marc is None:
+            # No instance, or one without MARC (FOLIO-source, a create cut short): no copy.
             return None
         self._read[biblio_id] = instance
-        return srs_marcxml(source)
+        return marc
 
     async def get_biblios(
         self, biblio_ids: Collection[str], *, correlation_id: str
@@ -246,7 +251,7 @@ class FolioAdapter(FolioItems):
         del title, since
         wanted = set(stamps)
         found: dict[str, str] = {}
-        for instance in await self._instances_by_stamps(wanted, correlation_id):
+        for instance in await self.writes.instances_by_stamps(wanted, correlation_id):
             instance_id = str(instance["id"])
             copy = await self.get_biblio(instance_id, correlation_id=correlation_id)
             if copy is None:
@@ -296,104 +301,12 @@ class FolioAdapter(FolioItems):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    async def _create_instance(self, instance: dict[str, Any], stamp: str | None, cid: str) -> None:
-        """Upsert a new instance once. A transient failure may come after FOLIO saved it: a
-        stamped create is then looked for by its stamp and resent (same id) only if absent;
-        an unstamped one is never resent, as a lost answer cannot be told from a lost request."""
-        delay = _BACKOFF
-        for attempt in range(1, self.settings.max_attempts + 1):
-            try:
-                async with self._gate:
-                    await self._upsert_once(instance, cid, what="create instance")
-                return
-            except ILSAuthError:
-                raise
-            except (ILSError, httpx.TransportError) as exc:
-                transient = not isinstance(exc, ILSError) or (
-                    isinstance(exc, ILSUnavailable) or (exc.status or 0) >= 500
-                )
-                if not transient:
-                    raise
-                if stamp is None or attempt == self.settings.max_attempts:
-                    raise ILSUnavailable(f"{self.label}: create instance: {exc}") from exc
-                log.warning("%s: create instance failed (%s), looking for it", self.label, exc)
-            await asyncio.sleep(delay)
-            delay *= 2
-            found = await self._instances_by_stamps([stamp], cid)
-            if len(found) > 1:
-                raise ILSAmbiguousCreate(
-                    f"{self.label}: {len(found)} instances carry the stamp of one create"
-                )
-            if found:
-                instance["id"] = found[0]["id"]
-                return
-
-    async def _upsert(self, instance: dict[str, Any], cid: str, *, what: str) -> None:
-        """An update, resent while unanswered. A resend after a lost answer meets its own
-        first write as a 409: no drift when FOLIO holds just what was sent, one version on."""
-        unanswered = False
-
-        async def send() -> None:
-            nonlocal unanswered
-            try:
-                await self._upsert_once(instance, cid, what=what)
-            except ILSVersionConflict:
-                if unanswered and await self._holds(instance, cid):
-                    return
-                raise
-            except (ILSError, httpx.TransportError) as exc:
-                status = exc.status if isinstance(exc, ILSError) else None
-                unanswered = unanswered or not isinstance(exc, ILSError) or (status or 0) >= 500
-                unanswered = unanswered or isinstance(exc, ILSUnavailable)
-                raise
-
-        await self._call(what, send)
-
-    async def _holds(self, sent: dict[str, Any], cid: str) -> bool:
-        stored = await self._instance(str(sent["id"]), cid)
-        if stored is None or stored.get("_version") != sent["_version"] + 1:
-            return False
-        return all(stored.get(k) == v for k, v in sent.items() if k not in ("_version", "metadata"))
-
-    async def _upsert_once(self, instance: dict[str, Any], cid: str, *, what: str) -> None:
-        [outcome] = await self.client.upsert_instances([instance], correlation_id=cid)
-        if outcome.status is UpsertStatus.VERSION_CONFLICT:
-            raise ILSVersionConflict(f"{self.label}: {what}: {outcome.message}", status=409)
-        if outcome.status is UpsertStatus.REJECTED:
-            # FOLIO's 422 validation message goes to the report as the failure's reason.
-            raise ILSRejected(
-                f"{self.label}: {what}: {outcome.message}", status=422, reason="folio_invalid"
-            )
-
     async def _instance(self, instance_id: str, cid: str) -> dict[str, Any] | None:
         found = await self._call(
             f"get instance {instance_id}",
             lambda: self.client.get_instances([instance_id], correlation_id=cid),
         )
         return found[0] if found else None
-
-    async def _instances_by_stamps(self, stamps: Collection[str], cid: str) -> list[dict[str, Any]]:
-        values = [STAMP_SOURCE + s for s in stamps]
-        return await self._call(
-            "find instances by stamp",
-            lambda: self.client.find_instances_by_identifier(
-                _STAMP_TYPE, values, correlation_id=cid
-            ),
-        )
-
-    async def _save_marc(self, instance: dict[str, Any], record: pymarc.Record, cid: str) -> None:
-        snapshot = await self._snapshot_id(cid)
-        [outcome] = await self._call(
-            "save source record",
-            lambda: self.client.save_source_records(
-                [(instance, record)], snapshot, correlation_id=cid
-            ),
-        )
-        if outcome.error is not None:
-            raise ILSRejected(
-                f"{self.label}: SRS refused the MARC of instance {instance['id']}: {outcome.error}",
-                reason="folio_invalid",
-            )
 
 
 def _stamps_of(instance: dict[str, Any]) -> set[str]:

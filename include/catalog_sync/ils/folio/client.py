@@ -3,8 +3,8 @@
 How it plugs in: catalog_sync.ils.folio.adapter.FolioAdapter (ADAPTERS["folio"]) holds a
 FolioClient and maps create_biblio / update_biblio -> `upsert_instances` + `save_source_records`,
 get_biblio -> `get_instances` (for `_version`) + `get_source_record`, find_by_numbers /
-find_created -> `find_instances_by_identifier`. The commit path writes record by record, so each
-upsert carries one record today; batching across a chunk and holdings/items are not wired yet.
+find_created -> `find_instances_by_identifier`. The commit path calls the adapter record by
+record; the adapter gathers concurrent calls into these batch calls (ils.folio.writes).
 Connection extras: `flavour: folio`, `tenant`; login and password are the Connection's own.
 """
 

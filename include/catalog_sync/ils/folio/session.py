@@ -12,6 +12,7 @@ from typing import Any, Self
 import httpx
 
 from catalog_sync.ils.errors import ILSAuthError, ILSError, ILSUnavailable
+from catalog_sync.ils.ratelimit import RateGate, UnlimitedGate
 from catalog_sync.ils.requestcount import count_request, request_kind
 from catalog_sync.models import RequestKind
 
@@ -59,8 +60,16 @@ class _Tokens:
 class OkapiSession:
     """One logged-in session; calls are safe to run concurrently (a lock guards renewal)."""
 
-    def __init__(self, settings: FolioSettings, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: FolioSettings,
+        client: httpx.AsyncClient | None = None,
+        gate: RateGate | None = None,
+    ) -> None:
         self.settings = settings
+        # Every request sent (logins, refreshes, retries too) waits for its slot: FOLIO's rate
+        # limit is per tenant, whatever the request.
+        self._gate: RateGate = gate or UnlimitedGate()
         self._http = client or httpx.AsyncClient(
             base_url=settings.url.rstrip("/"), timeout=settings.timeout
         )
@@ -81,6 +90,7 @@ class OkapiSession:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._gate.aclose()
 
     def _tenant_headers(self) -> dict[str, str]:
         return {"X-Okapi-Tenant": self.settings.tenant}
@@ -88,11 +98,18 @@ class OkapiSession:
     async def login(self) -> None:
         """POST /authn/login-with-expiry; the tokens come back only as cookies."""
         body = {"username": self.settings.username, "password": self.settings.password}
-        with request_kind(RequestKind.SHARED):  # a token serves every record
-            count_request("POST")
-        response = await self._http.post(
-            "/authn/login-with-expiry", json=body, headers=self._tenant_headers()
-        )
+        for _ in range(_MAX_RATE_LIMITED):
+            with request_kind(RequestKind.SHARED):  # a token serves every record
+                count_request("POST")
+            await self._gate.acquire()
+            response = await self._http.post(
+                "/authn/login-with-expiry", json=body, headers=self._tenant_headers()
+            )
+            # A login FOLIO's rate limit turned away is no credentials problem: an auth error
+            # fails the task without retries, so the login waits for its turn instead.
+            if response.status_code != 429:
+                break
+            await asyncio.sleep(_retry_after(response))
         self._check_tenant(response)
         if response.status_code != 201:
             raise ILSAuthError(
@@ -112,6 +129,7 @@ class OkapiSession:
                 return True
             with request_kind(RequestKind.SHARED):
                 count_request("POST")
+            await self._gate.acquire()
             response = await self._http.post(
                 "/authn/refresh",
                 headers={**self._tenant_headers(), "Cookie": f"{REFRESH_COOKIE}={stale.refresh}"},
@@ -158,6 +176,7 @@ class OkapiSession:
             }
             # Counted once sent, as the Koha transport counts: a retry costs the rate limit too.
             count_request(method)
+            await self._gate.acquire()
             try:
                 response = await self._http.request(
                     method, path, json=json, params=params, headers=headers

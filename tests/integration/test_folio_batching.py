@@ -1,0 +1,236 @@
+"""Concurrent record calls to the FOLIO adapter go out as batch requests, each record answered
+alone (issue 18): real HTTP to the FOLIO emulator, real LoC records, real Redis for the gate."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+import pymarc
+import pytest
+from tests.folio_emulator import CREDENTIALS, TENANT, Okapi
+
+from catalog_sync.changes.stamp import stamp_record
+from catalog_sync.emulator.control import EmulatorControl
+from catalog_sync.ils import ILSSettings
+from catalog_sync.ils.errors import ILSRejected, ILSVersionConflict
+from catalog_sync.ils.folio.adapter import FolioAdapter
+from catalog_sync.pipeline.commit_job import marcxml
+from catalog_sync.services import ServiceProcess
+
+pytestmark = pytest.mark.timeout(120)
+T = TypeVar("T")
+Sent = Counter[tuple[str, str]]
+INSTANCE_BATCH = ("POST", "/instance-storage/batch/synchronous")
+SRS_CREATE = ("POST", "/source-storage/batch/records")
+SRS_UPDATE = ("PUT", "/source-storage/batch/parsed-records")
+SRS_FETCH = ("POST", "/source-storage/batch/parsed-records/fetch")
+RETRIEVE = ("POST", "/instance-storage/instances/retrieve")
+
+
+def settings(url: str, **extra: object) -> ILSSettings:
+    return ILSSettings(
+        name="ils_folio",
+        base_url=url,
+        flavour="folio",
+        tenant=TENANT,
+        username=CREDENTIALS["username"],
+        password=CREDENTIALS["password"],
+        max_attempts=4,
+        **extra,
+    )
+
+
+def run(
+    url: str, body: Callable[[FolioAdapter, Sent], Awaitable[T]], batch_size: int = 4
+) -> tuple[T, Sent]:
+    """`body` on a fresh adapter; every request it sends is counted, as (method, path), off
+    the wire into the Counter it is given (and returned)."""
+    sent: Sent = Counter()
+
+    async def main() -> T:
+        async with FolioAdapter(settings(url), batch_size=batch_size) as ils:
+
+            async def seen(request: httpx.Request) -> None:
+                sent[(request.method, request.url.path)] += 1
+
+            ils.session._http.event_hooks["request"].append(seen)
+            return await body(ils, sent)
+
+    return asyncio.run(main()), sent
+
+
+def stamped(record: pymarc.Record, key: str) -> bytes:
+    return marcxml(stamp_record(copy.deepcopy(record), key))
+
+
+async def create_all(ils: FolioAdapter, records: list[pymarc.Record], tag: str) -> list[str]:
+    return list(
+        await asyncio.gather(
+            *(
+                ils.create_biblio(stamped(r, f"{tag}-{n}"), correlation_id=f"{tag}-{n}")
+                for n, r in enumerate(records)
+            )
+        )
+    )
+
+
+def test_concurrent_creates_go_as_one_batch_request_per_batch_size(
+    folio: ServiceProcess, okapi: Okapi, loc_records: list[pymarc.Record]
+) -> None:
+    records, size = loc_records[:10], 4
+
+    ids, sent = run(folio.url, lambda ils, _: create_all(ils, records, "batch"), batch_size=size)
+
+    assert len(set(ids)) == 10
+    batches = math.ceil(len(records) / size)
+    # Per batch: one instance upsert, one retrieve of the HRIDs, one SRS batch save.
+    assert sent[INSTANCE_BATCH] == batches
+    assert sent[SRS_CREATE] == batches
+    assert sent[RETRIEVE] == batches
+    for biblio_id in ids:  # and each instance has its own MARC, linked
+        srs = okapi.get(f"/source-storage/records/{biblio_id}/formatted", idType="INSTANCE")
+        assert srs.status_code == 200 and srs.json()["externalIdsHolder"]["instanceId"] == biblio_id
+
+
+def test_concurrent_reads_share_one_retrieve_and_one_srs_fetch(
+    folio: ServiceProcess, loc_records: list[pymarc.Record]
+) -> None:
+    records = loc_records[:4]
+
+    async def body(ils: FolioAdapter, sent: Sent) -> tuple[list[bytes | None], Sent]:
+        ids = await create_all(ils, records, "read")
+        before = Counter(sent)
+        copies = await asyncio.gather(*(ils.get_biblio(i, correlation_id="r") for i in ids))
+        return list(copies), before
+
+    (copies, before), sent = run(folio.url, body, batch_size=4)
+    reads = sent - before
+    assert all(c is not None for c in copies)
+    for record, copy_back in zip(records, copies, strict=True):  # each caller its own copy
+        assert copy_back is not None
+        [back] = pymarc.parse_xml_to_array(io.BytesIO(copy_back))
+        assert back["245"]["a"] == record["245"]["a"]
+    assert reads == Counter({RETRIEVE: 1, SRS_FETCH: 1})
+
+
+def test_one_record_folio_refuses_fails_alone_with_folios_message(
+    folio: ServiceProcess, okapi: Okapi, loc_records: list[pymarc.Record]
+) -> None:
+    records = loc_records[:4]
+
+    async def body(ils: FolioAdapter, _: Sent) -> tuple[list[str], list[object]]:
+        ids = await create_all(ils, records, "bad")
+        await asyncio.gather(*(ils.get_biblio(i, correlation_id="r") for i in ids))
+        # One read copy carries a value FOLIO's schema refuses (statusId must be a UUID): the
+        # batch it rides in gets RMB's 422 as a whole and is split until that record is alone.
+        ils._read[ids[1]] = {**ils._read[ids[1]], "statusId": "withdrawn"}
+        changed = []
+        for r in records:
+            c = copy.deepcopy(r)
+            c["245"]["a"] = "Batched new title /"
+            changed.append(c)
+        results = await asyncio.gather(
+            *(
+                ils.update_biblio(i, marcxml(c), correlation_id=f"u-{n}")
+                for n, (i, c) in enumerate(zip(ids, changed, strict=True))
+            ),
+            return_exceptions=True,
+        )
+        return ids, list(results)
+
+    (ids, results), sent = run(folio.url, body, batch_size=4)
+    failed = [n for n, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [1]
+    refused = results[1]
+    assert isinstance(refused, ILSRejected) and refused.status == 422
+    assert refused.reason == "folio_invalid" and "must match" in str(refused)
+    titles = {
+        i["id"]: i["title"]
+        for i in okapi.get(
+            "/instance-storage/instances", limit=100, query="cql.allRecords=1"
+        ).json()["instances"]
+    }
+    assert [titles[i].startswith("Batched new title") for i in ids] == [True, False, True, True]
+    # The whole batch once, then split halves (and their halves) around the bad record only.
+    assert sent[INSTANCE_BATCH] > 2 and sent[SRS_UPDATE] == 1
+
+
+def test_a_version_conflict_is_drift_for_that_record_only(
+    folio: ServiceProcess, okapi: Okapi, loc_records: list[pymarc.Record]
+) -> None:
+    records = loc_records[4:7]
+
+    async def body(ils: FolioAdapter, _: Sent) -> tuple[list[str], list[object]]:
+        ids = await create_all(ils, records, "conflict")
+        await asyncio.gather(*(ils.get_biblio(i, correlation_id="r") for i in ids))
+        # Someone edits the middle instance in FOLIO after our read.
+        stored = okapi.get(f"/instance-storage/instances/{ids[1]}").json()
+        stored.pop("metadata", None)
+        edited = {**stored, "discoverySuppress": True}
+        assert okapi.put(f"/instance-storage/instances/{ids[1]}", edited).status_code == 204
+        results = await asyncio.gather(
+            *(
+                ils.update_biblio(i, marcxml(r), correlation_id=f"c-{n}")
+                for n, (i, r) in enumerate(zip(ids, records, strict=True))
+            ),
+            return_exceptions=True,
+        )
+        return ids, list(results)
+
+    (ids, results), _ = run(folio.url, body, batch_size=3)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ILSVersionConflict)
+    assert okapi.get(f"/instance-storage/instances/{ids[1]}").json()["_version"] == 2
+
+
+def test_workers_share_the_folio_rate_limit_through_redis(
+    folio: ServiceProcess, redis_url: str
+) -> None:
+    # FOLIO allows 5 requests/s; two clients (two workers' tasks) configured for 4/s between
+    # them book their slots in one Redis bucket, so together they never meet a 429.
+    control = EmulatorControl(folio.url)
+    control.set_faults(rate_limit=5, burst=1)
+
+    async def one() -> None:
+        async with FolioAdapter(settings(folio.url, rate_limit=4), redis_url) as ils:
+            for _ in range(3):
+                await ils.check_access(correlation_id="rate")
+
+    async def both() -> None:
+        await asyncio.gather(one(), one())
+
+    try:
+        asyncio.run(both())
+        counters = control.counters()
+    finally:
+        control.clear_faults()
+    assert counters["requests"] == 8  # two logins, six calls: none refused and resent
+    assert counters.get("rate_limited", 0) == 0
+
+
+def test_a_login_turned_away_by_the_rate_limit_waits_and_logs_in(folio: ServiceProcess) -> None:
+    # Several workers logging in at once against a FOLIO rate limit: a 429 to a login is no
+    # credentials problem (an auth error would fail the task for good), so it waits its turn.
+    control = EmulatorControl(folio.url)
+    control.set_faults(rate_limit=1, burst=1)
+
+    async def one() -> str:
+        async with FolioAdapter(settings(folio.url)) as ils:
+            return await ils.check_access(correlation_id="login")
+
+    async def several() -> list[str]:
+        return list(await asyncio.gather(one(), one()))
+
+    try:
+        answers = asyncio.run(several())
+        counters = control.counters()
+    finally:
+        control.clear_faults()
+    assert len(answers) == 2 and counters.get("rate_limited", 0) >= 1
