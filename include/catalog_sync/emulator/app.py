@@ -16,8 +16,6 @@ Emulator-only, and nothing's correctness may rest on them:
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,13 +23,12 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog_sync.emulator import biblios as biblio_routes
 from catalog_sync.emulator import items as item_routes
+from catalog_sync.emulator.controlroutes import register_control
 from catalog_sync.emulator.faultgate import ASGIApp, FaultGate
-from catalog_sync.emulator.faults import FaultProfile
 from catalog_sync.emulator.koha_http import API, INTERNAL_ERROR, KohaError, KohaRoutes
 from catalog_sync.emulator.state import EmulatorConfig, EmulatorState
 
@@ -95,77 +92,15 @@ def create_api(state: EmulatorState) -> FastAPI:
 
     # -- emulator control and audit (never rate-limited or faulted) ---------------------------
 
-    @app.get("/_emulator/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def reset() -> None:
+        store.reset()
 
-    @app.get("/_emulator/identity")
-    async def identity() -> dict[str, Any]:
-        # Who started this process (devstack's service record): its token and its pid.
-        return {"identity": state.config.identity, "pid": os.getpid()}
-
-    def counters() -> dict[str, int]:
-        result = dict(state.counters)
-        result["writes"] = sum(store.write_counts().values())
-        return result
-
-    @app.get("/_emulator/writes")
-    async def writes(since: int = 0) -> dict[str, Any]:
-        return {
-            "writes": store.writes(since),
-            "counters": counters(),
-            "by_kind": store.write_counts(),
-        }
-
-    @app.get("/_emulator/counters")
-    async def get_counters() -> dict[str, int]:
-        return counters()
+    register_control(app, state, flavour="koha", reset=reset)
 
     @app.get("/_emulator/biblios")
     async def biblios() -> dict[str, Any]:
         rows = store.holdings_summary()
         return {"count": len(rows), "biblios": rows}
-
-    @app.get("/_emulator/faults")
-    async def get_faults() -> dict[str, Any]:
-        return fault_status()
-
-    def fault_status() -> dict[str, Any]:
-        bucket = state.bucket
-        return {
-            "profile": state.faults.profile.model_dump(),
-            "down_remaining": round(state.faults.down_remaining, 3),
-            "rate_limit": bucket.rate if bucket else None,
-            "burst": bucket.capacity if bucket else None,
-        }
-
-    @app.post("/_emulator/faults")
-    async def set_faults(request: Request) -> dict[str, Any]:
-        """Replace the fault profile; `rate_limit`/`burst` keys (null = off) change the bucket."""
-        body = json.loads(await request.body() or b"{}")
-        if "rate_limit" in body or "burst" in body:
-            state.set_rate_limit(body.pop("rate_limit", None), body.pop("burst", None))
-        try:
-            state.faults.apply(FaultProfile.model_validate(body))
-        except ValidationError as exc:
-            raise KohaError(400, {"error": str(exc)}) from exc
-        return fault_status()
-
-    @app.delete("/_emulator/faults")
-    async def clear_faults() -> dict[str, Any]:
-        state.faults.apply(FaultProfile())
-        state.set_rate_limit(state.config.rate_limit, state.config.burst)
-        return fault_status()
-
-    @app.post("/_emulator/tokens/expire")
-    async def expire_tokens() -> dict[str, int]:
-        return {"expired": state.expire_tokens()}
-
-    @app.post("/_emulator/reset")
-    async def reset() -> dict[str, str]:
-        store.reset()
-        state.counters.clear()
-        return {"status": "reset"}
 
     return app
 
