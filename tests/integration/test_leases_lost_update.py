@@ -10,13 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pymarc import Record
+from pymarc import Record, record_to_xml
 from tests.end_to_end.test_concurrent_runs import (
     DEFAULT_PROTECTED,
     LINK,
-    LOGIN,
     NOTE,
-    seed_catalog,
     shared_records,
     vendor_a_edition,
     vendor_b_edition,
@@ -37,6 +35,21 @@ from catalog_sync.services import ServiceProcess, start_emulator
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 SPAWN = multiprocessing.get_context("spawn")
+LOGIN = ("catalog", "catalog-demo")  # the Koha emulator's default user
+SHARED = 100  # records both feeds enrich
+
+
+def seed_catalog(url: str, records: list[Record]) -> None:
+    """The library's catalog already holds the records both feeds enrich."""
+
+    async def main() -> None:
+        settings = ILSSettings(base_url=url, username=LOGIN[0], password=LOGIN[1])
+        async with open_client(settings) as client:
+            for n, record in enumerate(records):
+                xml = record_to_xml(record, namespace=True)
+                await client.create_biblio(xml, correlation_id=f"seed-{n}")
+
+    asyncio.run(main())
 
 
 def feed(name: str, protect: str) -> VendorConfig:
@@ -95,7 +108,7 @@ def both_changes_kept(home: Path, redis_url: str | None) -> int:
     home.mkdir()
     ils: ServiceProcess = start_emulator(home, db=home / "emulator.db")
     try:
-        records = shared_records()
+        records = shared_records(SHARED)
         seed_catalog(ils.url, records)
         state_url = f"sqlite:///{home / 'state.db'}"
         state = StateStore(state_url)
@@ -135,5 +148,5 @@ def test_without_leases_the_two_feeds_lose_updates_and_with_leases_none(
     tmp_path: Path, redis_url: str
 ) -> None:
     # The race is real: unguarded read-merge-writes of the two feeds overwrite each other.
-    assert both_changes_kept(tmp_path / "unguarded", None) < len(shared_records())
-    assert both_changes_kept(tmp_path / "leased", redis_url) == len(shared_records())
+    assert both_changes_kept(tmp_path / "unguarded", None) < len(shared_records(SHARED))
+    assert both_changes_kept(tmp_path / "leased", redis_url) == len(shared_records(SHARED))
