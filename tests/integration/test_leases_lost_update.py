@@ -110,17 +110,30 @@ def both_changes_kept(home: Path, redis_url: str | None) -> int:
     try:
         records = shared_records(SHARED)
         seed_catalog(ils.url, records)
-        state_url = f"sqlite:///{home / 'state.db'}"
-        state = StateStore(state_url)
+
+        # A state store per feed: one shared SQLite file makes one feed wait on the other's
+        # write lock, which can serialize the two commits and hide the race under test.
+        def state_url(vendor: VendorConfig) -> str:
+            return f"sqlite:///{home / f'state-{vendor.name}.db'}"
+
         feeds = [
             (feed("lease_a", "856"), [vendor_a_edition(r) for r in records]),
             (feed("lease_b", "500"), [vendor_b_edition(r) for r in records]),
         ]
-        staged = [(vendor, stage(home, vendor, edition, state)) for vendor, edition in feeds]
+        staged = [
+            (vendor, stage(home, vendor, edition, StateStore(state_url(vendor))))
+            for vendor, edition in feeds
+        ]
         ready = SPAWN.Barrier(len(staged))
+        # A busy ILS (every request worked on for 0.3 s before it is applied): the reads of
+        # both feeds land before either's writes, however late the second process is
+        # scheduled, so without leases the race happens every time, not by luck of timing.
+        control = EmulatorControl(ils.url)
+        control.set_faults(slow_rate=1.0, slow_seconds=0.3)
         procs = [
             SPAWN.Process(
-                target=committer, args=(ils.url, redis_url, state_url, vendor, chunk, ready)
+                target=committer,
+                args=(ils.url, redis_url, state_url(vendor), vendor, chunk, ready),
             )
             for vendor, chunk in staged
         ]
@@ -128,9 +141,10 @@ def both_changes_kept(home: Path, redis_url: str | None) -> int:
             proc.start()
         for proc in procs:
             proc.join(180)
+        control.clear_faults()
         assert [p.exitcode for p in procs] == [0, 0]
         kept = 0
-        for biblio in EmulatorControl(ils.url).biblios():
+        for biblio in control.biblios():
             stored = httpx.get(
                 f"{ils.url}/api/v1/biblios/{biblio['biblio_id']}",
                 headers={"Accept": "application/marcxml+xml"},
