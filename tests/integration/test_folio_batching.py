@@ -259,3 +259,23 @@ def test_a_commit_tasks_worth_of_creates_goes_in_batches_of_hundreds(
     assert len(set(ids)) == 600
     batches = math.ceil(len(records) / BATCH_RECORDS)  # 3 (64 records a batch: 10)
     assert sent[INSTANCE_BATCH] == sent[SRS_CREATE] == sent[RETRIEVE] == batches
+
+
+def test_a_batch_larger_than_folio_takes_is_halved_for_srs_too(
+    folio: ServiceProcess, loc_records: list[pymarc.Record]
+) -> None:
+    # This module's emulator answers 413 above 50 records a batch, as a FOLIO with a smaller
+    # limit would: the instance upsert and the SRS batch are both halved until they pass, and
+    # SRS keeps the size that passed, so every record is created once with its MARC.
+    records = [loc_records[n % len(loc_records)] for n in range(120)]
+
+    async def body(ils: FolioAdapter, _: Sent) -> tuple[list[str], dict[str, bytes]]:
+        ids = await create_all(ils, records, "halved")
+        return ids, await ils.get_biblios(ids, correlation_id="read-back")
+
+    (ids, copies), sent = run(folio.url, body, batch_size=120)
+
+    assert len(set(ids)) == 120
+    assert set(copies) == set(ids)  # every instance has its MARC in SRS
+    # 120 -> 413, 60 -> 413, then four batches of 30 (on main: the first 413 failed them all).
+    assert sent[SRS_CREATE] == 2 + 4
