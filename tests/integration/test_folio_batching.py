@@ -9,18 +9,20 @@ import io
 import math
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import pymarc
 import pytest
-from tests.folio_emulator import CREDENTIALS, TENANT, Okapi
+from tests.folio_emulator import CREDENTIALS, TENANT, Okapi, start_folio
 
 from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import ILSSettings
 from catalog_sync.ils.errors import ILSRejected, ILSVersionConflict
 from catalog_sync.ils.folio.adapter import FolioAdapter
+from catalog_sync.ils.folio.writes import BATCH_RECORDS
 from catalog_sync.pipeline.commit_job import marcxml
 from catalog_sync.services import ServiceProcess
 
@@ -234,3 +236,46 @@ def test_a_login_turned_away_by_the_rate_limit_waits_and_logs_in(folio: ServiceP
     finally:
         control.clear_faults()
     assert len(answers) == 2 and counters.get("rate_limited", 0) >= 1
+
+
+def test_a_commit_tasks_worth_of_creates_goes_in_batches_of_hundreds(
+    tmp_path: Path, loc_records: list[pymarc.Record]
+) -> None:
+    # The rate limit in front of FOLIO counts requests, and a batch of creates costs three
+    # however many records it carries: the adapter's own batch size is a few hundred, and a
+    # commit task is told to hold enough records at once to fill them.
+    records = [loc_records[n % len(loc_records)] for n in range(600)]
+    assert FolioAdapter.records_at_once >= 2 * BATCH_RECORDS >= 500
+
+    # An emulator taking FOLIO's default batches (this module's takes 50, to test the 413s).
+    folio = start_folio(tmp_path)
+    try:
+        ids, sent = run(
+            folio.url, lambda ils, _: create_all(ils, records, "full"), batch_size=BATCH_RECORDS
+        )
+    finally:
+        folio.stop()
+
+    assert len(set(ids)) == 600
+    batches = math.ceil(len(records) / BATCH_RECORDS)  # 3 (64 records a batch: 10)
+    assert sent[INSTANCE_BATCH] == sent[SRS_CREATE] == sent[RETRIEVE] == batches
+
+
+def test_a_batch_larger_than_folio_takes_is_halved_for_srs_too(
+    folio: ServiceProcess, loc_records: list[pymarc.Record]
+) -> None:
+    # This module's emulator answers 413 above 50 records a batch, as a FOLIO with a smaller
+    # limit would: the instance upsert and the SRS batch are both halved until they pass, and
+    # SRS keeps the size that passed, so every record is created once with its MARC.
+    records = [loc_records[n % len(loc_records)] for n in range(120)]
+
+    async def body(ils: FolioAdapter, _: Sent) -> tuple[list[str], dict[str, bytes]]:
+        ids = await create_all(ils, records, "halved")
+        return ids, await ils.get_biblios(ids, correlation_id="read-back")
+
+    (ids, copies), sent = run(folio.url, body, batch_size=120)
+
+    assert len(set(ids)) == 120
+    assert set(copies) == set(ids)  # every instance has its MARC in SRS
+    # 120 -> 413, 60 -> 413, then four batches of 30 (on main: the first 413 failed them all).
+    assert sent[SRS_CREATE] == 2 + 4

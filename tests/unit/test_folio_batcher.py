@@ -78,3 +78,27 @@ def test_a_batch_holds_at_least_one_item() -> None:
 
     with pytest.raises(ValueError):
         Coalescer(flush, size=0)
+
+
+def test_folio_batches_gather_records_arriving_in_bursts_a_few_ms_apart() -> None:
+    # Records reach the adapter in bursts (state-store group commits, lease grants) with a few
+    # ms between them; with a flush slot free, a 5 ms idle sent one small batch per burst.
+    from catalog_sync.ils.folio.writes import IDLE, coalescer
+
+    batches: list[list[int]] = []
+
+    async def flush(items: list[int]) -> list[int | BaseException]:
+        batches.append(items)
+        return list(items)
+
+    async def main() -> None:
+        folio: Coalescer[int, int] = coalescer(flush, 256)
+        parked: list[asyncio.Future[int]] = []
+        for burst in range(5):
+            parked += [asyncio.ensure_future(folio.submit(burst * 10 + n)) for n in range(10)]
+            await asyncio.sleep(0.005)  # a tenth of the FOLIO idle
+        assert await asyncio.gather(*parked) == list(range(50))
+
+    assert IDLE >= 0.05
+    asyncio.run(main())
+    assert batches == [list(range(50))]

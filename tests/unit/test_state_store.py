@@ -61,7 +61,7 @@ def test_opening_a_store_migrates_it_to_the_newest_revision(url: str) -> None:
         inspector.get_table_names()
     )
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def test_a_store_made_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:

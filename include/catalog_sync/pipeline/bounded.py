@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy.exc import DBAPIError
 
@@ -14,12 +16,28 @@ from catalog_sync.pipeline.outcomes import Outcome
 # memory of records read and parsed ahead of it, which otherwise grows with the chunk size
 # on an initial load (bench/README.md: +42 MB for 2,000 creates).
 MAX_RECORDS_IN_FLIGHT = 64
+# An ILS that gathers records into batch requests (FOLIO) needs a batch's worth and more in
+# flight, or the bound above caps every batch: the commit task sets it from the client's
+# `records_at_once` (plugins/catalog_sync_airflow/tasks.py), the pipeline knowing no ILS.
+_in_flight: ContextVar[int] = ContextVar("records_in_flight", default=MAX_RECORDS_IN_FLIGHT)
+
+
+@contextmanager
+def records_in_flight(limit: int) -> Iterator[None]:
+    """Within this block, each_bounded works on up to `limit` records at once."""
+    if limit < 1:
+        raise ValueError("at least one record is worked on at a time")
+    token = _in_flight.set(limit)
+    try:
+        yield
+    finally:
+        _in_flight.reset(token)
 
 
 async def each_bounded(
     pending: Sequence[StagedChange], run: Callable[[StagedChange], Awaitable[Outcome]]
 ) -> list[Outcome]:
-    gate = asyncio.Semaphore(MAX_RECORDS_IN_FLIGHT)
+    gate = asyncio.Semaphore(_in_flight.get())
 
     async def one(change: StagedChange) -> Outcome:
         async with gate:

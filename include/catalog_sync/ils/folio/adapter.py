@@ -51,6 +51,7 @@ from catalog_sync.ils.folio.session import FolioSettings, OkapiSession, folio_me
 from catalog_sync.ils.folio.writes import (
     BACKOFF,
     BATCH_RECORDS,
+    FOLIO_RECORDS_AT_ONCE,
     ChangedInstance,
     FolioWrites,
     NewInstance,
@@ -69,9 +70,10 @@ class FolioAdapter(FolioItems):
 
     flavour = "folio"
     match_indexes = MATCH_INDEXES  # catalog_sync.changes.matching: what find_by_numbers searches
-    # Records a commit task should hold under lease at once: a full batch (the default, 16,
-    # would cap every batch at 16 records whatever BATCH_RECORDS says).
-    records_at_once = BATCH_RECORDS
+    # Records a commit task should hold under lease and work on at once: the batches in flight
+    # and one filling (the defaults, 16 leases and 64 records in flight, would cap every batch
+    # far below BATCH_RECORDS).
+    records_at_once = FOLIO_RECORDS_AT_ONCE
 
     def __init__(
         self,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pymarc
@@ -27,6 +27,11 @@ from catalog_sync.ils.folio.session import OkapiSession, folio_message
 
 INSTANCE_BATCH = "/instance-storage/batch/synchronous"
 _PAGE = 1000  # records per retrieve page
+
+
+E = TypeVar("E")  # an entry of an SRS batch
+_Entry = tuple[dict[str, Any], pymarc.Record]  # an instance and its MARC
+_Stored = tuple[dict[str, Any], pymarc.Record, dict[str, Any]]  # ... and its SRS record
 
 
 class UpsertStatus(StrEnum):
@@ -57,6 +62,8 @@ class FolioClient:
     def __init__(self, session: OkapiSession, batch_size: int = 500) -> None:
         self.session = session
         self.batch_size = batch_size
+        # Records per SRS batch request: starts at batch_size, halved for good on a 413.
+        self.srs_batch = batch_size
 
     # -- instances ---------------------------------------------------------------------------
 
@@ -251,15 +258,19 @@ class FolioClient:
                 new, snapshot_id, correlation_id=correlation_id
             )
         }
-        for start in range(0, len(old), self.batch_size):
-            chunk = old[start : start + self.batch_size]
+
+        def put(
+            chunk: Sequence[tuple[dict[str, Any], pymarc.Record, dict[str, Any]]],
+        ) -> Awaitable[httpx.Response]:
             bodies = [_srs_record(i, m, snapshot_id, record) for i, m, record in chunk]
-            response = await self.session.request(
+            return self.session.request(
                 "PUT",
                 "/source-storage/batch/parsed-records",
                 correlation_id=correlation_id,
                 json={"records": bodies, "totalRecords": len(bodies)},
             )
+
+        for chunk, response in await self._srs_batches(old, put):
             if response.status_code != 200:
                 raise _unexpected(response, "batch update parsed records")
             result = response.json()
@@ -270,6 +281,24 @@ class FolioClient:
                 outcomes[instance["id"]] = SourceRecordOutcome(instance["id"], record["id"], error)
         return [outcomes[i["id"]] for i, _ in entries]
 
+    async def _srs_batches(
+        self, items: Sequence[E], send: Callable[[Sequence[E]], Awaitable[httpx.Response]]
+    ) -> list[tuple[Sequence[E], httpx.Response]]:
+        """`items` sent in batches, each with its answer. A 413 halves the batch and the size
+        that passed is kept for the rest: SRS's limit is the server's, and a batch it refuses
+        as too large was not applied, so sending its halves writes nothing twice."""
+        answers: list[tuple[Sequence[E], httpx.Response]] = []
+        start = 0
+        while start < len(items):
+            chunk = items[start : start + self.srs_batch]
+            response = await send(chunk)
+            if response.status_code == 413 and len(chunk) > 1:
+                self.srs_batch = max(1, len(chunk) // 2)
+                continue
+            answers.append((chunk, response))
+            start += len(chunk)
+        return answers
+
     async def create_source_records(
         self,
         entries: Sequence[tuple[dict[str, Any], pymarc.Record]],
@@ -279,28 +308,29 @@ class FolioClient:
     ) -> list[SourceRecordOutcome]:
         """New SRS records for instances known to have none (an initial load): no look-ups."""
         outcomes: list[SourceRecordOutcome] = []
-        for start in range(0, len(entries), self.batch_size):
-            bodies = [
-                _srs_record(instance, marc, snapshot_id, None)
-                for instance, marc in entries[start : start + self.batch_size]
-            ]
-            response = await self.session.request(
+
+        def post(
+            chunk: Sequence[tuple[dict[str, Any], pymarc.Record]],
+        ) -> Awaitable[httpx.Response]:
+            bodies = [_srs_record(instance, marc, snapshot_id, None) for instance, marc in chunk]
+            return self.session.request(
                 "POST",
                 "/source-storage/batch/records",
                 correlation_id=correlation_id,
                 json={"records": bodies, "totalRecords": len(bodies)},
             )
+
+        for chunk, response in await self._srs_batches(entries, post):
             if response.status_code != 201:
                 raise _unexpected(response, "batch source records")
             result = response.json()
             saved = {r["externalIdsHolder"]["instanceId"]: r["id"] for r in result["records"]}
             # SRS's errorMessages name no record, so every unsaved one carries all of them.
             why = "; ".join(result.get("errorMessages", [])) or "not saved"
-            for body in bodies:
-                instance_id = body["externalIdsHolder"]["instanceId"]
-                record_id = saved.get(instance_id)
+            for instance, _ in chunk:
+                record_id = saved.get(instance["id"])
                 outcomes.append(
-                    SourceRecordOutcome(instance_id, record_id, None if record_id else why)
+                    SourceRecordOutcome(instance["id"], record_id, None if record_id else why)
                 )
         return outcomes
 
