@@ -53,13 +53,34 @@ def strike_mid_commit(cluster: Cluster, run_id: str, timeout: float = 300) -> tu
     raise AssertionError(f"no commit_chunk with ILS writes under way within {timeout:.0f} s")
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    explain: Callable[[], str] = lambda: "",
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(2)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f} s")
+    raise AssertionError(f"{what} did not happen within {timeout:.0f} s\n{explain()}")
+
+
+def describe_chunks(cluster: Cluster, run_id: str, chunks: set[int]) -> str:
+    """Where each struck chunk stands, with its latest try's log tail: what a timeout needs."""
+    names = cluster.hostnames()
+    lines = []
+    for i, ti in sorted(_commit_tis(cluster, run_id).items()):
+        host = names.get(ti["hostname"], ti["hostname"])
+        lines.append(f"chunk {i}: {ti['state']} try {ti['try_number']} on {host}")
+        if i in chunks and ti["try_number"]:
+            try:
+                log = cluster.api.task_log(DEMO_DAG, run_id, ti).splitlines()
+            except Exception as exc:  # the explanation must not hide the timeout itself
+                log = [f"(no log: {exc})"]
+            lines.extend(f"    {line[:300]}" for line in log[-15:])
+    return "\n".join(lines)
 
 
 def finish(cluster: Cluster, run_id: str, cause: tuple[str, ...]) -> tuple[str, bool]:
@@ -133,7 +154,12 @@ def test_partitioned_worker_mid_commit_is_taken_over_and_fenced(tmp_path: Path) 
             return done and all(ran_on == survivor for _, ran_on in tried)
 
         # Heartbeat timeout, retry delay, then the lease TTL (30 s) before the survivor writes.
-        wait_until(taken_over, f"{survivor} finishing the chunks {victim} held", 300)
+        wait_until(
+            taken_over,
+            f"{survivor} finishing the chunks {victim} held",
+            300,
+            lambda: describe_chunks(cluster, run_id, chunks),
+        )
         took_over = time.monotonic() - cut_at
         cluster.net.restore(host)
         state, retriggered = finish(cluster, run_id, ("lease", "heartbeat", "Redis"))
