@@ -25,7 +25,7 @@ from tests.production.harness import assert_each_record_written_once
 
 from catalog_sync.devstack import DEMO_DAG, SAMPLE_FILE
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SAMPLE_RECORDS = 1000
 RECORDS_PER_CHUNK = 125  # eight chunks
@@ -33,6 +33,7 @@ FAULT_RATE_LIMIT = 25
 # Writes the ILS has applied before the fault: commits are under way, far from done.
 STRIKE_AFTER_WRITES = 60
 RUN_TIMEOUT = 600
+TAKE_OVER_TIMEOUT = 540
 
 
 def _commit_tis(cluster: Cluster, run_id: str) -> dict[int, dict[str, Any]]:
@@ -148,16 +149,20 @@ def test_partitioned_worker_mid_commit_is_taken_over_and_fenced(tmp_path: Path) 
         cut_at = time.monotonic()
 
         def taken_over() -> bool:
+            """Each struck chunk ended on the survivor: done, or failed there for a re-trigger."""
             tried = latest_tries(cluster, run_id, chunks).values()
             states = _commit_tis(cluster, run_id)
-            done = all(states[i]["state"] == "success" for i in chunks)
-            return done and all(ran_on == survivor for _, ran_on in tried)
+            ended = all(states[i]["state"] in ("success", "failed") for i in chunks)
+            return ended and all(ran_on == survivor for _, ran_on in tried)
 
-        # Heartbeat timeout, retry delay, then the lease TTL (30 s) before the survivor writes.
+        # Heartbeat timeout, retry delay, then the lease TTL (30 s) before the survivor writes;
+        # about a minute here. The bound is wide because until the scheduler's queued timeout
+        # (90 s) the cut-off worker's running and reserved tasks still count against the
+        # cluster's parallelism, and a loaded CI host stretches every one of these steps.
         wait_until(
             taken_over,
-            f"{survivor} finishing the chunks {victim} held",
-            300,
+            f"{survivor} taking over the chunks {victim} held",
+            TAKE_OVER_TIMEOUT,
             lambda: describe_chunks(cluster, run_id, chunks),
         )
         took_over = time.monotonic() - cut_at
@@ -170,7 +175,7 @@ def test_partitioned_worker_mid_commit_is_taken_over_and_fenced(tmp_path: Path) 
         assert_each_record_written_once(cluster.ils, SAMPLE_RECORDS)
         print(
             f"\npartition of {victim} mid-commit (chunks {sorted(chunks)}, {before} writes in): "
-            f"{survivor} finished them {took_over:.0f} s after the cut; run {state}"
+            f"{survivor} ended them {took_over:.0f} s after the cut; run {state}"
             f"{', re-triggered' if retriggered else ''}, {wall:.0f} s; late writes fenced "
             f"(409): {counters.get('fenced_writes', 0)}"
         )
