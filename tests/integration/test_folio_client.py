@@ -232,9 +232,7 @@ def test_holdings_and_items_are_created_in_batches(
         await client.upsert_instances([owner], correlation_id=CID)
         for path, key, records in ((HOLDINGS_BATCH, "holdingsRecords", [holdings]),
                                    (ITEM_BATCH, "items", items)):  # fmt: skip
-            outcomes = await client.save_batch(
-                path, key, records, upsert=False, correlation_id=CID
-            )
+            outcomes = await client.save_batch(path, key, records, upsert=False, correlation_id=CID)
             assert {o.status for o in outcomes} == {UpsertStatus.APPLIED}
 
     run(folio.url, body)
