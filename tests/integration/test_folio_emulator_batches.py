@@ -58,6 +58,13 @@ def item_for(okapi: Okapi, holdings_id: str, barcode: str) -> dict[str, Any]:
     }
 
 
+def new_owner(okapi: Okapi) -> dict[str, Any]:
+    """A holdings record (not yet sent) for an instance just created."""
+    owner = instance("Owner")
+    assert okapi.post("/instance-storage/instances", owner).status_code == 201
+    return holdings_for(okapi, str(owner["id"]))
+
+
 def keys(response: Any) -> set[str]:
     return {str(p["key"]) for e in is_errors(response) for p in e["parameters"]}
 
@@ -116,9 +123,7 @@ def test_holdings_batch_is_all_or_nothing_with_upsert_and_version_checks(
 def test_item_batch_checks_holdings_references_and_barcodes_for_the_whole_batch(
     okapi: Okapi, folio: ServiceProcess
 ) -> None:
-    owner = instance("Owner")
-    okapi.post("/instance-storage/instances", owner)
-    holdings = holdings_for(okapi, str(owner["id"]))
+    holdings = new_owner(okapi)
     assert okapi.post(HOLDINGS_BATCH, {"holdingsRecords": [holdings]}).status_code == 201
     one, two = item_for(okapi, holdings["id"], "B-1"), item_for(okapi, holdings["id"], "B-2")
     assert okapi.post(ITEM_BATCH, {"items": [one, two]}).status_code == 201
@@ -157,9 +162,7 @@ def test_item_batch_checks_holdings_references_and_barcodes_for_the_whole_batch(
 def test_unsafe_batches_are_refused_as_folio_refuses_them_without_the_env_variable(
     okapi: Okapi, folio: ServiceProcess
 ) -> None:
-    owner = instance("Owner")
-    okapi.post("/instance-storage/instances", owner)
-    holdings = holdings_for(okapi, str(owner["id"]))
+    holdings = new_owner(okapi)
     for path, body in (
         ("/holdings-storage/batch/synchronous-unsafe", {"holdingsRecords": [holdings]}),
         ("/item-storage/batch/synchronous-unsafe", {"items": [item_for(okapi, holdings["id"],
@@ -180,9 +183,7 @@ def test_item_batches_pass_the_same_token_rate_limit_and_fault_gate(
         ITEM_BATCH, json={"items": []}, headers={"X-Okapi-Tenant": okapi.headers["X-Okapi-Tenant"]}
     )
     assert is_text(missing, 403).endswith("inventory-storage.items.batch.post")
-    owner = instance("Owner")
-    okapi.post("/instance-storage/instances", owner)
-    holdings = holdings_for(okapi, str(owner["id"]))
+    holdings = new_owner(okapi)
     control = EmulatorControl(folio.url)
     control.set_faults(error_rate=1.0, error_statuses=[503], rate_limit=None)
     try:
