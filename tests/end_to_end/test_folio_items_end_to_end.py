@@ -134,3 +134,73 @@ def test_shelf_ready_items_load_into_folio_once_and_a_held_bib_is_matched_by_ocl
     assert report(folio_demo)["summary"]["unchanged"] == 3
     assert len(query_all(folio_demo, "/item-storage/items", "items")) == 3
     assert EmulatorControl(folio_demo.proc.url).counters()["writes"] == writes
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
+DELIVERY = 200
+
+
+def delivery(path: Path, location: str) -> list[str]:
+    """The sample's first DELIVERY records, each with one 945 item at `location`; barcodes."""
+    barcodes = []
+    with SAMPLE.open("rb") as fh, path.open("wb") as out:
+        for n, record in zip(range(DELIVERY), pymarc.MARCReader(fh), strict=False):
+            assert record is not None
+            barcodes.append(f"39015{n:09d}")
+            record.add_field(
+                pymarc.Field(
+                    tag="945",
+                    indicators=pymarc.Indicators(" ", " "),
+                    subfields=[pymarc.Subfield("i", barcodes[-1]), pymarc.Subfield("l", location)],
+                )
+            )
+            out.write(record.as_marc())
+    return barcodes
+
+
+def test_a_delivery_of_hundreds_of_items_costs_a_fraction_of_a_request_per_item(
+    folio_demo: Folio,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One request per item (or four, holdings and look-ups included) would be 200 or more: the
+    # items of the records a commit task has in flight go out in batches (ils/folio/itembatch).
+    use_vendors(tmp_path, monkeypatch, {VENDOR: {
+        "description": "200 books with one 945 item each, into FOLIO",
+        "ils_conn_id": "ils_folio", "records_per_chunk": 250,
+        "source": {"kind": "local", "inbox": f"inbox/{VENDOR}"},
+        "items": {
+            "tag": "945", "barcode": "i", "home_library": "l", "holding_library": None,
+            "item_type": None, "callnumber": None, "purchase_price": None,
+            "replacement_price": None, "copy_number": None, "public_notes": None,
+            "internal_notes": None, "default_item_type": "book",
+            "default_loan_type": "Can circulate",
+        },
+    }})  # fmt: skip
+    added = httpx.post(
+        f"{folio_demo.proc.url}/_emulator/reference",
+        json={"locations": [{"code": "fhgen", "name": "General"}, {"code": "fhref", "name": "R"}]},
+        timeout=10,
+    )
+    general, reference = added.json()["locations"]
+    inbox = folio_demo.home / "inbox" / VENDOR
+    inbox.mkdir(parents=True)
+    figures = []
+    for name, location, where in (("new", "fhgen", general), ("moved", "fhref", reference)):
+        for old in inbox.iterdir():
+            old.unlink()
+        barcodes = delivery(inbox / f"{name}.mrc", location)
+
+        assert run().state == "success"
+
+        figure = report(folio_demo)["requests_per_written_record"]["item"]
+        figures.append(figure)
+        assert figure["written"] == DELIVERY and figure["requests"] < DELIVERY / 2, figure
+        items = query_all(folio_demo, "/item-storage/items", "items")
+        assert sorted(i["barcode"] for i in items) == barcodes  # each once, none twice
+        holdings = {
+            h["id"]: h
+            for h in query_all(folio_demo, "/holdings-storage/holdings", "holdingsRecords")
+        }
+        assert {holdings[i["holdingsRecordId"]]["permanentLocationId"] for i in items} == {where}
+    print("requests per item, new then moved:", [f["per_written"] for f in figures])

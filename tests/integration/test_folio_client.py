@@ -18,7 +18,12 @@ from tests.folio_emulator import CREDENTIALS, TENANT, start_folio
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.emulator.folio.refdata import BOOK, CAN_CIRCULATE, MAIN_LIBRARY
 from catalog_sync.ils.errors import ILSAuthError
-from catalog_sync.ils.folio.client import FolioClient, UpsertStatus
+from catalog_sync.ils.folio.client import (
+    HOLDINGS_BATCH,
+    ITEM_BATCH,
+    FolioClient,
+    UpsertStatus,
+)
 from catalog_sync.ils.folio.mapping import instance_from_marc
 from catalog_sync.ils.folio.reference import HOLDINGS_SOURCES, IDENTIFIER_TYPES
 from catalog_sync.ils.folio.session import (
@@ -225,8 +230,10 @@ def test_holdings_and_items_are_created_in_batches(
 
     async def body(client: FolioClient) -> None:
         await client.upsert_instances([owner], correlation_id=CID)
-        await client.create_holdings([holdings], correlation_id=CID)
-        await client.create_items(items, correlation_id=CID)
+        for path, key, records in ((HOLDINGS_BATCH, "holdingsRecords", [holdings]),
+                                   (ITEM_BATCH, "items", items)):  # fmt: skip
+            outcomes = await client.save_batch(path, key, records, upsert=False, correlation_id=CID)
+            assert {o.status for o in outcomes} == {UpsertStatus.APPLIED}
 
     run(folio.url, body)
     kinds = Counter(w["resource"] for w in EmulatorControl(folio.url).writes())

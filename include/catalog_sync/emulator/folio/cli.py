@@ -18,8 +18,9 @@ from catalog_sync.emulator.state import DEFAULT_PASSWORD, DEFAULT_USER
 
 _EPILOG = (
     "FOLIO routes: /authn/login-with-expiry, /authn/refresh, /authn/logout; "
-    "/instance-storage/instances[/{id}], /instance-storage/batch/synchronous?upsert=; the same "
-    "for /holdings-storage/holdings and /item-storage/items; /source-storage/snapshots, "
+    "/instance-storage/instances[/{id}], /instance-storage/batch/synchronous?upsert= (and "
+    "-unsafe, refused 413 as without DB_ALLOW_SUPPRESS_OPTIMISTIC_LOCKING); the same for "
+    "/holdings-storage/holdings and /item-storage/items; /source-storage/snapshots, "
     "/source-storage/records[/{id}[/formatted]], /source-storage/source-records, "
     "/source-storage/batch/records. Control and audit as in the Koha mode (/_emulator/...), "
     "plus POST /_emulator/tokens/revoke."

@@ -19,13 +19,22 @@ from catalog_sync.emulator.folio.errors import (
     unprocessable,
     version_conflict,
 )
-from catalog_sync.emulator.folio.kinds import ITEM, KINDS, Kind, schema_errors
+from catalog_sync.emulator.folio.kinds import HOLDINGS, INSTANCE, ITEM, KINDS, Kind, schema_errors
 from catalog_sync.emulator.folio.store import WriteContext
 from catalog_sync.emulator.store import sha256_hex
 
 if TYPE_CHECKING:
     from catalog_sync.emulator.folio.app import Okapi
     from catalog_sync.emulator.folio.state import FolioState
+
+
+# The batch routes' permissions, as mod-inventory-storage's ModuleDescriptor names them (they
+# appear in the 403 for a missing token). Each kind also has a `synchronous-unsafe` route there.
+_BATCH_PERMISSIONS = {
+    INSTANCE.name: ("instances.batch.synchronous.post", "instances.batch-unsafe.post"),
+    HOLDINGS.name: ("holdings.batch.post", "holdings.batch-unsafe.post"),
+    ITEM.name: ("items.batch.post", "items.batch-unsafe.post"),
+}
 
 
 def write_context(request: Request, payload: bytes | None) -> WriteContext:
@@ -269,13 +278,13 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
             store.delete(kind, record_id, write_context(request, None))
         return Response(status_code=204)
 
-    async def batch(request: Request) -> Response:
-        okapi.authorize(request, f"{perm}.batch.synchronous.post")
-        upsert = request.query_params.get("upsert", "false")
-        if upsert not in ("true", "false"):
-            raise plain(
-                400, f"'upsert' parameter is incorrect. parameter value {{{upsert}}} is not valid"
-            )
+    safe_permission, unsafe_permission = (
+        f"inventory-storage.{p}" for p in _BATCH_PERMISSIONS[kind.name]
+    )
+
+    async def batch_records(request: Request, permission: str) -> tuple[bytes, list[Any]]:
+        """The records of a batch body (holdingsRecords_post.json & co.), schema-checked."""
+        okapi.authorize(request, permission)
         raw, body = await json_body(request)
         if (
             not isinstance(body, dict)
@@ -285,17 +294,38 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
             raise unprocessable(
                 [field_error("must be an object with one array property", kind.list_key, None)]
             )
-        records = body[kind.list_key]
-        if len(records) > inventory.state.config.max_batch:
-            raise plain(413, "Payload Too Large")
+        records: list[Any] = body[kind.list_key]
         for n, record in enumerate(records):
             inventory.check_schema(kind, record, f"{kind.list_key}[{n}].")
+        return raw, records
+
+    async def batch(request: Request) -> Response:
+        upsert = request.query_params.get("upsert", "false")
+        if upsert not in ("true", "false"):
+            raise plain(
+                400, f"'upsert' parameter is incorrect. parameter value {{{upsert}}} is not valid"
+            )
+        raw, records = await batch_records(request, safe_permission)
+        if len(records) > inventory.state.config.max_batch:
+            raise plain(413, "Payload Too Large")
         ctx = write_context(request, raw)
-        # All or nothing (instance-sync.raml): the first failing record rolls the batch back.
+        # All or nothing (*-sync.raml): the first failing record rolls the whole batch back,
+        # the records before it included; nothing of a refused batch is stored or logged.
         with store.transaction():
             for record in records:
                 inventory.save(kind, record, update=None if upsert == "true" else False, ctx=ctx)
         return Response(status_code=201)
+
+    async def batch_unsafe(request: Request) -> Response:
+        """*-sync-unsafe.raml: FOLIO refuses it (413) unless DB_ALLOW_SUPPRESS_OPTIMISTIC_LOCKING
+        is set, which no production FOLIO sets and this emulator never does: a client that
+        relied on skipping `_version` would pass here and lose staff edits on a real FOLIO."""
+        await batch_records(request, unsafe_permission)
+        raise plain(
+            413,
+            "DB_ALLOW_SUPPRESS_OPTIMISTIC_LOCKING environment variable doesn't allow to disable "
+            "optimistic locking",
+        )
 
     app.add_api_route(kind.collection, create, methods=["POST"])
     app.add_api_route(kind.collection, search, methods=["GET"])
@@ -304,6 +334,7 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
     app.add_api_route(f"{kind.collection}/{{record_id}}", put_one, methods=["PUT"])
     app.add_api_route(f"{kind.collection}/{{record_id}}", delete_one, methods=["DELETE"])
     app.add_api_route(kind.batch, batch, methods=["POST"])
+    app.add_api_route(f"{kind.batch}-unsafe", batch_unsafe, methods=["POST"])
 
 
 __all__ = ["FolioError", "Inventory", "json_body", "page", "register_inventory", "write_context"]

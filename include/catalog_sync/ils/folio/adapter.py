@@ -37,6 +37,7 @@ from catalog_sync.ils.errors import (
     ILSUnavailable,
 )
 from catalog_sync.ils.folio.client import FolioClient
+from catalog_sync.ils.folio.itembatch import ItemBatches
 from catalog_sync.ils.folio.items import FolioItems
 from catalog_sync.ils.folio.reads import read_biblios
 from catalog_sync.ils.folio.records import (
@@ -109,6 +110,15 @@ class FolioAdapter(FolioItems):
             max_attempts=settings.max_attempts,
             call=self._call,
             gate=self._gate,
+            batch_size=batch_size,
+        )
+        # Holdings and items: the same batching, for the records' item fields.
+        self.item_batches = ItemBatches(
+            self.client,
+            call=self._call,
+            gate=self._gate,
+            label=self.label,
+            max_attempts=settings.max_attempts,
             batch_size=batch_size,
         )
         # Instances as last read (with their `_version`): the next update echoes that version.

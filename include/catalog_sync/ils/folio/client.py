@@ -26,6 +26,8 @@ from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES
 from catalog_sync.ils.folio.session import OkapiSession, folio_message
 
 INSTANCE_BATCH = "/instance-storage/batch/synchronous"
+HOLDINGS_BATCH = "/holdings-storage/batch/synchronous"
+ITEM_BATCH = "/item-storage/batch/synchronous"
 _PAGE = 1000  # records per retrieve page
 
 
@@ -50,6 +52,15 @@ class UpsertOutcome:
 
 
 @dataclass(frozen=True)
+class _Batch:
+    """A batch synchronous endpoint, its body's array property and the `upsert` it is sent."""
+
+    path: str
+    key: str
+    upsert: str
+
+
+@dataclass(frozen=True)
 class SourceRecordOutcome:
     instance_id: str
     record_id: str | None
@@ -70,28 +81,48 @@ class FolioClient:
     async def upsert_instances(
         self, instances: Sequence[dict[str, Any]], *, correlation_id: str
     ) -> list[UpsertOutcome]:
-        """Create or update through the batch endpoint, one outcome per record in input order.
+        """Create or update instances, one outcome per record in input order (see save_batch)."""
+        return await self.save_batch(
+            INSTANCE_BATCH, "instances", instances, upsert=True, correlation_id=correlation_id
+        )
+
+    async def save_batch(
+        self,
+        path: str,
+        key: str,
+        records: Sequence[dict[str, Any]],
+        *,
+        upsert: bool,
+        correlation_id: str,
+    ) -> list[UpsertOutcome]:
+        """Records through a batch synchronous endpoint (instances, holdings, items), one
+        outcome per record in input order; `upsert` False makes an id FOLIO holds a refusal.
 
         The endpoint is all or nothing, so a 409/413/422 for a batch splits it in halves and
         retries each: one bad record costs about 2·log2(n) extra requests and blocks no other.
         """
-        records = [dict(r) for r in instances]
-        for record in records:
+        sent = [dict(r) for r in records]
+        for record in sent:
             record.setdefault("id", str(uuid.uuid4()))
         outcomes: dict[str, UpsertOutcome] = {}
-        for start in range(0, len(records), self.batch_size):
-            await self._upsert(records[start : start + self.batch_size], outcomes, correlation_id)
-        return [outcomes[str(r["id"])] for r in records]
+        batch = _Batch(path, key, "true" if upsert else "false")
+        for start in range(0, len(sent), self.batch_size):
+            await self._save(batch, sent[start : start + self.batch_size], outcomes, correlation_id)
+        return [outcomes[str(r["id"])] for r in sent]
 
-    async def _upsert(
-        self, batch: list[dict[str, Any]], outcomes: dict[str, UpsertOutcome], cid: str
+    async def _save(
+        self,
+        where: _Batch,
+        batch: list[dict[str, Any]],
+        outcomes: dict[str, UpsertOutcome],
+        cid: str,
     ) -> None:
         response = await self.session.request(
             "POST",
-            INSTANCE_BATCH,
+            where.path,
             correlation_id=cid,
-            json={"instances": batch},
-            params={"upsert": "true"},
+            json={where.key: batch},
+            params={"upsert": where.upsert},
         )
         if response.status_code == 201:
             outcomes.update(
@@ -99,11 +130,11 @@ class FolioClient:
             )
             return
         if response.status_code not in (409, 413, 422):
-            raise _unexpected(response, "batch instance upsert")
+            raise _unexpected(response, f"batch {where.key} upsert")
         if len(batch) > 1:
             middle = len(batch) // 2
-            await self._upsert(batch[:middle], outcomes, cid)
-            await self._upsert(batch[middle:], outcomes, cid)
+            await self._save(where, batch[:middle], outcomes, cid)
+            await self._save(where, batch[middle:], outcomes, cid)
             return
         record_id = str(batch[0]["id"])
         if response.status_code == 413:
@@ -333,32 +364,6 @@ class FolioClient:
                     SourceRecordOutcome(instance["id"], record_id, None if record_id else why)
                 )
         return outcomes
-
-    # -- holdings and items ------------------------------------------------------------------
-
-    async def create_holdings(
-        self, holdings: Sequence[dict[str, Any]], *, correlation_id: str
-    ) -> None:
-        await self._batch_create(
-            "/holdings-storage/batch/synchronous", "holdingsRecords", holdings, correlation_id
-        )
-
-    async def create_items(self, items: Sequence[dict[str, Any]], *, correlation_id: str) -> None:
-        await self._batch_create("/item-storage/batch/synchronous", "items", items, correlation_id)
-
-    async def _batch_create(
-        self, path: str, key: str, records: Sequence[dict[str, Any]], cid: str
-    ) -> None:
-        for start in range(0, len(records), self.batch_size):
-            response = await self.session.request(
-                "POST",
-                path,
-                correlation_id=cid,
-                json={key: list(records[start : start + self.batch_size])},
-                params={"upsert": "true"},
-            )
-            if response.status_code != 201:
-                raise _unexpected(response, f"batch {key}")
 
 
 def _srs_record(
