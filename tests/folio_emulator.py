@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import copy
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pymarc
 import pytest
 
+from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.emulator.control import EmulatorControl
+from catalog_sync.ils import ILSSettings, open_client
+from catalog_sync.ils.client import ILSClient
+from catalog_sync.pipeline.commit_job import marcxml
 from catalog_sync.services import ServiceProcess, start_emulator
 
 TENANT = "diku"
 CREDENTIALS = {"username": "catalog", "password": "catalog-demo"}
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+T = TypeVar("T")
 
 
 def start_folio(workdir: Path, *extra: str) -> ServiceProcess:
@@ -88,3 +96,52 @@ def loc_records() -> list[pymarc.Record]:
     """30 real LoC records (traject's test_data.utf8.mrc; see fixtures/marc/PROVENANCE.md)."""
     with (FIXTURES / "marc" / "test_data.utf8.mrc").open("rb") as handle:
         return [r for r in pymarc.MARCReader(handle, to_unicode=True) if r is not None]
+
+
+def settings(url: str, tenant: str = TENANT, **extra: Any) -> ILSSettings:
+    """The pipeline's settings for the emulator's FOLIO, as a deployment's Connection gives them."""
+    return ILSSettings(
+        name="ils_folio",
+        base_url=url,
+        flavour="folio",
+        tenant=tenant,
+        username=CREDENTIALS["username"],
+        password=CREDENTIALS["password"],
+        max_attempts=4,
+        **extra,
+    )
+
+
+def run(url: str, body: Callable[[ILSClient], Awaitable[T]], tenant: str = TENANT) -> T:
+    """`body` on a fresh client for the emulator's FOLIO, opened as the pipeline opens one."""
+
+    async def main() -> T:
+        async with open_client(settings(url, tenant)) as ils:
+            return await body(ils)
+
+    return asyncio.run(main())
+
+
+def stamped(record: pymarc.Record, key: str) -> bytes:
+    """The record as the pipeline sends it: MARCXML carrying its idempotency stamp."""
+    return marcxml(stamp_record(copy.deepcopy(record), key))
+
+
+def instances(okapi: Okapi) -> list[dict[str, object]]:
+    """Every instance FOLIO holds, read back over the raw API rather than the adapter under test."""
+    response = okapi.get("/instance-storage/instances", limit=1000, query="cql.allRecords=1")
+    assert response.status_code == 200, response.text
+    return list(response.json()["instances"])
+
+
+def srs_record(okapi: Okapi, instance_id: str) -> httpx.Response:
+    """The SRS record FOLIO links to an instance (200 only when the MARC is there and linked)."""
+    return okapi.get(f"/source-storage/records/{instance_id}/formatted", idType="INSTANCE")
+
+
+def edit_in_folio(okapi: Okapi, instance_id: str) -> None:
+    """Someone edits the instance in FOLIO after our read: its _version moves on."""
+    stored = okapi.get(f"/instance-storage/instances/{instance_id}").json()
+    stored.pop("metadata", None)
+    edited = {**stored, "discoverySuppress": True}
+    assert okapi.put(f"/instance-storage/instances/{instance_id}", edited).status_code == 204

@@ -32,10 +32,11 @@ their pre-image before any write.
 def revert(vendor: str, run_id: str) -> str:
     """Task body: open one ILS client per connection the run wrote to, and revert."""
     from catalog_sync.changes.revert import revert_run
+    from catalog_sync.ils import open_client
     from catalog_sync.ils.client import ILSClient
     from catalog_sync.leases import LeaseManager
     from catalog_sync_airflow.runtime import task_runtime
-    from ils.hooks import ILSHook
+    from ils.hooks import ILSHook, lease_settings
 
     if not run_id.strip():
         raise AirflowFailException("give the run_id of the vendor DAG run to revert")
@@ -54,11 +55,12 @@ def revert(vendor: str, run_id: str) -> str:
     async def run() -> str:
         async with AsyncExitStack() as stack:
             clients: dict[str, ILSClient] = {}
-            for conn_id in sorted(connections):
-                client = ILSHook(ils_conn_id=conn_id).client(redis_url)
-                clients[conn_id] = await stack.enter_async_context(client)
+            settings = [ILSHook(ils_conn_id=c).get_conn() for c in sorted(connections)]
+            for ils in settings:
+                clients[ils.name] = await stack.enter_async_context(open_client(ils, redis_url))
             # The same record leases as commit_chunk: a vendor run writing meanwhile waits.
-            leases = await stack.enter_async_context(LeaseManager.from_url(redis_url))
+            timings = lease_settings(settings)
+            leases = await stack.enter_async_context(LeaseManager.from_url(redis_url, timings))
             report = await revert_run(run_id, vendor, clients, state, leases)
         if report.kept:
             log.warning("%s", report.line())

@@ -173,14 +173,18 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     chunk_report = ChunkReport.model_validate(report)
     get_current_context()["chunk_label"] = chunk_report.label  # type: ignore[typeddict-unknown-key]
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
+    from catalog_sync.ils import open_client
     from catalog_sync.ils.errors import ILSAuthError
     from catalog_sync.leases import LeaseManager, LeaseSettings
     from catalog_sync.pipeline.bounded import MAX_RECORDS_IN_FLIGHT, records_in_flight
     from catalog_sync.pipeline.stored import commit_stored_chunk
-    from ils.hooks import ILSHook
+    from ils.hooks import ILSHook, lease_settings
 
     rt = task_runtime(vendor_name)
-    hook = ILSHook(ils_conn_id=rt.vendor.ils_conn_id)
+    try:  # read once: the client and the leases on its records follow one Connection
+        ils = ILSHook(ils_conn_id=rt.vendor.ils_conn_id).get_conn()
+    except ValueError as exc:  # a bad extra (lease_wait < lease_ttl, ...) stays bad on retry
+        raise AirflowFailException(f"ILS connection {rt.vendor.ils_conn_id!r}: {exc}") from exc
     if not rt.redis_url:
         raise AirflowFailException(
             "commit_chunk writes only under Redis record leases: set Airflow Variable "
@@ -192,14 +196,15 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
-        async with hook.client(redis_url) as client:
+        async with open_client(ils, redis_url) as client:
             # An ILS that batches (FOLIO) needs that many records under lease and in flight at
             # once to fill its batches; the others keep the defaults, so no key waits for an
             # ILS connection.
             at_once: int | None = getattr(client, "records_at_once", None)
             held = at_once or LeaseSettings.max_held
             with records_in_flight(at_once or MAX_RECORDS_IN_FLIGHT):
-                async with LeaseManager.from_url(redis_url, LeaseSettings(max_held=held)) as lm:
+                timings = lease_settings([ils], max_held=held)
+                async with LeaseManager.from_url(redis_url, timings) as lm:
                     return await commit_stored_chunk(
                         chunk_report,
                         rt.vendor,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from airflow.sdk import BaseHook, Connection
 
 from catalog_sync.ils import ILSClient, ILSError, ILSSettings, open_client
+from catalog_sync.leases import LeaseSettings
 
 _KNOWN_EXTRAS = (
     "flavour",
@@ -21,6 +23,8 @@ _KNOWN_EXTRAS = (
     "client_secret",
     "max_attempts",
     "retry_deadline",
+    "lease_ttl",
+    "lease_wait",
 )
 
 
@@ -32,8 +36,10 @@ class ILSHook(BaseHook):
     `tenant` (FOLIO only: X-Okapi-Tenant), `rate_limit` (requests/s,
     shared by all workers through Redis), `burst`, `max_concurrency`, `timeout` (seconds),
     `verify` (TLS verification), `client_id`/`client_secret` (OAuth2 client credentials,
-    preferred over Basic when given), `max_attempts`, `retry_deadline`. Unknown extras are
-    refused (unlike HttpHook, which sends them as headers): a typo must not drop a limit.
+    preferred over Basic when given), `max_attempts`, `retry_deadline`, `lease_ttl` and
+    `lease_wait` (seconds: the Redis leases on this ILS's records; lease_wait >= lease_ttl).
+    Unknown extras are refused (unlike HttpHook, which sends them as headers): a typo must not
+    drop a limit.
 
     Create the hook inside the task, never at DAG parse time::
 
@@ -118,7 +124,7 @@ class ILSHook(BaseHook):
         if "verify" in extra or "verify_ssl" in extra:
             raw = extra.pop("verify", extra.pop("verify_ssl", True))
             settings["verify_tls"] = raw if isinstance(raw, bool) else str(raw).lower() != "false"
-        for key in ("rate_limit", "burst", "timeout", "retry_deadline"):
+        for key in ("rate_limit", "burst", "timeout", "retry_deadline", "lease_ttl", "lease_wait"):
             value = extra.pop(key, None)
             if value not in (None, ""):
                 settings[key] = float(value)
@@ -134,3 +140,15 @@ class ILSHook(BaseHook):
             # A misspelt "rate_limit" silently ignored would mean no rate limit at all.
             raise ValueError(f"unknown extras {sorted(extra)}; known: {', '.join(_KNOWN_EXTRAS)}")
         return settings
+
+
+def lease_settings(
+    connections: Iterable[ILSSettings], max_held: int = LeaseSettings.max_held
+) -> LeaseSettings:
+    """Lease timings for a task writing to these ILS connections (their `lease_ttl` and
+    `lease_wait` extras): the longest of each, so no lease it takes outlives what it waits."""
+    chosen = list(connections)
+    if not chosen:
+        return LeaseSettings(max_held=max_held)
+    ttl, wait = max(c.lease_ttl for c in chosen), max(c.lease_wait for c in chosen)
+    return LeaseSettings(ttl=ttl, wait=wait, max_held=max_held)

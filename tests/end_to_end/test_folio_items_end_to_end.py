@@ -29,7 +29,7 @@ from tests.end_to_end.test_folio_end_to_end import (
     Folio,
     folio_demo,  # noqa: F401 (the fixture)
 )
-from tests.integration.test_folio_adapter import settings
+from tests.folio_emulator import settings
 
 pytestmark = pytest.mark.slow
 

@@ -2,10 +2,11 @@
 through a DAG run, end with clean, operator-readable messages and write nothing outside the
 runtime folder.
 
-The kinds: traversal names from an HTTPS listing and from an SFTP server, listing entries on
-another origin (listed, and redirected to), a gzip and a zip bomb past the vendor's caps, and a
-malformed RDF/XML delivery. HOME and TMPDIR point at empty folders for the test, and every file
-under the test's folders outside the runtime folder is compared before and after.
+The kinds: traversal names from an HTTPS listing, from an SFTP server and in a local inbox,
+listing entries on another origin (listed, and redirected to), a gzip and a zip bomb past the
+vendor's caps, and a malformed RDF/XML delivery. HOME and TMPDIR point at empty folders for the
+test, and every file under the test's folders outside the runtime folder is compared before and
+after.
 """
 
 from __future__ import annotations
@@ -210,6 +211,29 @@ def test_an_sftp_run_refuses_the_names_a_hostile_server_lists(
     assert demo.summary("acme")["created"] == len(demo.stored()) == 1
     expected = {listed.decode(): "unsafe_name" for listed in SFTP_LISTED.values()}
     _assert_refused_in_report(demo, "acme", expected)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert appeared(demo.home) == []
+
+
+def test_a_local_inbox_run_refuses_hostile_names_and_loads_the_rest(
+    demo: DemoRun, capfd: pytest.CaptureFixture[str], outside_writes: Watch
+) -> None:
+    (demo.inbox / "acme_20261128.mrc").write_bytes(_fixture("one.mrc"))
+    # What a vendor writing into our folder can name a file: the SFTP server's forging name,
+    # a leading dash, a name of dots, Windows separators and a Latin-1 name (its bytes).
+    names = [FORGING.encode(), b"-rf.mrc", b"...mrc", b"..\\..\\escaped.mrc", b"caf\xe9.mrc"]
+    for name in names:
+        with open(os.path.join(os.fsencode(demo.inbox), name), "wb") as handle:
+            handle.write(_fixture("multi_isbn.mrc"))
+
+    appeared = outside_writes()
+    run = demo.run(force=False)
+
+    assert run.state == "success"
+    assert demo.summary()["created"] == len(demo.stored()) == 1
+    expected = {n.decode("utf-8", "backslashreplace"): "unsafe_name" for n in names}
+    _assert_refused_in_report(demo, "demo", expected)
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
     assert appeared(demo.home) == []

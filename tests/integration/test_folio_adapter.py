@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import copy
 import io
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 import httpx
 import pymarc
 import pytest
-from tests.folio_emulator import CREDENTIALS, TENANT, Okapi
+from tests.folio_emulator import (
+    Okapi,
+    edit_in_folio,
+    instances,
+    run,
+    settings,
+    srs_record,
+    stamped,
+)
 
 from catalog_sync.changes.identifiers import record_identifiers
-from catalog_sync.changes.stamp import marcxml_stamp, stamp_record
+from catalog_sync.changes.stamp import marcxml_stamp
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.ils import ILSSettings, open_client
+from catalog_sync.ils import open_client
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSAuthError, ILSRejected, ILSVersionConflict
 from catalog_sync.ils.folio.adapter import FolioAdapter
@@ -28,38 +34,7 @@ from catalog_sync.pipeline.commit_job import marcxml
 from catalog_sync.services import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
-T = TypeVar("T")
 CID = "test-folio-adapter"
-
-
-def settings(url: str, tenant: str = TENANT) -> ILSSettings:
-    return ILSSettings(
-        name="ils_folio",
-        base_url=url,
-        flavour="folio",
-        tenant=tenant,
-        username=CREDENTIALS["username"],
-        password=CREDENTIALS["password"],
-        max_attempts=4,
-    )
-
-
-def run(url: str, body: Callable[[ILSClient], Awaitable[T]], tenant: str = TENANT) -> T:
-    async def main() -> T:
-        async with open_client(settings(url, tenant)) as ils:
-            return await body(ils)
-
-    return asyncio.run(main())
-
-
-def stamped(record: pymarc.Record, key: str) -> bytes:
-    return marcxml(stamp_record(copy.deepcopy(record), key))
-
-
-def instances(okapi: Okapi) -> list[dict[str, object]]:
-    response = okapi.get("/instance-storage/instances", limit=1000, query="cql.allRecords=1")
-    assert response.status_code == 200, response.text
-    return list(response.json()["instances"])
 
 
 def test_flavour_folio_selects_the_folio_adapter(folio: ServiceProcess) -> None:
@@ -79,7 +54,7 @@ def test_create_links_marc_in_srs_to_the_instance_and_reads_it_back(
     biblio_id, copy_back = run(folio.url, body)
     [instance] = instances(okapi)
     assert instance["id"] == biblio_id and instance["source"] == "MARC"
-    srs = okapi.get(f"/source-storage/records/{biblio_id}/formatted", idType="INSTANCE")
+    srs = srs_record(okapi, biblio_id)
     assert srs.status_code == 200
     assert srs.json()["externalIdsHolder"]["instanceId"] == biblio_id
     assert copy_back is not None and marcxml_stamp(copy_back) == "k-create-1"
@@ -122,11 +97,7 @@ def test_update_with_a_stale_version_is_drift(
     async def body(ils: ILSClient) -> None:
         biblio_id = await ils.create_biblio(stamped(record, "k-drift"), correlation_id=CID)
         assert await ils.get_biblio(biblio_id, correlation_id=CID) is not None
-        # Someone edits the instance in FOLIO after our read.
-        [stored] = [i for i in instances(okapi) if i["id"] == biblio_id]
-        edited = {**stored, "discoverySuppress": True}
-        edited.pop("metadata", None)
-        assert okapi.put(f"/instance-storage/instances/{biblio_id}", edited).status_code == 204
+        edit_in_folio(okapi, biblio_id)  # after our read
         changed = copy.deepcopy(record)
         changed["245"]["a"] = "Changed title /"
         await ils.update_biblio(biblio_id, marcxml(changed), correlation_id=CID)
@@ -192,7 +163,7 @@ def test_lost_create_answer_is_found_by_its_stamp_not_made_twice(
     biblio_id = run(folio.url, body)
     assert control.counters().get("dropped_after_apply", 0) >= 1
     assert [i["id"] for i in instances(okapi)] == [biblio_id]
-    srs = okapi.get(f"/source-storage/records/{biblio_id}/formatted", idType="INSTANCE")
+    srs = srs_record(okapi, biblio_id)
     assert srs.status_code == 200
 
 

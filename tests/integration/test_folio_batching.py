@@ -15,11 +15,17 @@ from typing import TypeVar
 import httpx
 import pymarc
 import pytest
-from tests.folio_emulator import CREDENTIALS, TENANT, Okapi, start_folio
+from tests.folio_emulator import (
+    Okapi,
+    edit_in_folio,
+    instances,
+    settings,
+    srs_record,
+    stamped,
+    start_folio,
+)
 
-from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.emulator.control import EmulatorControl
-from catalog_sync.ils import ILSSettings
 from catalog_sync.ils.errors import ILSRejected, ILSVersionConflict
 from catalog_sync.ils.folio.adapter import FolioAdapter
 from catalog_sync.ils.folio.writes import BATCH_RECORDS
@@ -34,19 +40,6 @@ SRS_CREATE = ("POST", "/source-storage/batch/records")
 SRS_UPDATE = ("PUT", "/source-storage/batch/parsed-records")
 SRS_FETCH = ("POST", "/source-storage/batch/parsed-records/fetch")
 RETRIEVE = ("POST", "/instance-storage/instances/retrieve")
-
-
-def settings(url: str, **extra: object) -> ILSSettings:
-    return ILSSettings(
-        name="ils_folio",
-        base_url=url,
-        flavour="folio",
-        tenant=TENANT,
-        username=CREDENTIALS["username"],
-        password=CREDENTIALS["password"],
-        max_attempts=4,
-        **extra,
-    )
 
 
 def run(
@@ -66,10 +59,6 @@ def run(
             return await body(ils, sent)
 
     return asyncio.run(main()), sent
-
-
-def stamped(record: pymarc.Record, key: str) -> bytes:
-    return marcxml(stamp_record(copy.deepcopy(record), key))
 
 
 async def create_all(ils: FolioAdapter, records: list[pymarc.Record], tag: str) -> list[str]:
@@ -97,7 +86,7 @@ def test_concurrent_creates_go_as_one_batch_request_per_batch_size(
     assert sent[SRS_CREATE] == batches
     assert sent[RETRIEVE] == batches
     for biblio_id in ids:  # and each instance has its own MARC, linked
-        srs = okapi.get(f"/source-storage/records/{biblio_id}/formatted", idType="INSTANCE")
+        srs = srs_record(okapi, biblio_id)
         assert srs.status_code == 200 and srs.json()["externalIdsHolder"]["instanceId"] == biblio_id
 
 
@@ -153,12 +142,7 @@ def test_one_record_folio_refuses_fails_alone_with_folios_message(
     refused = results[1]
     assert isinstance(refused, ILSRejected) and refused.status == 422
     assert refused.reason == "folio_invalid" and "must match" in str(refused)
-    titles = {
-        i["id"]: i["title"]
-        for i in okapi.get(
-            "/instance-storage/instances", limit=100, query="cql.allRecords=1"
-        ).json()["instances"]
-    }
+    titles = {i["id"]: str(i["title"]) for i in instances(okapi)}
     assert [titles[i].startswith("Batched new title") for i in ids] == [True, False, True, True]
     # The whole batch once, then split halves (and their halves) around the bad record only.
     assert sent[INSTANCE_BATCH] > 2 and sent[SRS_UPDATE] == 1
@@ -172,11 +156,7 @@ def test_a_version_conflict_is_drift_for_that_record_only(
     async def body(ils: FolioAdapter, _: Sent) -> tuple[list[str], list[object]]:
         ids = await create_all(ils, records, "conflict")
         await asyncio.gather(*(ils.get_biblio(i, correlation_id="r") for i in ids))
-        # Someone edits the middle instance in FOLIO after our read.
-        stored = okapi.get(f"/instance-storage/instances/{ids[1]}").json()
-        stored.pop("metadata", None)
-        edited = {**stored, "discoverySuppress": True}
-        assert okapi.put(f"/instance-storage/instances/{ids[1]}", edited).status_code == 204
+        edit_in_folio(okapi, ids[1])  # the middle one, after our read
         results = await asyncio.gather(
             *(
                 ils.update_biblio(i, marcxml(r), correlation_id=f"c-{n}")

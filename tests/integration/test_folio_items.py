@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-from tests.folio_emulator import Okapi
-from tests.integration.test_folio_adapter import settings
+from tests.folio_emulator import Okapi, settings
 
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import open_client

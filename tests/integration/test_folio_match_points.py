@@ -11,8 +11,7 @@ import uuid
 
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
-from tests.folio_emulator import Okapi
-from tests.integration.test_folio_adapter import settings
+from tests.folio_emulator import Okapi, settings
 
 from catalog_sync.changes.matching import find_match, match_numbers, prefetch_candidates
 from catalog_sync.emulator.control import EmulatorControl

@@ -9,8 +9,7 @@ import io
 
 import pymarc
 import pytest
-from tests.folio_emulator import Okapi
-from tests.integration.test_folio_adapter import instances, run, stamped
+from tests.folio_emulator import Okapi, edit_in_folio, run, stamped
 
 from catalog_sync.ils.client import ILSClient
 from catalog_sync.ils.errors import ILSVersionConflict
@@ -58,10 +57,7 @@ def test_an_update_after_a_batched_read_echoes_the_version_that_read_saw(
         biblio_id = await ils.create_biblio(stamped(record, "reads-drift"), correlation_id=CID)
         assert biblio_id in await ils.get_biblios([biblio_id], correlation_id=CID)
         # Someone edits the instance in FOLIO after our read: our write is drift (409).
-        [stored] = [i for i in instances(okapi) if i["id"] == biblio_id]
-        edited = {**stored, "discoverySuppress": True}
-        edited.pop("metadata", None)
-        assert okapi.put(f"/instance-storage/instances/{biblio_id}", edited).status_code == 204
+        edit_in_folio(okapi, biblio_id)
         changed = copy.deepcopy(record)
         changed["245"]["a"] = "Changed title /"
         await ils.update_biblio(biblio_id, marcxml(changed), correlation_id=CID)

@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from catalog_sync.ils.client import Candidate
+from catalog_sync.leases import LeaseManager, record_scope
 from catalog_sync.services import ServiceProcess
-from ils.hooks import ILSHook
+from ils.hooks import ILSHook, lease_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -92,3 +94,25 @@ def test_a_folio_connection_naming_an_unknown_tenant_fails_naming_it(
     ok, message = ILSHook().test_connection()
 
     assert not ok and "nosuchlib" in message
+
+
+def test_a_connections_lease_ttl_is_what_its_record_leases_live_for_in_redis(
+    monkeypatch: pytest.MonkeyPatch, emulator: ServiceProcess, redis_url: str
+) -> None:
+    point_connection_at(monkeypatch, emulator, "catalog-demo", lease_ttl=120, lease_wait=240)
+    key = record_scope("ils_default", "test-connection-lease-ttl|1")
+
+    async def held_for() -> int:
+        timings = lease_settings([ILSHook().get_conn()])
+        redis = aioredis.from_url(redis_url)
+        try:
+            async with (
+                LeaseManager.from_url(redis_url, timings) as leases,
+                leases.hold([key]),
+            ):
+                return int(await redis.pttl(key))
+        finally:
+            await redis.aclose()
+
+    # Milliseconds left on the lease just taken: the Connection's 120 s, not the default 30 s.
+    assert 60_000 < asyncio.run(held_for()) <= 120_000

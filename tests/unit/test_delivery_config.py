@@ -60,7 +60,7 @@ def test_an_allowed_origin_must_be_an_http_origin_without_a_path(
 
 @pytest.mark.parametrize(
     "name",
-    ["", ".", "..", "a/b.mrc", "a\\b.mrc", ".hidden.mrc", "a\x00b.mrc", "a\nb.mrc",
+    ["", ".", "..", "a/b.mrc", "a\\b.mrc", ".hidden.mrc", "-rf.mrc", "a\x00b.mrc", "a\nb.mrc",
      "é" * (MAX_NAME_BYTES // 2 + 1)],
 )  # fmt: skip
 def test_names_that_are_not_a_plain_base_name_are_refused(name: str) -> None:

@@ -8,7 +8,8 @@ import pytest
 from airflow.sdk import Connection
 
 from catalog_sync.ils import ILSSettings
-from ils.hooks import ILSHook
+from catalog_sync.leases import LeaseSettings
+from ils.hooks import ILSHook, lease_settings
 
 
 def env_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
@@ -97,3 +98,58 @@ def test_the_hook_states_its_connection_contract() -> None:
         "http",
     )
     assert ILSHook().ils_conn_id == "ils_default"
+
+
+def test_lease_timings_come_from_the_connection_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A deployment whose ILS answers slowly (or whose workers pause long) keeps leases longer.
+    extra = {"lease_ttl": "90", "lease_wait": 180}
+    env_connection(monkeypatch, "ils_default", host="koha", extra=extra)
+
+    settings = ILSHook().get_conn()
+    timings = lease_settings([settings], max_held=64)
+
+    assert (settings.lease_ttl, settings.lease_wait) == (90.0, 180.0)
+    assert (timings.ttl, timings.wait, timings.renew_interval) == (90, 180, 30)
+    assert timings.max_held == 64
+
+
+def test_without_lease_extras_a_connection_keeps_the_lease_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env_connection(monkeypatch, "ils_default", host="koha")
+
+    timings = lease_settings([ILSHook().get_conn()])
+
+    assert (timings.ttl, timings.wait, timings.max_held) == (
+        LeaseSettings.ttl, LeaseSettings.wait, LeaseSettings.max_held,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"lease_ttl": 120}, "lease_wait (60 s) must be at least lease_ttl (120 s)"),
+        ({"lease_ttl": 30, "lease_wait": 10}, "lease_wait (10 s) must be at least lease_ttl"),
+        ({"lease_ttl": 0}, "lease_ttl"),
+        ({"lease_wait": -5}, "lease_wait"),
+    ],
+)
+def test_lease_timings_a_commit_could_not_keep_are_refused_naming_them(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, object], named: str
+) -> None:
+    # A wait shorter than the TTL gives up while a dead worker's lease still stands.
+    env_connection(monkeypatch, "ils_default", host="koha", extra=extra)
+
+    ok, message = ILSHook().test_connection()
+
+    assert not ok and named in message
+
+
+def test_a_task_writing_to_several_ilss_takes_the_longest_lease_timings() -> None:
+    # The revert DAG holds one set of leases over every connection the run wrote to.
+    short = ILSSettings(name="a", base_url="http://a", lease_ttl=10, lease_wait=20)
+    long = ILSSettings(name="b", base_url="http://b", lease_ttl=40, lease_wait=50)
+
+    timings = lease_settings([short, long])
+
+    assert (timings.ttl, timings.wait) == (40, 50)

@@ -22,7 +22,7 @@ def name_problem(name: str) -> str | None:
     """Why `name` is not a plain base name safe to land, or None when it is.
 
     Allowed: a single path component, not `.` or `..`, no leading dot (those are our hidden
-    temporary files), no NUL or other control character, at most MAX_NAME_BYTES bytes.
+    temporary files) or dash, no NUL or other control character, at most MAX_NAME_BYTES bytes.
     """
     if not name:
         return "unsafe name: empty"
@@ -32,6 +32,9 @@ def name_problem(name: str) -> str | None:
         return "unsafe name: a directory reference"
     if name.startswith("."):
         return "unsafe name: starts with a dot"
+    if name.startswith("-"):
+        # Operators list and clean landing folders from a shell: `rm *` would read it as options.
+        return "unsafe name: starts with a dash"
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         return "unsafe name: contains a NUL or control character"
     try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ILSSettings(BaseModel):
@@ -29,6 +29,22 @@ class ILSSettings(BaseModel):
     retry_deadline: float = Field(default=120.0, gt=0, description="seconds of retrying per call")
     breaker_threshold: int = Field(default=10, ge=1, description="consecutive failures to open")
     breaker_reset: float = Field(default=15.0, gt=0, description="seconds open before a probe")
+    # Leases on this ILS's records (catalog_sync.leases; defaults are LeaseSettings'): a dead
+    # worker's records are free again lease_ttl after its last renewal, and a commit waits up
+    # to lease_wait for a record another run holds before its task fails to be retried.
+    lease_ttl: float = Field(default=30.0, gt=0, description="seconds a record lease lives")
+    lease_wait: float = Field(default=60.0, gt=0, description="seconds to wait for a lease")
+
+    @model_validator(mode="after")
+    def _wait_outlasts_a_lease(self) -> Self:
+        # A waiter that gives up before a dead holder's lease runs out fails every run that
+        # meets that holder's records, though waiting a little longer would have done.
+        if self.lease_wait < self.lease_ttl:
+            raise ValueError(
+                f"lease_wait ({self.lease_wait:g} s) must be at least lease_ttl "
+                f"({self.lease_ttl:g} s): a commit must outwait a dead worker's lease"
+            )
+        return self
 
     @property
     def label(self) -> str:

@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 from catalog_sync.bibframe import check_rdfxml, convert_bibframe
 from catalog_sync.changes.state import StateStore
 from catalog_sync.config import VendorConfig
+from catalog_sync.delivery.errors import DeliveryUnsafeNameError
 from catalog_sync.delivery.models import DeliveryReport
+from catalog_sync.delivery.safety import name_problem
 from catalog_sync.errors import DeliveryFormatError, InboxMissingError, RunInputError
 from catalog_sync.marc.errors import CatalogSyncInputError
 from catalog_sync.marc.landing import sha256_of
@@ -98,7 +100,7 @@ class FetchResult(BaseModel):
     files: list[LandingFile] = Field(default_factory=list)
     empty: list[str] = Field(default_factory=list)
     pending: list[str] = Field(default_factory=list)
-    # Remote files refused (unsafe name, another origin, past the unpack bounds): name -> why.
+    # Files refused (unsafe name; remote: another origin, past the unpack bounds): name -> why.
     refused: dict[str, str] = Field(default_factory=dict)
     # The same files' reason codes (unsafe_name, off_origin, unpack_limit): name -> code.
     refused_codes: dict[str, str] = Field(default_factory=dict)
@@ -160,7 +162,14 @@ def fetch_deliveries(
         )
 
     found: list[tuple[Path, str]] = []
+    refused: dict[str, str] = {}
     for path in list_inbox(vendor, layout):
+        # The vendor chose this name as surely as one in a remote listing, and it becomes a
+        # landing path and a report line: the rule the SFTP/HTTPS transports apply holds here.
+        if problem := name_problem(path.name):
+            refused[_shown(path.name)] = problem
+            log.warning("refused inbox file %r: %s", path.name, problem)
+            continue
         sha = sha256_of(path)
         if not force and state.is_loaded(vendor.name, sha):
             log.info("skipping %s: already loaded (sha256 %s)", path.name, sha)
@@ -174,7 +183,14 @@ def fetch_deliveries(
     ]
     for f in files:
         log.info("landed %s (%s, %d bytes, sha256 %s)", f.name, f.format, f.size, f.sha256)
-    return FetchResult(files=files)
+    codes = dict.fromkeys(refused, DeliveryUnsafeNameError.reason)
+    return FetchResult(files=files, refused=refused, refused_codes=codes)
+
+
+def _shown(name: str) -> str:
+    """A local file name as text that XCom and reports can carry: bytes that are not UTF-8
+    (a name written in Latin-1, say) become backslash escapes instead of lone surrogates."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def sync_inbox(vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStorage) -> None:
