@@ -29,14 +29,16 @@ from catalog_sync.emulator import biblios as biblio_routes
 from catalog_sync.emulator import items as item_routes
 from catalog_sync.emulator.controlroutes import register_control
 from catalog_sync.emulator.faultgate import ASGIApp, FaultGate
+from catalog_sync.emulator.httpd import RequestLineLimit
 from catalog_sync.emulator.koha_http import API, INTERNAL_ERROR, KohaError, KohaRoutes
 from catalog_sync.emulator.state import EmulatorConfig, EmulatorState
 
 
 def build_app(config: EmulatorConfig) -> ASGIApp:
-    """The ASGI app to serve: fault gate in front of the Koha routes."""
+    """The ASGI app to serve: Apache's request-line limit, then the fault gate, in front of the
+    Koha routes."""
     state = EmulatorState(config)
-    return FaultGate(create_api(state), state)
+    return RequestLineLimit(FaultGate(create_api(state), state), state.counters)
 
 
 def create_api(state: EmulatorState) -> FastAPI:

@@ -40,12 +40,17 @@ from catalog_sync.ils.errors import (
 )
 from catalog_sync.ils.koha_items import KohaItems, biblio_path, read_json, write_headers
 from catalog_sync.ils.koha_query import (
+    MAX_SEARCH_TARGET,
     TIMESTAMP_SLACK,
+    Numbers,
     collection_records,
+    halves,
     ids_query,
     koha_time,
     numbers_query,
     row_numbers,
+    search_target,
+    split_to_fit,
     title_pattern,
 )
 from catalog_sync.ils.settings import ILSSettings
@@ -75,6 +80,9 @@ class KohaAdapter(KohaItems):
     ) -> None:
         self.settings = settings
         self.transport = ILSTransport(settings, redis_url=redis_url, http=http)
+        # A Koha under a path (https://host/koha/api/v1) spends part of the URL limit on it.
+        self._path_prefix = httpx.URL(settings.base_url).path.rstrip("/")
+        self.max_search_target = MAX_SEARCH_TARGET
         self.transport.auth = self._auth_scheme(settings)
 
     def _auth_scheme(self, settings: ILSSettings) -> AuthScheme:
@@ -315,10 +323,15 @@ class KohaAdapter(KohaItems):
     async def find_by_numbers(
         self, numbers: Mapping[str, Sequence[str]], *, correlation_id: str
     ) -> list[Candidate]:
-        query = numbers_query(numbers)
-        if not query:
-            return []
-        rows = await self._search(query, correlation_id=correlation_id)
+        def fits(part: Numbers) -> bool:
+            target = search_target(
+                f"{self._path_prefix}{API}/biblios", numbers_query(part), _MAX_PAGES, _PAGE_SIZE
+            )
+            return len(target.encode()) <= self.max_search_target
+
+        rows: list[dict[str, object]] = []
+        for part in split_to_fit(numbers, fits):
+            rows += await self._search_numbers(part, correlation_id=correlation_id)
         found: dict[str, Candidate] = {}
         for row in rows:
             held = row_numbers(row)
@@ -328,6 +341,24 @@ class KohaAdapter(KohaItems):
                 biblio_id = str(row["biblio_id"])
                 found[biblio_id] = Candidate(biblio_id, matched)
         return sorted(found.values(), key=lambda c: int(c.biblio_id))
+
+    async def _search_numbers(
+        self, numbers: Numbers, *, correlation_id: str
+    ) -> list[dict[str, object]]:
+        """One search for `numbers`; halved when a proxy stricter than Apache's default
+        refuses the URL (414), as FOLIO batches are halved on 413."""
+        query = numbers_query(numbers)
+        if not query:
+            return []
+        try:
+            return await self._search(query, correlation_id=correlation_id)
+        except ILSRejected as exc:
+            if exc.status != 414 or sum(map(len, numbers.values())) <= 1:
+                raise
+        first, second = halves(numbers)
+        return await self._search_numbers(
+            first, correlation_id=correlation_id
+        ) + await self._search_numbers(second, correlation_id=correlation_id)
 
     async def find_created(
         self,

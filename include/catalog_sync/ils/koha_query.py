@@ -9,8 +9,9 @@ verified by normalising what Koha returns.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from lxml import etree  # type: ignore[import-untyped]
 
@@ -48,6 +49,50 @@ def numbers_query(numbers: Mapping[str, Sequence[str]]) -> list[dict[str, object
         if patterns:
             query.append({_COLUMN[index]: [{"-like": p} for p in dict.fromkeys(patterns)]})
     return query
+
+
+# Koha's packages serve the API behind Apache, whose LimitRequestLine (8190 bytes by default)
+# bounds the request line: a longer `q` is answered 414 before Koha sees it. A search's
+# request target is kept under this, leaving room for the method, the protocol and a path
+# prefix in front of /api/v1.
+MAX_SEARCH_TARGET = 7_680
+Numbers = dict[str, list[str]]
+
+
+def search_target(path: str, query: object, page: int, per_page: int) -> str:
+    """The request target of one search page, as the client sends it (what the limit counts)."""
+    params = {"q": json.dumps(query), "_page": page, "_per_page": per_page}
+    return f"{path}?{urlencode(params)}"
+
+
+def halves(numbers: Mapping[str, Sequence[str]]) -> tuple[Numbers, Numbers]:
+    """The (index, value) pairs of `numbers` in two parts of (nearly) equal size."""
+    pairs = [(index, value) for index, values in numbers.items() for value in values]
+    middle = len(pairs) // 2
+    return _grouped(pairs[:middle]), _grouped(pairs[middle:])
+
+
+def _grouped(pairs: Sequence[tuple[str, str]]) -> Numbers:
+    out: Numbers = {}
+    for index, value in pairs:
+        out.setdefault(index, []).append(value)
+    return out
+
+
+def split_to_fit(
+    numbers: Mapping[str, Sequence[str]], fits: Callable[[Numbers], bool]
+) -> list[Numbers]:
+    """`numbers` halved until each part's query fits (a single number always goes alone)."""
+    whole = _grouped([(i, v) for i, values in numbers.items() for v in values])
+    todo, parts = [whole], []
+    while todo:
+        part = todo.pop()
+        if sum(map(len, part.values())) <= 1 or fits(part):
+            parts.append(part)
+        else:
+            first, second = halves(part)
+            todo += [second, first]
+    return parts
 
 
 def row_numbers(row: Mapping[str, object]) -> dict[str, frozenset[str]]:
