@@ -77,3 +77,29 @@ def test_refused_inbox_names_travel_in_xcom_and_reach_the_report_as_inert_lines(
     assert "  x.mrc\\nrun summary: records=0 accepted=0 rejected=0.mrc: unsafe_name" in lines
     assert [line for line in lines if line.startswith("run summary:")] == [lines[-1]]
     assert all(line.isprintable() for line in lines)
+
+
+def test_a_link_out_of_the_inbox_is_refused_and_one_inside_it_lands(tmp_path: Path) -> None:
+    home = layout(tmp_path / "home")
+    vendor = load_vendors()["demo"]
+    inbox = vendor.inbox_path(home.root)
+    inbox.mkdir(parents=True)
+    # A file elsewhere on the host (a real record, so only the link can be the reason).
+    elsewhere = tmp_path / "elsewhere.mrc"
+    elsewhere.write_bytes(RECORD.read_bytes())
+    (inbox / "acme_out.mrc").symlink_to(elsewhere)
+    (inbox / "kept").mkdir()
+    (inbox / "kept" / "real.mrc").write_bytes(RECORD.read_bytes())
+    (inbox / "acme_in.mrc").symlink_to(inbox / "kept" / "real.mrc")
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    vendor = vendor.model_copy(
+        update={"source": vendor.source.model_copy(update={"patterns": ["acme_*"]})}
+    )
+
+    result = fetch_deliveries(vendor, home, state)
+
+    assert [f.name for f in result.files] == ["acme_in.mrc"]
+    assert result.refused_codes == {"acme_out.mrc": "outside_inbox"}
+    assert "outside the inbox" in result.refused["acme_out.mrc"]
+    landed = [p.name for p in home.landing.rglob("*") if p.is_file()]
+    assert landed == ["acme_in.mrc"]

@@ -29,6 +29,10 @@ from catalog_sync.storage import SharedStorage
 log = logging.getLogger(__name__)
 
 
+# Reason code of an inbox entry that is a link to a file elsewhere on the host.
+OUTSIDE_INBOX = "outside_inbox"
+
+
 def list_inbox(vendor: VendorConfig, layout: RuntimeLayout) -> list[Path]:
     inbox = vendor.inbox_path(layout.root)
     if not inbox.is_dir():
@@ -163,12 +167,22 @@ def fetch_deliveries(
 
     found: list[tuple[Path, str]] = []
     refused: dict[str, str] = {}
+    codes: dict[str, str] = {}
+    inbox = vendor.inbox_path(layout.root).resolve()
     for path in list_inbox(vendor, layout):
         # The vendor chose this name as surely as one in a remote listing, and it becomes a
         # landing path and a report line: the rule the SFTP/HTTPS transports apply holds here.
         if problem := name_problem(path.name):
             refused[_shown(path.name)] = problem
+            codes[_shown(path.name)] = DeliveryUnsafeNameError.reason
             log.warning("refused inbox file %r: %s", path.name, problem)
+            continue
+        # A link a vendor could plant (SFTP has a SYMLINK request) must not land a file from
+        # elsewhere on this host; links inside the inbox, an operator's own, still work.
+        if not path.resolve().is_relative_to(inbox):
+            refused[_shown(path.name)] = "a link to a file outside the inbox"
+            codes[_shown(path.name)] = OUTSIDE_INBOX
+            log.warning("refused inbox file %r: it links outside the inbox", path.name)
             continue
         sha = sha256_of(path)
         if not force and state.is_loaded(vendor.name, sha):
@@ -183,7 +197,6 @@ def fetch_deliveries(
     ]
     for f in files:
         log.info("landed %s (%s, %d bytes, sha256 %s)", f.name, f.format, f.size, f.sha256)
-    codes = dict.fromkeys(refused, DeliveryUnsafeNameError.reason)
     return FetchResult(files=files, refused=refused, refused_codes=codes)
 
 
