@@ -74,6 +74,11 @@ class FolioAdapter(FolioItems):
     # and one filling (the defaults, 16 leases and 64 records in flight, would cap every batch
     # far below BATCH_RECORDS).
     records_at_once = FOLIO_RECORDS_AT_ONCE
+    # Records one match search carries (changes.matching; Koha's 40 is a URL bound). FOLIO's
+    # POST .../retrieve has its CQL in the body, and FolioClient still cuts a query at
+    # batch_size (500) OR-ed clauses, the size its reads already send: 200 records with the
+    # demo's ISBN/ISSN/LCCN points (~2.5 clauses each on BooksAll) are one request, not five.
+    records_per_search = 200
 
     def __init__(
         self,
