@@ -38,7 +38,6 @@ from catalog_sync.ils.errors import (
 )
 from catalog_sync.ils.folio.client import FolioClient
 from catalog_sync.ils.folio.items import FolioItems
-from catalog_sync.ils.folio.reads import read_biblios
 from catalog_sync.ils.folio.records import (
     MATCH_INDEXES,
     check_id,
@@ -197,8 +196,22 @@ class FolioAdapter(FolioItems):
     async def get_biblios(
         self, biblio_ids: Collection[str], *, correlation_id: str
     ) -> dict[str, bytes]:
-        copies, read = await read_biblios(self.client, self._call, biblio_ids, correlation_id)
-        self._read.update(read)
+        # The Coalescer's own batch read, called with the whole group: one instance retrieve
+        # and one SRS fetch, each copy read exactly as get_biblio reads it.
+        ids = sorted(set(biblio_ids))
+        for biblio_id in ids:
+            check_id(biblio_id)
+        if not ids:
+            return {}
+        answers = await self.writes.read_many([(i, correlation_id) for i in ids])
+        copies: dict[str, bytes] = {}
+        for biblio_id, answer in zip(ids, answers, strict=True):
+            # No instance, no MARC, or MARC that does not read: left out, so get_biblio reads
+            # it alone and says which (ILSClient.get_biblios).
+            if isinstance(answer, BaseException) or answer[0] is None or answer[1] is None:
+                continue
+            self._read[biblio_id] = answer[0]
+            copies[biblio_id] = answer[1]
         return copies
 
     async def delete_biblio(self, biblio_id: str, *, correlation_id: str) -> None:
