@@ -26,7 +26,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
+from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp, record_stamp
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import (
     ILSAuthError,
@@ -156,7 +156,7 @@ class FolioAdapter(FolioItems):
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
         record = parse_marcxml(marcxml)
-        stamp = marcxml_stamp(marcxml)
+        stamp = record_stamp(record)  # as marcxml_stamp reads it, without parsing it again
         unfinished = self._unfinished.pop(stamp, None) if stamp else None
         if unfinished is not None:
             # Made from this very payload (the stamp is the create's key), so only its MARC
