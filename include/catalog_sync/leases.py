@@ -275,6 +275,14 @@ class LeaseManager:
         self.fence_script = client.register_script(_FENCE_SCRIPT)
         self.owned_script = client.register_script(_OWNED_SCRIPT)
         self._slots = asyncio.Semaphore(self.settings.max_held)
+        self._capacity = self.settings.max_held
+
+    def allow_held(self, n: int) -> None:
+        """From now on let up to `n` leases be held at once (never fewer than before): an ILS
+        that batches writes needs a batch's worth of records under lease (records_at_once)."""
+        for _ in range(n - self._capacity):
+            self._slots.release()  # a plain Semaphore grows by one with each release
+        self._capacity = max(self._capacity, n)
 
     @classmethod
     def from_url(cls, url: str, settings: LeaseSettings | None = None) -> LeaseManager:

@@ -175,8 +175,7 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
     # The HTTP stack is loaded by commit tasks only, not each time the DAG file is parsed.
     from catalog_sync.ils import open_client
     from catalog_sync.ils.errors import ILSAuthError
-    from catalog_sync.leases import LeaseManager, LeaseSettings
-    from catalog_sync.pipeline.bounded import MAX_RECORDS_IN_FLIGHT, records_in_flight
+    from catalog_sync.leases import LeaseManager
     from catalog_sync.pipeline.stored import commit_stored_chunk
     from ils.hooks import ILSHook, lease_settings
 
@@ -196,27 +195,24 @@ def commit(vendor_name: str, report: dict[str, Any]) -> dict[str, Any]:
 
     async def run() -> CommitReport:
         # Redis down: LeaseStoreUnavailable, a plain failure that Airflow retries later.
-        async with open_client(ils, redis_url) as client:
-            # An ILS that batches (FOLIO) needs that many records under lease and in flight at
-            # once to fill its batches; the others keep the defaults, so no key waits for an
-            # ILS connection.
-            at_once: int | None = getattr(client, "records_at_once", None)
-            held = at_once or LeaseSettings.max_held
-            with records_in_flight(at_once or MAX_RECORDS_IN_FLIGHT):
-                timings = lease_settings([ils], max_held=held)
-                async with LeaseManager.from_url(redis_url, timings) as lm:
-                    return await commit_stored_chunk(
-                        chunk_report,
-                        rt.vendor,
-                        rt.layout,
-                        rt.storage,
-                        client,
-                        rt.state(),
-                        run_id,
-                        dry_run=dry_run,
-                        masker=pii_masker(),
-                        leases=lm,
-                    )
+        # An ILS that batches (FOLIO) widens the records in flight and the leases held itself
+        # (commit_changes, pipeline.bounded.client_bounds), so the CLI and benches get it too.
+        async with (
+            open_client(ils, redis_url) as client,
+            LeaseManager.from_url(redis_url, lease_settings([ils])) as lm,
+        ):
+            return await commit_stored_chunk(
+                chunk_report,
+                rt.vendor,
+                rt.layout,
+                rt.storage,
+                client,
+                rt.state(),
+                run_id,
+                dry_run=dry_run,
+                masker=pii_masker(),
+                leases=lm,
+            )
 
     try:
         result = asyncio.run(run())

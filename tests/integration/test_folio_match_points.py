@@ -8,20 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
+import pymarc
 import pytest
 from pymarc import Field, Indicators, Record, Subfield
 from tests.folio_emulator import Okapi, settings
 
-from catalog_sync.changes.matching import find_match, match_numbers, prefetch_candidates
+from catalog_sync.changes.matching import (
+    BATCH_RECORDS,
+    _by_index,
+    find_match,
+    match_numbers,
+    prefetch_candidates,
+)
 from catalog_sync.emulator.control import EmulatorControl
 from catalog_sync.ils import open_client
+from catalog_sync.ils.folio.records import match_clauses
 from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES, INSTANCE_TYPES
 from catalog_sync.services import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 OCLC = IDENTIFIER_TYPES["OCLC"]
 SYSTEM = IDENTIFIER_TYPES["System control number"]
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "loc-books-2016-part01-first1000.mrc"
 
 
 def put_instance(okapi: Okapi, title: str, *identifiers: tuple[str, str]) -> dict[str, object]:
@@ -113,3 +123,29 @@ def test_hrid_and_oclc_points_of_many_records_share_one_search(
 
     assert matched == {"k1": by_hrid["id"], "k2": by_oclc["id"], "k3": None}
     assert requests(folio) - before == 2  # the login, then one search for three records
+
+
+def test_a_chunks_creates_are_searched_as_many_records_a_request_as_folio_takes(
+    folio: ServiceProcess, okapi: Okapi
+) -> None:
+    # Koha's 40 records a search is a URL bound; FOLIO's retrieve carries its CQL in the body,
+    # so 200 LoC records (ISBN/ISSN/LCCN: ~2.5 clauses each) cost one search, not five.
+    with SAMPLE.open("rb") as fh:
+        records = [r for r in pymarc.MARCReader(fh, to_unicode=True) if r is not None][:200]
+    points = ["020", "022", "010"]
+    wanted = {f"k{n}": match_numbers(r, points) for n, r in enumerate(records)}
+    clauses = sum(len(match_clauses(_by_index(numbers))) for numbers in wanted.values())
+    assert clauses <= 500 and len(records) > BATCH_RECORDS  # one FOLIO query; 5 Koha searches
+    key, first = next((k, v) for k, v in wanted.items() if "010" in v)
+    held = put_instance(okapi, "already in FOLIO", (IDENTIFIER_TYPES["LCCN"], first["010"][0]))
+    before = requests(folio)
+
+    async def body() -> dict[str, list[str]]:
+        async with open_client(settings(folio.url)) as ils:
+            found = await prefetch_candidates(wanted, ils, correlation_id="match-chunk")
+        return {k: [c.biblio_id for c in v] for k, v in found.items() if v}
+
+    found = asyncio.run(body())
+
+    assert found == {key: [held["id"]]}
+    assert requests(folio) - before == 2  # the login, then one search for 200 records

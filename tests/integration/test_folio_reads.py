@@ -1,4 +1,4 @@
-"""FOLIO's batched read (FolioAdapter.get_biblios, ils/folio/reads.py) against the FOLIO
+"""FOLIO's batched read (FolioAdapter.get_biblios, FolioWrites.read_many) against the FOLIO
 emulator over real HTTP, real LoC records: one instance retrieve and one SRS fetch for many
 biblios, each copy as get_biblio reads it, and its `_version` kept for the next update."""
 

@@ -24,7 +24,9 @@ from catalog_sync.ils.client import Candidate, ILSClient
 
 log = logging.getLogger(__name__)
 
-# Records whose numbers one search carries: the q stays far below a proxy's URL limit (8 KB).
+# Records whose numbers one search carries when the adapter does not say (`records_per_search`):
+# Koha's q is a URL: 40 records' numbers are 4-8 KB of it, and the Koha client splits a search
+# further when its URL would pass what Apache in front of Koha accepts (ils.koha_query).
 BATCH_RECORDS = 40
 
 # Match point -> the identifier index it compares (catalog_sync.changes.identifiers names).
@@ -78,22 +80,30 @@ def _by_index(wanted: dict[str, list[str]]) -> dict[str, list[str]]:
     return {SEARCHABLE[p]: values for p, values in wanted.items()}
 
 
+def records_per_search(client: object) -> int:
+    """Records whose numbers one find_by_numbers call may carry: the adapter's own bound
+    (`records_per_search`; FOLIO's search has no URL), BATCH_RECORDS when it states none."""
+    bound = getattr(client, "records_per_search", BATCH_RECORDS)
+    return bound if isinstance(bound, int) and bound > 0 else BATCH_RECORDS
+
+
 async def prefetch_candidates(
     wanted: dict[str, dict[str, list[str]]], client: ILSClient, *, correlation_id: str
 ) -> dict[str, list[Candidate]]:
-    """The ILS candidates of many records (record key -> its match_numbers), BATCH_RECORDS
-    records per search: a chunk's creates cost a search per batch, not one each."""
+    """The ILS candidates of many records (record key -> its match_numbers), the adapter's
+    records_per_search per search: a chunk's creates cost a search per batch, not one each."""
     check_searchable(client, [p for numbers in wanted.values() for p in numbers])
     keys = [k for k, numbers in wanted.items() if numbers]
     found: dict[str, list[Candidate]] = {k: [] for k in wanted}
-    for start in range(0, len(keys), BATCH_RECORDS):
-        batch = keys[start : start + BATCH_RECORDS]
+    per_search = records_per_search(client)
+    for start in range(0, len(keys), per_search):
+        batch = keys[start : start + per_search]
         union: dict[str, list[str]] = {}
         for key in batch:
             for index, values in _by_index(wanted[key]).items():
                 union.setdefault(index, []).extend(v for v in values if v not in union[index])
         candidates = await client.find_by_numbers(
-            union, correlation_id=f"{correlation_id}:{start // BATCH_RECORDS}"
+            union, correlation_id=f"{correlation_id}:{start // per_search}"
         )
         for key in batch:
             mine = _by_index(wanted[key])

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 
 from sqlalchemy.exc import DBAPIError
 
+from catalog_sync.leases import LeaseManager
 from catalog_sync.models import StagedChange
 from catalog_sync.pipeline.outcomes import Outcome
 
@@ -17,8 +18,8 @@ from catalog_sync.pipeline.outcomes import Outcome
 # on an initial load (bench/README.md: +42 MB for 2,000 creates).
 MAX_RECORDS_IN_FLIGHT = 64
 # An ILS that gathers records into batch requests (FOLIO) needs a batch's worth and more in
-# flight, or the bound above caps every batch: the commit task sets it from the client's
-# `records_at_once` (plugins/catalog_sync_airflow/tasks.py), the pipeline knowing no ILS.
+# flight, or the bound above caps every batch: commit_changes sets it from the client's
+# `records_at_once` (client_bounds), the pipeline knowing no ILS.
 _in_flight: ContextVar[int] = ContextVar("records_in_flight", default=MAX_RECORDS_IN_FLIGHT)
 
 
@@ -32,6 +33,20 @@ def records_in_flight(limit: int) -> Iterator[None]:
         yield
     finally:
         _in_flight.reset(token)
+
+
+@contextmanager
+def client_bounds(client: object, leases: LeaseManager | None) -> Iterator[None]:
+    """Records in flight and leases held as the client asks (`records_at_once`), wherever the
+    commit runs (task, CLI, bench); a client that asks nothing keeps the bounds around it."""
+    at_once = getattr(client, "records_at_once", None)
+    if not isinstance(at_once, int) or at_once < 1:
+        yield
+        return
+    if leases is not None:
+        leases.allow_held(at_once)
+    with records_in_flight(at_once):
+        yield
 
 
 async def each_bounded(

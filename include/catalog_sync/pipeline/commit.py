@@ -29,6 +29,7 @@ from catalog_sync.leases import (
     holdings_scope,
 )
 from catalog_sync.models import ChangeAction, ChunkRef, CommitReport, RequestKind, StagedChange
+from catalog_sync.pipeline.bounded import client_bounds
 from catalog_sync.pipeline.commit_job import (
     CommitJob,
     incoming_record,
@@ -351,9 +352,10 @@ async def commit_changes(
             creates = [c for c in pending if c.action is ChangeAction.CREATE]
             with request_kind(RequestKind.CREATE):
                 await prefetch_matches(creates, job)
-            results = await apply_all(
-                pending, job, leases, lambda change, prefetched: _apply(change, job, prefetched)
-            )
+            with client_bounds(client, leases):
+                results = await apply_all(
+                    pending, job, leases, lambda change, prefetched: _apply(change, job, prefetched)
+                )
     unleased = Counter(r.reason for r in results if r.result is Result.LEASE)
     if unleased:
         raise UnleasedRecords(

@@ -11,7 +11,6 @@ ours (ILSClient.find_created); more than one goes to review.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from pymarc import Record
 from catalog_sync.changes.matching import match_numbers, prefetch_candidates
 from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.changes.state import ops
+from catalog_sync.marc.shallow import sharing_fields
 from catalog_sync.models import StagedChange
 from catalog_sync.pipeline.commit_job import CommitJob, incoming_record, marcxml
 from catalog_sync.pipeline.outcomes import StagedRecordChanged
@@ -88,4 +88,4 @@ async def prefetch_matches(creates: Sequence[StagedChange], job: CommitJob) -> N
 
 def stamped_payload(incoming: Record, key: str) -> bytes:
     """The MARCXML to POST: the record with its create stamp (the record itself untouched)."""
-    return marcxml(stamp_record(copy.deepcopy(incoming), key))
+    return marcxml(stamp_record(sharing_fields(incoming), key))

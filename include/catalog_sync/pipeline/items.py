@@ -13,7 +13,6 @@ logged and reported is the masked one (the PII policy covers every mapped price 
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from catalog_sync.ils.errors import ILSConflict
 from catalog_sync.ils.koha_items import DUPLICATE_BARCODE
 from catalog_sync.ils.requestcount import request_kind
 from catalog_sync.leases import current_lease, holdings_scope
+from catalog_sync.marc.shallow import sharing_fields
 from catalog_sync.models import RequestKind
 from catalog_sync.pipeline.outcomes import RecordProblem
 
@@ -79,7 +79,7 @@ def split_items(record: Record, mapping: ItemMapping) -> tuple[Record, list[Item
             )
         seen.add(str(barcode))
         wanted.append(props)
-    bib = copy.deepcopy(record)
+    bib = sharing_fields(record)  # `record` untouched; its item fields leave the copy only
     bib.remove_fields(mapping.tag)
     return bib, wanted
 

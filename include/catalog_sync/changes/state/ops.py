@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from catalog_sync.changes.state.schema import (
     AppliedRecord,
@@ -24,6 +22,13 @@ from catalog_sync.changes.state.schema import (
     commit_ledger,
     loaded_files,
     run_changes,
+)
+from catalog_sync.changes.state.statements import (
+    APPLIED_CHANGE,
+    APPLIED_LEDGER,
+    PREVIOUS_STATE,
+    first_intent,
+    upsert,
 )
 
 T = TypeVar("T")
@@ -49,18 +54,6 @@ def _aware(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-def _insert(conn: Connection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-
-
-def _upsert(conn: Connection, table: Any, values: dict[str, object], keys: list[str]) -> None:
-    stmt = _insert(conn)(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys, set_={k: v for k, v in values.items() if k not in keys}
-    )
-    conn.execute(stmt)
-
-
 # -- files ------------------------------------------------------------------------------------
 def is_loaded(vendor: str, sha256: str) -> Op[bool]:
     f = loaded_files.c
@@ -71,7 +64,7 @@ def is_loaded(vendor: str, sha256: str) -> Op[bool]:
 def mark_loaded(vendor: str, sha256: str, name: str, run_id: str) -> Op[None]:
     def run(conn: Connection) -> None:
         values = {"vendor": vendor, "sha256": sha256, "name": name, "run_id": run_id}
-        _upsert(conn, loaded_files, {**values, "loaded_at": _now()}, ["vendor", "sha256"])
+        upsert(conn, loaded_files, {**values, "loaded_at": _now()}, ["vendor", "sha256"])
 
     return Op(run, writes=True)
 
@@ -215,7 +208,7 @@ def record_pending(
     }
 
     def run(conn: Connection) -> None:
-        _upsert(conn, commit_ledger, {**values, "updated_at": _now()}, ["idempotency_key"])
+        upsert(conn, commit_ledger, {**values, "updated_at": _now()}, ["idempotency_key"])
 
     return Op(run, writes=True)
 
@@ -235,36 +228,29 @@ def record_intent(
     The first intent of a run wins, so a retry after a crash never replaces the true
     pre-image with what the crashed attempt had already written.
     """
-    c = catalog_records.c
 
     def run(conn: Connection) -> None:
-        prev = conn.execute(
-            select(c.ils_id, c.fingerprint, c.ils_fingerprint, c.deleted, c.run_id).where(
-                c.ils == ils, c.record_key == record_key
-            )
-        ).first()
-        stmt = (
-            _insert(conn)(run_changes)
-            .values(
-                run_id=run_id,
-                ils=ils,
-                record_key=record_key,
-                vendor=vendor,
-                action=action,
-                ils_id=ils_id,
-                pre_image=pre_image,
-                had_state="y" if prev else "n",
-                prev_ils_id=prev[0] if prev else None,
-                prev_fingerprint=prev[1] if prev else None,
-                prev_ils_fingerprint=prev[2] if prev else None,
-                prev_deleted=prev[3] if prev else None,
-                prev_run_id=prev[4] if prev else None,
-                status="pending",
-                created_at=_now(),
-            )
-            .on_conflict_do_nothing(index_elements=["run_id", "ils", "record_key"])
+        prev = conn.execute(PREVIOUS_STATE, {"b_ils": ils, "b_record_key": record_key}).first()
+        conn.execute(
+            first_intent(conn),
+            {
+                "run_id": run_id,
+                "ils": ils,
+                "record_key": record_key,
+                "vendor": vendor,
+                "action": action,
+                "ils_id": ils_id,
+                "pre_image": pre_image,
+                "had_state": "y" if prev else "n",
+                "prev_ils_id": prev[0] if prev else None,
+                "prev_fingerprint": prev[1] if prev else None,
+                "prev_ils_fingerprint": prev[2] if prev else None,
+                "prev_deleted": prev[3] if prev else None,
+                "prev_run_id": prev[4] if prev else None,
+                "status": "pending",
+                "created_at": _now(),
+            },
         )
-        conn.execute(stmt)
 
     return Op(run, writes=True)
 
@@ -283,7 +269,6 @@ def record_applied(
     ack: str | None = None,
 ) -> Op[None]:
     """Acknowledge a write: ledger, per-record state and run change in one transaction."""
-    r = run_changes.c
 
     def run(conn: Connection) -> None:
         now = _now()
@@ -299,15 +284,26 @@ def record_applied(
             "ils_fingerprint": ils_fingerprint,
         }
         conn.execute(
-            commit_ledger.update()
-            .where(commit_ledger.c.idempotency_key == key)
-            .values(status="applied", ils_id=ils_id, updated_at=now, detail=None, ack=ack)
+            APPLIED_LEDGER,
+            {
+                "b_key": key,
+                "status": "applied",
+                "ils_id": ils_id,
+                "updated_at": now,
+                "detail": None,
+                "ack": ack,
+            },
         )
-        _upsert(conn, catalog_records, rec_values, ["ils", "record_key"])
+        upsert(conn, catalog_records, rec_values, ["ils", "record_key"])
         conn.execute(
-            run_changes.update()
-            .where(r.run_id == run_id, r.ils == ils, r.record_key == record_key)
-            .values(status="applied", ils_id=ils_id)
+            APPLIED_CHANGE,
+            {
+                "b_run_id": run_id,
+                "b_ils": ils,
+                "b_record_key": record_key,
+                "status": "applied",
+                "ils_id": ils_id,
+            },
         )
 
     return Op(run, writes=True)

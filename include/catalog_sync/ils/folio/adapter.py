@@ -26,7 +26,7 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp
+from catalog_sync.changes.stamp import STAMP_SOURCE, marcxml_control, marcxml_stamp, record_stamp
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import (
     ILSAuthError,
@@ -39,7 +39,6 @@ from catalog_sync.ils.errors import (
 from catalog_sync.ils.folio.client import FolioClient
 from catalog_sync.ils.folio.itembatch import ItemBatches
 from catalog_sync.ils.folio.items import FolioItems
-from catalog_sync.ils.folio.reads import read_biblios
 from catalog_sync.ils.folio.records import (
     MATCH_INDEXES,
     check_id,
@@ -75,6 +74,11 @@ class FolioAdapter(FolioItems):
     # and one filling (the defaults, 16 leases and 64 records in flight, would cap every batch
     # far below BATCH_RECORDS).
     records_at_once = FOLIO_RECORDS_AT_ONCE
+    # Records one match search carries (changes.matching; Koha's 40 is a URL bound). FOLIO's
+    # POST .../retrieve has its CQL in the body, and FolioClient still cuts a query at
+    # batch_size (500) OR-ed clauses, the size its reads already send: 200 records with the
+    # demo's ISBN/ISSN/LCCN points (~2.5 clauses each on BooksAll) are one request, not five.
+    records_per_search = 200
 
     def __init__(
         self,
@@ -162,7 +166,7 @@ class FolioAdapter(FolioItems):
 
     async def create_biblio(self, marcxml: bytes, *, correlation_id: str) -> str:
         record = parse_marcxml(marcxml)
-        stamp = marcxml_stamp(marcxml)
+        stamp = record_stamp(record)  # as marcxml_stamp reads it, without parsing it again
         unfinished = self._unfinished.pop(stamp, None) if stamp else None
         if unfinished is not None:
             # Made from this very payload (the stamp is the create's key), so only its MARC
@@ -202,8 +206,22 @@ class FolioAdapter(FolioItems):
     async def get_biblios(
         self, biblio_ids: Collection[str], *, correlation_id: str
     ) -> dict[str, bytes]:
-        copies, read = await read_biblios(self.client, self._call, biblio_ids, correlation_id)
-        self._read.update(read)
+        # The Coalescer's own batch read, called with the whole group: one instance retrieve
+        # and one SRS fetch, each copy read exactly as get_biblio reads it.
+        ids = sorted(set(biblio_ids))
+        for biblio_id in ids:
+            check_id(biblio_id)
+        if not ids:
+            return {}
+        answers = await self.writes.read_many([(i, correlation_id) for i in ids])
+        copies: dict[str, bytes] = {}
+        for biblio_id, answer in zip(ids, answers, strict=True):
+            # No instance, no MARC, or MARC that does not read: left out, so get_biblio reads
+            # it alone and says which (ILSClient.get_biblios).
+            if isinstance(answer, BaseException) or answer[0] is None or answer[1] is None:
+                continue
+            self._read[biblio_id] = answer[0]
+            copies[biblio_id] = answer[1]
         return copies
 
     async def delete_biblio(self, biblio_id: str, *, correlation_id: str) -> None:
