@@ -136,8 +136,9 @@ def _revision(conn: Connection) -> str | None:
 def _at_head(conn: Connection) -> bool:
     """The store's version table names HEAD_REVISION alone: read with SQL, Alembic not loaded.
 
-    Alembic and the migration scripts it parses were a tenth of a task process's start-up, and
-    a store at head (every open but the first) needs neither. Anything else takes the full path.
+    Every task process opens the store, and Alembic (with mako, and the scripts it parses) was a
+    third of what parsing the DAG file imported of ours; a store at head (every open but the
+    first) needs none of it. Anything else takes the full path.
     """
     if not inspect(conn).has_table("alembic_version"):
         return False
