@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+# Renamed when the install step changes, so an existing .venv runs it again once.
+STAMP  := $(VENV)/.installed-bytecode-stamp
 UV_VERSION := 0.13.9
 
 export CATALOG_SYNC_HOME ?= $(CURDIR)/var
@@ -44,16 +45,18 @@ help:
 
 venv: $(STAMP)
 
-# uv installs the fully pinned set in seconds; pip only bootstraps uv itself. It writes no
-# bytecode unless asked, and where PYTHONDONTWRITEBYTECODE is set (as in this project's sessions)
-# Python never caches any either: every Airflow task process then compiled from source whatever
-# it imports that its parent had not (the DAG file's imports, the commit stack), about three
-# times its start-up (bench/results/2026-12-01-startup).
+# uv installs the fully pinned set in seconds; pip only bootstraps uv itself. uv writes no
+# bytecode, and where PYTHONDONTWRITEBYTECODE is set (as in this project's sessions) Python
+# caches none either: every Airflow task process then compiled from source whatever it imports
+# that its parent had not (the DAG file's imports, the commit stack), about three times its
+# start-up (bench/results/2026-12-01-startup). uv compiles what it installs; compileall then
+# catches a venv installed before (uv skips the step when it installs nothing): ~1.5 s if done.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt -r requirements-dev.txt
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	$(PY) -m compileall -q -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null
 	touch $(STAMP)
 
 # Re-resolve the pins after editing requirements*.in.
