@@ -218,8 +218,11 @@ def load_vendors(path: Path | None = None) -> dict[str, VendorConfig]:
     vendors = raw.get("vendors") or {}
     loaded = {name: VendorConfig(name=name, **(body or {})) for name, body in vendors.items()}
     listed = raw.get("ils_connections") or {}
+    policy: PiiPolicy | None = None
     for vendor in loaded.values():
-        check_item_prices_masked(vendor)
+        if policy is None:  # read once, not once per vendor: every task process loads this
+            policy = load_policy()
+        check_item_prices_masked(vendor, policy)
         conn = listed.get(vendor.ils_conn_id) or {}
         check_ils_fit(vendor, ILSConnectionConfig(name=vendor.ils_conn_id, **conn).flavour)
     return loaded

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, get_parsing_context, task
 
 from catalog_sync.config import VendorConfig, load_vendors
 from catalog_sync.notifications import NoticeKind
@@ -158,6 +158,19 @@ def build_maintenance_dag() -> DAG:
 
 
 def build_vendor_dags() -> dict[str, DAG]:
-    dags = {f"catalog_sync_{v.name}": build_vendor_dag(v) for v in load_vendors().values()}
-    dags["catalog_sync_retention"] = build_maintenance_dag()
+    """Every vendor's DAG and the retention DAG; in a task process, only that task's DAG.
+
+    A task process parses this file only to find its own DAG (Airflow names it in the parsing
+    context), so it builds no other: with many vendors that was most of the parse. Every vendor
+    is still validated, so a broken vendors.yaml fails a task as it fails the DAG processor.
+    """
+    wanted = get_parsing_context().dag_id
+    vendors = load_vendors()
+    dags = {
+        dag_id: build_vendor_dag(v)
+        for dag_id, v in ((f"catalog_sync_{v.name}", v) for v in vendors.values())
+        if wanted in (None, dag_id)
+    }
+    if wanted in (None, "catalog_sync_retention"):
+        dags["catalog_sync_retention"] = build_maintenance_dag()
     return dags

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from catalog_sync.changes.state import StateCalls, StateStore, idempotency_key, ops
+from catalog_sync.changes.state.store import _migrated
 
 PG_URL = os.environ.get(
     "CATALOG_SYNC_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/test"
@@ -195,6 +196,45 @@ def test_two_processes_opening_a_new_store_migrate_it_once(tmp_path: Path) -> No
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
     with sa.create_engine(url).connect() as conn:
         assert conn.execute(sa.text("SELECT COUNT(*) FROM alembic_version")).scalar() == 1
+
+
+def test_the_head_revision_every_open_checks_against_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    from catalog_sync.migrations import HEAD_REVISION, alembic_config
+
+    # A new migration with HEAD_REVISION left behind would leave stores unmigrated.
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_reopening_a_store_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    StateStore(url).close()
+    code = (
+        "import sys; from catalog_sync.changes.state import StateStore; StateStore(sys.argv[1])\n"
+        "print('alembic' in sys.modules)"
+    )
+    reopened = subprocess.run(
+        [sys.executable, "-c", code, url], capture_output=True, text=True, timeout=120
+    )
+    assert reopened.returncode == 0, reopened.stderr[-2000:]
+    assert reopened.stdout.strip() == "False"
+
+
+def test_a_store_one_revision_behind_is_migrated_on_open(url: str) -> None:
+    from alembic import command
+
+    from catalog_sync.migrations import alembic_config
+
+    StateStore(url).close()
+    command.downgrade(alembic_config(url=url), "-1")
+    _migrated.discard(url)  # as a new task process would see it
+    store = StateStore(url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def test_every_migration_downgrades_and_upgrades_again(url: str) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
 from sqlalchemy import Connection
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
+# The newest revision under versions/: every task process checks its store against it before
+# loading Alembic, which it then needs only when the store is behind (a test keeps it current).
+HEAD_REVISION = "0004"
 
 
 def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
@@ -16,6 +22,8 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     Pass an open connection to migrate inside the caller's transaction, or a URL for the CLI:
     `python -c "from catalog_sync.migrations import upgrade_url; upgrade_url('sqlite:///x.db')"`.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     if url is not None:

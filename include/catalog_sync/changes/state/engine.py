@@ -9,13 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from catalog_sync.migrations import alembic_config
+from catalog_sync.migrations import HEAD_REVISION, alembic_config
 
 T = TypeVar("T")
 
@@ -125,11 +122,28 @@ def transact(
 
 
 def _head() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(conn).get_current_revision()
+
+
+def _at_head(conn: Connection) -> bool:
+    """The store's version table names HEAD_REVISION alone: read with SQL, Alembic not loaded.
+
+    Every task process opens the store, and Alembic (with mako, and the scripts it parses) was a
+    third of what parsing the DAG file imported of ours; a store at head (every open but the
+    first) needs none of it. Anything else takes the full path.
+    """
+    if not inspect(conn).has_table("alembic_version"):
+        return False
+    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return list(versions) == [HEAD_REVISION]
 
 
 def migrate(url: str) -> None:
@@ -138,11 +152,13 @@ def migrate(url: str) -> None:
     if engine.dialect.name == "sqlite":
         # A long wait: the first process to open a new store holds the lock while it migrates.
         configure_sqlite(engine, 30_000)
-    head = _head()
     try:
         # Every task process opens the store: a store already at head costs it no write lock.
         with engine.connect() as conn:
             with conn.begin():
+                if _at_head(conn):
+                    return
+                head = _head()
                 if _revision(conn) == head:
                     return
             conn.execution_options(**{_WRITES: True})
@@ -151,6 +167,8 @@ def migrate(url: str) -> None:
                     conn.execute(text("SELECT pg_advisory_xact_lock(8315020261128)"))
                 # Again under the lock: another process may have migrated in between.
                 if _revision(conn) != head:
+                    from alembic import command
+
                     command.upgrade(alembic_config(connection=conn), "head")
     finally:
         engine.dispose()
