@@ -42,6 +42,17 @@ FIXTURE = (
 VENDOR = "shelfready_folio"
 
 
+# The shelf-ready 945 as these deliveries use it: barcode $i, location code $l, and the item
+# and loan types FOLIO needs that the 945 does not carry.
+ITEMS_945 = {
+    "tag": "945", "barcode": "i", "home_library": "l", "holding_library": None,
+    "item_type": None, "callnumber": None, "purchase_price": None,
+    "replacement_price": None, "copy_number": None, "public_notes": None,
+    "internal_notes": None, "default_item_type": "book",
+    "default_loan_type": "Can circulate",
+}  # fmt: skip
+
+
 def file_records() -> list[pymarc.Record]:
     with FIXTURE.open("rb") as fh:
         return [r for r in pymarc.MARCReader(fh) if r is not None]
@@ -77,13 +88,7 @@ def test_shelf_ready_items_load_into_folio_once_and_a_held_bib_is_matched_by_ocl
             "ils_conn_id": "ils_folio",
             "source": {"kind": "local", "inbox": f"inbox/{VENDOR}"},
             "match_points": ["oclc"],  # the held bib shares its ISBN too: OCLC alone decides
-            "items": {
-                "tag": "945", "barcode": "i", "home_library": "l", "holding_library": None,
-                "item_type": None, "callnumber": None, "purchase_price": None,
-                "replacement_price": None, "copy_number": None, "public_notes": None,
-                "internal_notes": None, "default_item_type": "book",
-                "default_loan_type": "Can circulate",
-            },
+            "items": ITEMS_945,
         }
     })  # fmt: skip
     # The library's location for the vendor's $l code, as set up in FOLIO's Settings.
@@ -169,13 +174,7 @@ def test_a_delivery_of_hundreds_of_items_costs_a_fraction_of_a_request_per_item(
         "description": "200 books with one 945 item each, into FOLIO",
         "ils_conn_id": "ils_folio", "records_per_chunk": 250,
         "source": {"kind": "local", "inbox": f"inbox/{VENDOR}"},
-        "items": {
-            "tag": "945", "barcode": "i", "home_library": "l", "holding_library": None,
-            "item_type": None, "callnumber": None, "purchase_price": None,
-            "replacement_price": None, "copy_number": None, "public_notes": None,
-            "internal_notes": None, "default_item_type": "book",
-            "default_loan_type": "Can circulate",
-        },
+        "items": ITEMS_945,
     }})  # fmt: skip
     added = httpx.post(
         f"{folio_demo.proc.url}/_emulator/reference",
