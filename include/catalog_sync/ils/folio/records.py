@@ -14,7 +14,7 @@ import pymarc.exceptions
 
 from catalog_sync.changes.identifiers import isbn10, normalise
 from catalog_sync.ils.client import Candidate
-from catalog_sync.ils.errors import ILSError, ILSRejected
+from catalog_sync.ils.errors import ILSBadAnswer, ILSRejected
 from catalog_sync.ils.folio.mapping import InstanceMappingError, instance_from_marc
 from catalog_sync.ils.folio.reference import IDENTIFIER_TYPES
 
@@ -105,14 +105,32 @@ def instance_of(record: pymarc.Record, instance_id: str | None) -> dict[str, Any
 
 
 def srs_marcxml(source: dict[str, Any]) -> bytes:
-    """The SRS record's parsed MARC (MARC-in-JSON) as MARCXML, for diffing."""
-    content = source.get("parsedRecord", {}).get("content")
-    text = content if isinstance(content, str) else json.dumps(content)
-    record = next(iter(pymarc.JSONReader(text)), None)
-    if record is None:
-        raise ILSError(f"SRS record {source.get('id')} holds no readable MARC")
-    xml: bytes = pymarc.record_to_xml(record, namespace=True)
-    return xml
+    """The SRS record's parsed MARC (MARC-in-JSON) as MARCXML, for diffing.
+
+    ILSBadAnswer when it holds no MARC we can read (no content, not JSON, not MARC-in-JSON):
+    that record fails alone with ils_bad_answer, as an unreadable Koha copy does, instead of an
+    error no caller expects failing the whole task. The message names the record, never its
+    content (which may carry masked fields).
+    """
+    where = f"SRS record {source.get('id') if isinstance(source, dict) else '?'}"
+    try:
+        content = source.get("parsedRecord", {}).get("content")
+        text = content if isinstance(content, str) else json.dumps(content)
+        record = next(iter(pymarc.JSONReader(text)), None)
+        if record is not None:
+            xml: bytes = pymarc.record_to_xml(record, namespace=True)
+            return xml
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        IndexError,
+        pymarc.exceptions.PymarcException,
+    ) as exc:
+        problem = type(exc).__name__
+        raise ILSBadAnswer(f"{where} holds MARC that cannot be read ({problem})") from exc
+    raise ILSBadAnswer(f"{where} holds no readable MARC")
 
 
 def held_numbers(instance: dict[str, Any]) -> dict[str, set[str]]:
