@@ -48,9 +48,21 @@ def real_records_file(dest: Path, count: int) -> Path:
     return dest
 
 
-def peak_writes_per_second(ils: EmulatorControl) -> int:
-    """The most writes the ILS applied within one calendar second of its own clock."""
-    per_second = Counter(
-        datetime.fromisoformat(w["at"]).replace(microsecond=0) for w in ils.writes()
+def peak_writes_per_second(ils: EmulatorControl, window: int = 10) -> float:
+    """The ILS's busiest `window` seconds of applied writes (its own clock), per second.
+
+    Writes are stamped when the emulator applied them, after queueing: a stall of a few tens
+    of milliseconds on a loaded host moves a second's last writes into the next one (213 in
+    one calendar second was seen at 200/s with requests sent 5 ms apart and no 429, and 203/s
+    over five seconds). Over ten seconds that shift is a small part of the count, while a
+    client that let its workers send faster than the rate would still show it in full.
+    """
+    per_second = Counter(int(datetime.fromisoformat(w["at"]).timestamp()) for w in ils.writes())
+    if not per_second:
+        return 0.0
+    first, last = min(per_second), max(per_second)
+    busiest = max(
+        sum(per_second.get(s, 0) for s in range(start, start + window))
+        for start in range(first, max(first, last - window + 1) + 1)
     )
-    return max(per_second.values(), default=0)
+    return busiest / window

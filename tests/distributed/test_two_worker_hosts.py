@@ -48,11 +48,9 @@ def test_twenty_thousand_records_run_on_both_worker_hosts_within_the_ils_rate_on
         counters = cluster.ils.counters()
         assert counters.get("rate_limited", 0) == 0, counters
         peak = peak_writes_per_second(cluster.ils)
-        # The ILS's own verdict is the 429 count above. The peak is counted by when the
-        # emulator applied each write, after queueing on a loaded host, so a write sent at the
-        # end of one second can land in the next: 201 was seen once with requests spaced 5 ms
-        # apart. A client bucket that let bursts through would pass this margin by far.
-        assert peak <= ILS_RATE_LIMIT * 1.02, f"{peak} writes within one second"
+        # The ILS's own verdict is the 429 count above; this is the rate both hosts' writes
+        # reached together over the busiest ten seconds (records.peak_writes_per_second).
+        assert peak <= ILS_RATE_LIMIT * 1.02, f"{peak:.1f} writes/s over the busiest 10 s"
         assert_each_record_written_once(cluster.ils, RECORDS)
         # Nothing of the run was left on a worker's home alone: the report is on the storage.
         stored = cluster.storage.root / "catalog-sync" / "reports" / "demo"
@@ -62,6 +60,6 @@ def test_twenty_thousand_records_run_on_both_worker_hosts_within_the_ils_rate_on
         assert peak_overlap(commits) <= POOL_SLOTS
         print(
             f"\n20,000 records on {len(WORKERS)} worker hosts: run wall time {wall:.0f} s, "
-            f"commit_chunk peak {peak_overlap(commits)}, ILS peak {peak} writes/s of "
+            f"commit_chunk peak {peak_overlap(commits)}, ILS peak {peak:.0f} writes/s of "
             f"{ILS_RATE_LIMIT}, requests {counters.get('requests')}"
         )
