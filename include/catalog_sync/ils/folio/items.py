@@ -39,13 +39,13 @@ from catalog_sync.ils.folio.records import check_id
 from catalog_sync.ils.folio.reference import HOLDINGS_SOURCES
 from catalog_sync.ils.folio.refids import ReferenceIds, load_reference_ids
 from catalog_sync.ils.folio.session import OkapiSession, folio_message
+from catalog_sync.ils.folio.writes import BACKOFF
 from catalog_sync.leases import current_lease
 
 T = TypeVar("T")
 HOLDINGS = "/holdings-storage/holdings"
 ITEMS = "/item-storage/items"
 _ATTEMPTS = 4
-_BACKOFF = 0.2
 
 
 class FolioItems:
@@ -116,7 +116,7 @@ class FolioItems:
         check_id(item_id)
         batches = self.item_batches
         refs = await self._refs(correlation_id)
-        delay = _BACKOFF
+        delay = BACKOFF
         for _ in range(_ATTEMPTS):
             found = await batches.items_by_id.submit((item_id, correlation_id))
             holdings = {str(h["id"]) for h in await self._holdings_of(biblio_id, correlation_id)}
