@@ -10,7 +10,7 @@ from typing import Any
 
 import pymarc
 
-from catalog_sync.emulator.query import Scalar
+from catalog_sync.emulator.query import SUBSTRING_COLUMNS, SUBSTRING_INDEX, Scalar
 from catalog_sync.emulator.records import (
     COLUMN_SOURCES,
     MARCXML,
@@ -84,6 +84,33 @@ CREATE TABLE IF NOT EXISTS writes (
 """
 
 
+# The trigram index behind emulator.query's `-like` searches on standard numbers, kept in step
+# with biblios by triggers (an external-content FTS5 table holds no copy of the values).
+_NEW = ", ".join(f"new.{c}" for c in SUBSTRING_COLUMNS)
+_OLD = ", ".join(f"old.{c}" for c in SUBSTRING_COLUMNS)
+_INDEX_SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS {SUBSTRING_INDEX} USING fts5(
+    {", ".join(SUBSTRING_COLUMNS)}, content='biblios', content_rowid='biblio_id',
+    tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS biblio_numbers_ai AFTER INSERT ON biblios BEGIN
+    INSERT INTO {SUBSTRING_INDEX} (rowid, {", ".join(SUBSTRING_COLUMNS)})
+    VALUES (new.biblio_id, {_NEW});
+END;
+CREATE TRIGGER IF NOT EXISTS biblio_numbers_ad AFTER DELETE ON biblios BEGIN
+    INSERT INTO {SUBSTRING_INDEX} ({SUBSTRING_INDEX}, rowid, {", ".join(SUBSTRING_COLUMNS)})
+    VALUES ('delete', old.biblio_id, {_OLD});
+END;
+CREATE TRIGGER IF NOT EXISTS biblio_numbers_au AFTER UPDATE OF {", ".join(SUBSTRING_COLUMNS)}
+ON biblios BEGIN
+    INSERT INTO {SUBSTRING_INDEX} ({SUBSTRING_INDEX}, rowid, {", ".join(SUBSTRING_COLUMNS)})
+    VALUES ('delete', old.biblio_id, {_OLD});
+    INSERT INTO {SUBSTRING_INDEX} (rowid, {", ".join(SUBSTRING_COLUMNS)})
+    VALUES (new.biblio_id, {_NEW});
+END;
+"""
+
+
 def sha256_hex(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
@@ -108,11 +135,23 @@ class CatalogStore(ItemStore):
             self._db.execute("PRAGMA synchronous=NORMAL")
         old = self._old_catalog()
         self._db.executescript(_SCHEMA)
+        self._index_numbers()
         logged = {row[1] for row in self._db.execute("PRAGMA table_info(writes)")}
         if "payload" not in logged:  # a write log kept by an older emulator
             self._db.execute("ALTER TABLE writes ADD COLUMN payload BLOB")
         if old:
             self._restore(old)
+
+    def _index_numbers(self) -> None:
+        """Create the number index; a catalog saved before it existed is indexed once."""
+        known = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = ?", (SUBSTRING_INDEX,)
+        ).fetchone()
+        self._db.executescript(_INDEX_SCHEMA)
+        if known is None:
+            self._db.execute(
+                f"INSERT INTO {SUBSTRING_INDEX} ({SUBSTRING_INDEX}) VALUES ('rebuild')"
+            )
 
     def _old_catalog(self) -> list[sqlite3.Row]:
         """A catalog saved by an emulator without Koha's columns: its rows, table dropped."""
