@@ -10,8 +10,10 @@ import pytest
 from pymarc import Field, Indicators, Record, Subfield
 
 from catalog_sync.changes.identifiers import (
+    hyphenated_isbn,
     isbn10,
     isbn13,
+    isbn_forms,
     issn,
     lccn,
     oclc_number,
@@ -97,6 +99,15 @@ def test_isbn_13s_of_the_978_range_have_an_isbn_10_form() -> None:
     assert isbn10("9791234567896") is None
 
 
+def test_isbns_are_hyphenated_where_the_agency_ranges_place_every_hyphen() -> None:
+    assert hyphenated_isbn("9780198526636") == "978-0-19-852663-6"
+    assert hyphenated_isbn("080442957X") == "0-8044-2957-X"
+    assert hyphenated_isbn("9791032300824") == "979-10-323-0082-4"
+    # 978-699: no registration group there, so no form anyone catalogues
+    assert hyphenated_isbn("9786999999995") is None
+    assert isbn_forms("9786999999995") == ["9786999999995", "6999999996"]
+
+
 def test_numbers_are_searched_where_koha_keeps_them_and_only_those(loc_record: Record) -> None:
     record = copy.deepcopy(loc_record)
     record.add_ordered_field(Field("020", BLANK, [Subfield("a", "0-19-852663-6")]))
@@ -107,7 +118,15 @@ def test_numbers_are_searched_where_koha_keeps_them_and_only_those(loc_record: R
     assert list(wanted) == ["010", "020"]
     assert wanted["020"] == ["9780198526636"]
     assert numbers_query({"isbn": wanted["020"], "lccn": wanted["010"]}) == [
-        {"isbn": [{"-like": "%9780198526636%"}, {"-like": "%0198526636%"}]},
+        {
+            "isbn": [
+                {"-like": "%9780198526636%"},
+                {"-like": "%0198526636%"},
+                # as catalogued with the agency's hyphens ("0-19-852663-6" above)
+                {"-like": "%978-0-19-852663-6%"},
+                {"-like": "%0-19-852663-6%"},
+            ]
+        },
         {"lc_control_number": [{"-like": f"%{wanted['010'][0][-6:]}%"}]},
     ]
 

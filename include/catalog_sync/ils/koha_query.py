@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from catalog_sync.changes.identifiers import isbn10, normalise
+from catalog_sync.changes.identifiers import isbn_forms, normalise
 
 # Koha's biblio.timestamp column holds the server's local time. Bounds go out as RFC 3339,
 # which Koha's API reads as such, but one not converted to local time, or modest clock skew,
@@ -32,8 +32,8 @@ def _like_patterns(index: str, value: str) -> list[str]:
     Raw values keep qualifiers and either ISBN form ("0520078438 (pbk.)"), so each form is
     searched as a substring and every hit is verified by normalising what Koha returns.
     """
-    if index == "isbn":
-        forms = [value, isbn10(value)]
+    if index == "isbn":  # raw values may be hyphenated: "978-0-520-07843-7 (pbk.)"
+        forms: list[str | None] = list(isbn_forms(value))
     elif index == "issn":
         forms = [value, value.replace("-", "")]
     else:  # an LCCN's serial number survives every spacing and hyphenation of the prefix

@@ -12,7 +12,7 @@ from typing import Any
 import pymarc
 import pymarc.exceptions
 
-from catalog_sync.changes.identifiers import isbn10, normalise
+from catalog_sync.changes.identifiers import isbn_forms, normalise
 from catalog_sync.ils.client import Candidate
 from catalog_sync.ils.errors import ILSBadAnswer, ILSRejected
 from catalog_sync.ils.folio.mapping import InstanceMappingError, instance_from_marc
@@ -156,8 +156,8 @@ def held_numbers(instance: dict[str, Any]) -> dict[str, set[str]]:
 
 def search_terms(index: str, value: str) -> list[str]:
     """The forms FOLIO may hold `value` in, each a full-text term of the `identifiers` index."""
-    if index == "isbn":  # FOLIO holds the ISBN as catalogued, often in its 10 form
-        forms = [value, isbn10(value) or value]
+    if index == "isbn":  # FOLIO holds the ISBN as catalogued: 10 or 13, hyphenated or not
+        forms = isbn_forms(value)
     elif index == "oclc_number":
         # OCLC's own prefixes and padding (ocm + 8 digits, ocn + 9, on + 10 or more): a
         # full-text match needs the whole word, so each form is a term of its own.
