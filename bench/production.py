@@ -173,6 +173,11 @@ def ensure_seed(b: Bench) -> None:
             seed = run_dag_measured(layout, "seed", b.timeout)
             if seed.returncode != 0:
                 raise RuntimeError(f"the seed run failed; see {seed.log_path}")
+            # A seed that loaded nothing (a file the inbox did not take) must not be cached
+            # as complete: every later run would measure creates, not the daily file.
+            created = (seed.report or {}).get("summary", {}).get("created", 0)
+            if not created:
+                raise RuntimeError(f"the seed run created no records; see {seed.log_path}")
         finally:
             emulator.stop()  # SQLite files complete before they are copied
             redis.stop()

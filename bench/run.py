@@ -218,7 +218,15 @@ class Runner:
 
 def slice_of(source: Path, n: int) -> Path:
     if n == record_count(source):
-        return source
+        if source.suffix == ".mrc":
+            return source
+        # A vendor's inbox takes *.mrc: the downloaded BooksAll file has no suffix, and a
+        # seed of it found nothing to load. A hard link names it without a 240 MB copy.
+        named = CACHE / "slices" / f"{source.name}.mrc"
+        if not named.exists():
+            named.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, named)
+        return named
     return take_records(source, n, CACHE / "slices" / f"{source.stem}-{n}.mrc")
 
 
