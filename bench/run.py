@@ -508,6 +508,12 @@ def section_daily(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None
     r.run(argv, 6 * 3600)
     rows = json.loads(result_file.read_text())["rows"]
     out["daily"] = daily_figures(rows[0], records, records // CHANGE_EVERY, pymarc["seconds"])
+    seed_file = seed / "seed.json"
+    if seed_file.is_file():  # the seed run is the initial load: every record a create
+        load = json.loads(seed_file.read_text())
+        wall = load.get("wall_s") or 0
+        load["records_per_s"] = round(records / wall, 1) if wall else None
+        out["initial_load"] = load
 
 
 def daily_figures(
