@@ -3,9 +3,12 @@ searches: the numbers match_numbers would read from the record, and none a PII p
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import pymarc
 import pytest
+from tests.privacy_canaries import find_canaries, plant_canaries, write_records
 
 from catalog_sync.changes.matching import SEARCHABLE, match_numbers, numbers_for_points
 from catalog_sync.changes.state import StateStore, idempotency_key
@@ -109,3 +112,19 @@ def test_a_policy_masking_a_field_the_numbers_come_from_stages_none(
 def test_the_shipped_policy_masks_none_of_them(tmp_path: Path) -> None:
     _, staged = stage(tmp_path, "run-1", Masker(load_policy(), b"k" * 32))
     assert all(c.numbers for c in staged)
+
+
+def test_staging_with_numbers_holds_no_canary(tmp_path: Path) -> None:
+    with SAMPLE.open("rb") as fh:
+        originals = list(itertools.islice(pymarc.MARCReader(fh, to_unicode=True), 40))
+    records, canaries = plant_canaries(originals)
+    landing = write_records(records, tmp_path / "canaries.mrc")
+    [ref] = split_file(describe_landing(landing, VENDOR.name), records_per_chunk=100)
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    masker = Masker(load_policy(), b"k" * 32)
+
+    report = process_chunk(ref, VENDOR, RuntimeLayout(tmp_path), state, "run-1", masker)
+
+    assert report.creates == 40
+    assert all(c.numbers for c in read_staged(report.staging_path))
+    assert find_canaries([Path(report.staging_path)], canaries) == []
