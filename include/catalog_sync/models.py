@@ -102,8 +102,10 @@ class RequestKind(StrEnum):
 class StagedChange(Payload):
     """One record's decided change, as written to the staging store (JSON lines per chunk).
 
-    It holds no record content: commit_chunk re-reads the record from the landing file at
-    `offset`, so values the ILS needs never rest in staging.
+    It holds no record content to write: commit_chunk re-reads the record from the landing file
+    at `offset` (and checks it is the one staged), so values the ILS gets never rest in staging.
+    A create also carries its searchable standard numbers (`numbers`), so that the commit can
+    batch its match searches without reading and preparing every create one more time.
     """
 
     record_key: str
@@ -115,6 +117,16 @@ class StagedChange(Payload):
     ils_id: str | None = None
     previous_fingerprint: str | None = Field(
         default=None, description="What was applied before (part of the idempotency key)"
+    )
+    numbers: dict[str, list[str]] | None = Field(
+        default=None,
+        description="A create's searchable numbers by index (changes.matching.searchable_numbers:"
+        " normalised ISBN, ISSN, LCCN and OCLC numbers, the 001 as hrid; an index it lacks left"
+        " out), all of them whatever the vendor's match points, which the commit applies. Public"
+        " identifiers, staged only when the PII policy masks none of their fields (the 001 is a"
+        " control field, which no policy rule masks). None: not staged (not a create, a policy"
+        " masking one of those fields, or a staging file older than this field): the commit"
+        " then reads the record for them",
     )
 
 

@@ -107,18 +107,36 @@ def normalise(index: str, value: str) -> str | None:
     return _NORMALISE[index](value)
 
 
+# Where record_identifiers reads each index: (tag, subfield code, index). Named once so that
+# what staging may hold can be checked against the PII policy (pipeline/process.py).
+IDENTIFIER_SOURCES = (
+    ("035", "a", "oclc_number"),
+    ("020", "a", "isbn"),
+    ("022", "a", "issn"),
+    ("010", "a", "lccn"),
+)
+
+
 def record_identifiers(record: Record) -> dict[str, list[str]]:
     """Every normalised standard number of a record, by index name, in field order."""
     out: dict[str, list[str]] = {"oclc_number": [], "isbn": [], "issn": [], "lccn": []}
-    for tag, code, index, normalise in (
-        ("035", "a", "oclc_number", oclc_number),
-        ("020", "a", "isbn", isbn13),
-        ("022", "a", "issn", issn),
-        ("010", "a", "lccn", lccn),
-    ):
+    for tag, code, index in IDENTIFIER_SOURCES:
+        normalise = _NORMALISE[index]
         for field in record.get_fields(tag):
             for value in field.get_subfields(code):
                 norm = normalise(str(value))
                 if norm and norm not in out[index]:
                     out[index].append(norm)
     return out
+
+
+def searchable_numbers(record: Record) -> dict[str, list[str]]:
+    """Every number a match point can search, by index name: the record's standard numbers
+    (record_identifiers) and its 001 as `hrid` (FOLIO's instance HRID), whatever the vendor's
+    match points (catalog_sync.changes.matching picks theirs)."""
+    identifiers: dict[str, list[str]] = record_identifiers(record)
+    control = record.get("001")
+    is_control = control is not None and control.is_control_field()
+    hrid = (control.data or "").strip() if control is not None and is_control else ""
+    identifiers["hrid"] = [hrid] if hrid else []
+    return identifiers

@@ -14,12 +14,12 @@ their index in its `match_indexes` refuses them here).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pymarc import Record
 
-from catalog_sync.changes.identifiers import record_identifiers
+from catalog_sync.changes.identifiers import searchable_numbers
 from catalog_sync.ils.client import Candidate, ILSClient
 
 log = logging.getLogger(__name__)
@@ -50,19 +50,23 @@ class MatchResult:
     review_reason: str | None = None
 
 
-def match_numbers(record: Record, points: Sequence[str]) -> dict[str, list[str]]:
-    """The searchable match points the record carries, in priority order, with its values."""
-    identifiers: dict[str, list[str]] = record_identifiers(record)
-    control = record.get("001")
-    is_control = control is not None and control.is_control_field()
-    hrid = (control.data or "").strip() if control is not None and is_control else ""
-    identifiers["hrid"] = [hrid] if hrid else []
+def numbers_for_points(
+    numbers: Mapping[str, list[str]], points: Sequence[str]
+) -> dict[str, list[str]]:
+    """Of a record's searchable_numbers (an index it lacks may be left out), the searchable
+    match points it carries, in priority order, with their values."""
     wanted: dict[str, list[str]] = {}
     for point in points:
         index = SEARCHABLE.get(point)
-        if index is not None and identifiers[index]:
-            wanted[point] = identifiers[index]
+        values = numbers.get(index, []) if index is not None else []
+        if values:
+            wanted[point] = list(values)
     return wanted
+
+
+def match_numbers(record: Record, points: Sequence[str]) -> dict[str, list[str]]:
+    """The searchable match points the record carries, in priority order, with its values."""
+    return numbers_for_points(searchable_numbers(record), points)
 
 
 def check_searchable(client: object, points: Sequence[str]) -> None:

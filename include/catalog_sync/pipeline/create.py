@@ -16,7 +16,11 @@ from dataclasses import dataclass
 
 from pymarc import Record
 
-from catalog_sync.changes.matching import match_numbers, prefetch_candidates
+from catalog_sync.changes.matching import (
+    match_numbers,
+    numbers_for_points,
+    prefetch_candidates,
+)
 from catalog_sync.changes.stamp import stamp_record
 from catalog_sync.changes.state import ops
 from catalog_sync.marc.shallow import sharing_fields
@@ -70,11 +74,18 @@ async def recover_lost_create(
 async def prefetch_matches(creates: Sequence[StagedChange], job: CommitJob) -> None:
     """Find the match candidates of every create in a few batched searches (job.candidates).
 
-    Each record is read once more from the landing file for its numbers only; one that no
-    longer reads as staged is left to its own commit step, which reports it.
+    A create's numbers are the ones process_chunk staged, filtered by the vendor's match
+    points as they are now. Only a create staged without them (a staging file written before
+    they were staged, or a PII policy that masks a field they come from) is read once more from
+    the landing file for them; one that no longer reads as staged is left to its own commit
+    step, which re-reads every record and reports it. Candidates found for a record edited
+    since staging are never used: that step refuses the record before matching.
     """
     wanted: dict[str, dict[str, list[str]]] = {}
     for change in creates:
+        if change.numbers is not None:
+            wanted[change.record_key] = numbers_for_points(change.numbers, job.vendor.match_points)
+            continue
         try:
             record = incoming_record(job.ref, change, job.vendor)
         except StagedRecordChanged:

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from catalog_sync.audit import correlation_id
 from catalog_sync.changes.fingerprint import match_point_key, record_key
+from catalog_sync.changes.identifiers import IDENTIFIER_SOURCES, searchable_numbers
 from catalog_sync.changes.state import StateStore
 from catalog_sync.changes.state.schema import AppliedRecord
 from catalog_sync.config import VendorConfig
@@ -24,7 +25,7 @@ from catalog_sync.pipeline.rebaseline import (
     same_as_stored,
     store_current,
 )
-from catalog_sync.privacy import Masker
+from catalog_sync.privacy import Masker, PiiPolicy, load_policy
 
 # Staging lines are written this many at a time: one write call per block, not per record.
 STAGING_BLOCK = 512
@@ -60,6 +61,25 @@ class _Accepted(NamedTuple):
     offset: int
     length: int
     deleted: bool
+    # Its searchable numbers (None: deleted, or the policy masks one of their fields): staged
+    # for a create only, whose action the chunk's state lookup decides after all are read.
+    numbers: dict[str, list[str]] | None
+
+
+def stages_numbers(policy: PiiPolicy) -> bool:
+    """Whether a create's searchable numbers may rest in staging: only when the PII policy
+    leaves every field they come from in plain text (no rule on it, no scrubber scanning it).
+    The policy can mask 020 $a for a site that wants it so; its creates then stage none and the
+    commit reads them from the landing file, as it did before numbers were staged."""
+    return not any(
+        policy.rule_for(tag, code) is not None or policy.scrubbed_tag(tag)
+        for tag, code, _ in IDENTIFIER_SOURCES
+    )
+
+
+def staged_numbers(numbers: dict[str, list[str]]) -> dict[str, list[str]]:
+    """searchable_numbers as staged: the indexes the record carries (most lack some)."""
+    return {index: values for index, values in numbers.items() if values}
 
 
 def staging_line(
@@ -76,6 +96,7 @@ def staging_line(
             "correlation_id": correlation,
             "ils_id": prev.ils_id if prev else None,
             "previous_fingerprint": prev.fingerprint if prev else None,
+            "numbers": accepted.numbers if action is ChangeAction.CREATE else None,
         },
         separators=(",", ":"),
     )
@@ -102,6 +123,9 @@ def process_chunk(
     reject_file = rejects_path(layout, vendor.name, run_id, ref.chunk_id)
     reject_file.parent.mkdir(parents=True, exist_ok=True)
     mask = (lambda data: masker.mask_raw(data, ref.format)) if masker else None
+    # The commit uses a create's numbers for its batched match searches: staged here, where
+    # the record is already prepared, instead of read and prepared again at commit.
+    with_numbers = stages_numbers(masker.policy if masker else load_policy())
     with RejectWriter(reject_file, chunk_id=ref.chunk_id, mask=mask) as rejects:
         for raw in iter_chunk(ref):
             total += 1
@@ -122,7 +146,14 @@ def process_chunk(
                 rejects.add(raw, rejection)
                 continue
             fingerprint = result.fingerprint()
-            staged.append(_Accepted(key, fingerprint, raw.offset, len(raw.data), result.deleted))
+            numbers = (
+                staged_numbers(searchable_numbers(result.record))
+                if with_numbers and not result.deleted
+                else None
+            )
+            staged.append(
+                _Accepted(key, fingerprint, raw.offset, len(raw.data), result.deleted, numbers)
+            )
 
     # The action is decided once per chunk, against one state lookup for all its records.
     previous = state.applied(vendor.ils_conn_id, (a.record_key for a in staged))
