@@ -104,8 +104,8 @@ class StagedChange(Payload):
 
     It holds no record content to write: commit_chunk re-reads the record from the landing file
     at `offset` (and checks it is the one staged), so values the ILS gets never rest in staging.
-    A create also carries its searchable standard numbers (`numbers`), so that the commit can
-    batch its match searches without reading and preparing every create one more time.
+    A create also carries its standard numbers as catalogued (`number_sources`), so that the
+    commit can batch its match searches without reading and preparing every create again.
     """
 
     record_key: str
@@ -118,11 +118,11 @@ class StagedChange(Payload):
     previous_fingerprint: str | None = Field(
         default=None, description="What was applied before (part of the idempotency key)"
     )
-    numbers: dict[str, list[str]] | None = Field(
+    number_sources: dict[str, list[str]] | None = Field(
         default=None,
-        description="A create's searchable numbers by index (changes.matching.searchable_numbers:"
-        " normalised ISBN, ISSN, LCCN and OCLC numbers, the 001 as hrid; an index it lacks left"
-        " out), all of them whatever the vendor's match points, which the commit applies. Public"
+        description="A create's standard numbers as catalogued, by tag (identifiers."
+        "number_sources: 035/020/022/010 $a and the 001), all of them whatever the vendor's"
+        " match points; the commit normalises them and applies the points. Public"
         " identifiers, staged only when the PII policy masks none of their fields (the 001 is a"
         " control field, which no policy rule masks). None: not staged (not a create, a policy"
         " masking one of those fields, or a staging file older than this field): the commit"

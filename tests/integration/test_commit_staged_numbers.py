@@ -57,9 +57,9 @@ def without_numbers(staging_path: str) -> None:
     """The staging file as process_chunk wrote it before numbers were staged."""
     path = Path(staging_path)
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    assert all(line["numbers"] for line in lines)  # every one a create, with numbers
+    assert all(line["number_sources"] for line in lines)  # every one a create, with numbers
     for line in lines:
-        del line["numbers"]
+        del line["number_sources"]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 
 

@@ -10,6 +10,11 @@ import pymarc
 import pytest
 from tests.privacy_canaries import find_canaries, plant_canaries, write_records
 
+from catalog_sync.changes.identifiers import (
+    numbers_from_sources,
+    record_identifiers,
+    searchable_numbers,
+)
 from catalog_sync.changes.matching import SEARCHABLE, match_numbers, numbers_for_points
 from catalog_sync.changes.state import StateStore, idempotency_key
 from catalog_sync.config import load_vendors
@@ -52,12 +57,18 @@ def test_a_creates_staged_numbers_are_what_matching_reads_from_the_record(
     assert len(staged) == 1000 and {c.action for c in staged} == {ChangeAction.CREATE}
     kinds = set()
     for change in staged:
-        assert change.numbers is not None
+        assert change.number_sources is not None
         record = reread(ref, change).record
+        numbers = numbers_from_sources(change.number_sources)
+        assert (
+            numbers
+            == searchable_numbers(record)
+            == {**record_identifiers(record), "hrid": numbers["hrid"]}
+        )
         # Whatever points the vendor has at commit, not only those it had when staging.
         for points in (ALL_POINTS, VENDOR.match_points, ["035", "001+003", "oclc"], []):
-            assert numbers_for_points(change.numbers, points) == match_numbers(record, points)
-        kinds.update(change.numbers)
+            assert numbers_for_points(numbers, points) == match_numbers(record, points)
+        kinds.update(index for index, values in numbers.items() if values)
     # The sample exercises more than one index (every LoC record has an LCCN and a 001).
     assert {"lccn", "hrid", "isbn"} <= kinds <= set(SEARCHABLE.values())
 
@@ -79,7 +90,7 @@ def test_only_creates_carry_numbers(tmp_path: Path) -> None:
 
     _, again = stage(tmp_path, "run-2")
 
-    actions = [(c.action, c.numbers is not None) for c in again]
+    actions = [(c.action, c.number_sources is not None) for c in again]
     assert actions[:2] == [(ChangeAction.UNCHANGED, False)] * 2
     assert set(actions[2:]) == {(ChangeAction.CREATE, True)}
 
@@ -106,12 +117,12 @@ def test_a_policy_masking_a_field_the_numbers_come_from_stages_none(
     tmp_path: Path, policy: PiiPolicy
 ) -> None:
     _, staged = stage(tmp_path, "run-1", Masker(policy, b"k" * 32))
-    assert staged and all(c.numbers is None for c in staged)
+    assert staged and all(c.number_sources is None for c in staged)
 
 
 def test_the_shipped_policy_masks_none_of_them(tmp_path: Path) -> None:
     _, staged = stage(tmp_path, "run-1", Masker(load_policy(), b"k" * 32))
-    assert all(c.numbers for c in staged)
+    assert all(c.number_sources for c in staged)
 
 
 def test_staging_with_numbers_holds_no_canary(tmp_path: Path) -> None:
@@ -126,5 +137,5 @@ def test_staging_with_numbers_holds_no_canary(tmp_path: Path) -> None:
     report = process_chunk(ref, VENDOR, RuntimeLayout(tmp_path), state, "run-1", masker)
 
     assert report.creates == 40
-    assert all(c.numbers for c in read_staged(report.staging_path))
+    assert all(c.number_sources for c in read_staged(report.staging_path))
     assert find_canaries([Path(report.staging_path)], canaries) == []

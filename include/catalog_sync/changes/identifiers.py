@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from pymarc import Record
 
@@ -130,13 +131,43 @@ def record_identifiers(record: Record) -> dict[str, list[str]]:
     return out
 
 
+_CODE_OF_TAG = {tag: code for tag, code, _ in IDENTIFIER_SOURCES}
+
+
+def number_sources(record: Record) -> dict[str, list[str]]:
+    """The raw values searchable_numbers reads, by tag: each source tag's $a as catalogued and
+    the first 001's data. One pass over the fields and no normalising: process_chunk stages
+    this for every record, and only the few that turn out to be creates are normalised
+    (numbers_from_sources), at commit."""
+    out: dict[str, list[str]] = {}
+    for field in record.fields:
+        tag = field.tag
+        code = _CODE_OF_TAG.get(tag)
+        if code is not None:
+            values = field.get_subfields(code)
+            if values:
+                out.setdefault(tag, []).extend(str(v) for v in values)
+        elif tag == "001" and "001" not in out:  # record.get("001"): the first one decides
+            out["001"] = [(field.data or "") if field.is_control_field() else ""]
+    return out
+
+
+def numbers_from_sources(sources: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """searchable_numbers from number_sources' raw values (staged, or read from a record)."""
+    out: dict[str, list[str]] = {"oclc_number": [], "isbn": [], "issn": [], "lccn": []}
+    for tag, _code, index in IDENTIFIER_SOURCES:
+        normalise = _NORMALISE[index]
+        for value in sources.get(tag, ()):
+            norm = normalise(value)
+            if norm and norm not in out[index]:
+                out[index].append(norm)
+    hrid = (list(sources.get("001", ())) or [""])[0].strip()
+    out["hrid"] = [hrid] if hrid else []
+    return out
+
+
 def searchable_numbers(record: Record) -> dict[str, list[str]]:
     """Every number a match point can search, by index name: the record's standard numbers
-    (record_identifiers) and its 001 as `hrid` (FOLIO's instance HRID), whatever the vendor's
-    match points (catalog_sync.changes.matching picks theirs)."""
-    identifiers: dict[str, list[str]] = record_identifiers(record)
-    control = record.get("001")
-    is_control = control is not None and control.is_control_field()
-    hrid = (control.data or "").strip() if control is not None and is_control else ""
-    identifiers["hrid"] = [hrid] if hrid else []
-    return identifiers
+    (as record_identifiers gives them) and its 001 as `hrid` (FOLIO's instance HRID), whatever
+    the vendor's match points (catalog_sync.changes.matching picks theirs)."""
+    return numbers_from_sources(number_sources(record))

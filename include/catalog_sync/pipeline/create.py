@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pymarc import Record
 
+from catalog_sync.changes.identifiers import numbers_from_sources
 from catalog_sync.changes.matching import (
     match_numbers,
     numbers_for_points,
@@ -83,8 +84,9 @@ async def prefetch_matches(creates: Sequence[StagedChange], job: CommitJob) -> N
     """
     wanted: dict[str, dict[str, list[str]]] = {}
     for change in creates:
-        if change.numbers is not None:
-            wanted[change.record_key] = numbers_for_points(change.numbers, job.vendor.match_points)
+        if change.number_sources is not None:
+            numbers = numbers_from_sources(change.number_sources)
+            wanted[change.record_key] = numbers_for_points(numbers, job.vendor.match_points)
             continue
         try:
             record = incoming_record(job.ref, change, job.vendor)
