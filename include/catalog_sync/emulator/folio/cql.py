@@ -219,6 +219,11 @@ def _identifiers(modifiers: list[str], value: str) -> Compiled:
 
 
 def _unquote(token: str) -> str:
+    # An unescaped `*`, `?` or `^` is CQL masking (truncation, anchoring), which RMB runs as
+    # a pattern: taken literally here it would match less than FOLIO does, and a CQL delete
+    # would then delete less without saying so. Refused instead.
+    if re.search(r"(?<!\\)(?:\\\\)*[*?^]", token):
+        raise CQLError(f"masking characters are not supported: {token}")
     if token.startswith('"'):
         return re.sub(r"\\(.)", r"\1", token[1:-1])
     return token

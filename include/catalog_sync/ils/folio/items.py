@@ -222,13 +222,17 @@ class FolioItems:
         if await self.item_batches.items_of_holdings.submit((holdings_id_, cid)):
             return
         try:
-            await self._delete(f"{HOLDINGS}/{holdings_id_}", cid)
+            await self._delete_holdings(holdings_id_, cid)
         except ILSError as exc:  # e.g. staff put an item on it in between: FOLIO keeps it
             if not quiet:
                 raise
             log.warning("FOLIO: an empty holdings record of ours stays (%s)", exc)
 
-    async def _delete(self, path: str, cid: str) -> None:
+    async def _delete_holdings(self, holdings_id_: str, cid: str) -> None:
+        # Not `_delete`: FolioAdapter's own (instances) would shadow it, as it did on main,
+        # where holdings deletes went without the lease check and a 404 failed them.
+        path = f"{HOLDINGS}/{holdings_id_}"
+
         async def send() -> None:
             await _lease_check()
             response = await self.session.request("DELETE", path, correlation_id=cid)
