@@ -465,8 +465,12 @@ def test_cql_delete_of_items_removes_exactly_what_it_selects(
     owner = instance("Weeded")
     okapi.post("/instance-storage/instances", owner)
     [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
-    holdings = {"id": str(uuid.uuid4()), "instanceId": owner["id"],
-                "sourceId": HOLDINGS_SOURCES["MARC"], "permanentLocationId": main["id"]}  # fmt: skip
+    holdings = {
+        "id": str(uuid.uuid4()),
+        "instanceId": owner["id"],
+        "sourceId": HOLDINGS_SOURCES["MARC"],
+        "permanentLocationId": main["id"],
+    }
     assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
     [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
     [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
@@ -514,3 +518,40 @@ def test_cql_delete_of_items_removes_exactly_what_it_selects(
     assert held() == []
     deleted = [w for w in EmulatorControl(folio.url).writes() if w["resource"] == "item"][-4:]
     assert sorted(w["record_id"] for w in deleted) == sorted(ids)
+
+
+def test_cql_delete_of_holdings_is_refused_whole_while_an_item_references_one(
+    okapi: Okapi,
+) -> None:
+    owner = instance("Shelved")
+    okapi.post("/instance-storage/instances", owner)
+    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    for holdings_id in ids:
+        holdings = {
+            "id": holdings_id,
+            "instanceId": owner["id"],
+            "sourceId": HOLDINGS_SOURCES["MARC"],
+            "permanentLocationId": main["id"],
+        }
+        assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
+    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
+    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
+    item = {"holdingsRecordId": ids[1], "status": {"name": "Available"},
+            "materialTypeId": book["id"], "permanentLoanTypeId": circulates["id"]}  # fmt: skip
+    assert okapi.post("/item-storage/items", item).status_code == 201
+
+    def delete(query: str) -> httpx.Response:
+        return okapi.client.delete(
+            "/holdings-storage/holdings", params={"query": query}, headers=okapi.headers
+        )
+
+    def held() -> list[str]:
+        found = okapi.get("/holdings-storage/holdings", query=f'instanceId=="{owner["id"]}"')
+        return sorted(h["id"] for h in found.json()["holdingsRecords"])
+
+    both = f"_version==/number 1 and id==({ids[0]} or {ids[1]})"
+    assert "still referenced from table item" in is_text(delete(both), 400)
+    assert held() == sorted(ids)  # one SQL DELETE: nothing of it applied
+    assert delete(f"_version==/number 1 and id==({ids[0]})").status_code == 204
+    assert held() == [ids[1]]

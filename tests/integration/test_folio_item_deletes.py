@@ -23,10 +23,11 @@ from catalog_sync.services import ServiceProcess
 
 pytestmark = pytest.mark.timeout(120)
 CQL_DELETE = ("DELETE", "/item-storage/items")
+CQL_HOLDINGS_DELETE = ("DELETE", "/holdings-storage/holdings")
 RECORDS, EACH = 16, 3
 # Okapi's HTTP server (Vert.x) refuses a request line over 4,096 bytes.
 REQUEST_LINE = 4096
-ITEM_CHANGED = "item_changed"  # ils.folio.itemdelete
+ITEM_CHANGED = "item_changed"  # ils.folio.cqldelete
 
 
 def all_items(okapi: Okapi) -> list[dict[str, Any]]:
@@ -222,3 +223,41 @@ def test_a_kill_between_holdings_and_item_neither_loses_nor_duplicates_on_rerun(
     assert empty_holdings(okapi) == [] and len(all_holdings(okapi)) == 3
     writes = [w["resource"] for w in EmulatorControl(folio.url).writes()]
     assert writes.count("holdings_record") == 3 and writes.count("item") == 3
+
+
+def test_a_holdings_record_staff_fill_in_between_is_kept_and_the_rest_go(
+    folio: ServiceProcess, okapi: Okapi, loc_records: list[pymarc.Record]
+) -> None:
+    owners = instances(okapi, loc_records, 3)
+
+    async def body(ils: FolioAdapter, _: Sent) -> list[Any]:
+        made = await add_all(ils, owners, ["F-0", "F-1", "F-2"])
+        [copy] = stored(okapi, "/item-storage/items", "items", f'id=="{made[1].item_id}"')
+        filled = False
+
+        async def staff_add(request: httpx.Request) -> None:
+            # Staff add an item to record 1's holdings after we found it empty.
+            nonlocal filled
+            if (request.method, request.url.path) == CQL_HOLDINGS_DELETE and not filled:
+                filled = True
+                theirs = {k: v for k, v in copy.items() if k not in ("id", "hrid", "_version",
+                                                                     "metadata")}  # fmt: skip
+                created = okapi.post("/item-storage/items", {**theirs, "barcode": "STAFF"})
+                assert created.status_code == 201, created.text
+
+        ils.session._http.event_hooks["request"].append(staff_add)
+        return list(
+            await asyncio.gather(
+                *(ils.delete_item(m.item_id, correlation_id=f"r{n}") for n, m in enumerate(made)),
+                return_exceptions=True,
+            )
+        )
+
+    results, sent = run(folio.url, body, batch_size=64)
+
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ILSConflict), results[1]
+    assert [i["barcode"] for i in all_items(okapi)] == ["STAFF"]
+    assert [h["instanceId"] for h in all_holdings(okapi)] == [owners[1]]
+    # The share FOLIO refused as a whole, then each of its records alone.
+    assert sent[CQL_HOLDINGS_DELETE] == 1 + 3

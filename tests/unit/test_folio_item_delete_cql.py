@@ -6,7 +6,7 @@ import uuid
 from urllib.parse import quote
 
 from catalog_sync.emulator.folio.cql import compile_cql
-from catalog_sync.ils.folio.itemdelete import QUERY_BYTES, delete_cql, delete_shares
+from catalog_sync.ils.folio.cqldelete import QUERY_BYTES, delete_cql, delete_shares
 
 
 def items(count: int, version: int | None = 1) -> list[dict[str, object]]:

@@ -13,8 +13,8 @@ once go out together, as instance writes do (ils.folio.writes):
 - a batch left unanswered (no answer, 5xx) is looked for before anything is sent again (items
   by barcode, holdings by the id we derive from instance and location): what FOLIO holds with
   the id we gave it was written, and only the rest is resent;
-- items to delete go in one CQL delete per URL-sized share, each selected by id and the
-  `_version` read (ils.folio.itemdelete);
+- items to delete, and holdings of ours left empty, go in one CQL delete per URL-sized
+  share, each selected by id and the `_version` read (ils.folio.cqldelete);
 - each record's lease is checked in Redis just before the request that carries it (FOLIO has
   no fencing header); a record whose lease is gone is not sent and its caller gets LeaseLost.
 """
@@ -39,7 +39,7 @@ from catalog_sync.ils.errors import (
 )
 from catalog_sync.ils.folio.batcher import Coalescer
 from catalog_sync.ils.folio.client import HOLDINGS_BATCH, ITEM_BATCH, FolioClient, UpsertStatus
-from catalog_sync.ils.folio.itemdelete import delete_items
+from catalog_sync.ils.folio.cqldelete import delete_holdings, delete_items
 from catalog_sync.ils.folio.records import cql_escape
 from catalog_sync.ils.folio.writes import BACKOFF, coalescer, transient
 from catalog_sync.ils.koha_items import DUPLICATE_BARCODE
@@ -109,6 +109,8 @@ class ItemBatches:
         self.changed_items: Coalescer[Pending, None] = coalescer(self._update_items, batch_size)
         # Items to delete, as read (id, `_version`): a CQL delete per URL-sized share.
         self.gone_items: Coalescer[Pending, None] = coalescer(self._delete_items, batch_size)
+        # Holdings of ours found empty, as read: likewise.
+        self.gone_holdings: Coalescer[Pending, None] = coalescer(self._delete_holdings, batch_size)
 
     # -- look-ups ----------------------------------------------------------------------------
 
@@ -274,6 +276,9 @@ class ItemBatches:
 
     async def _delete_items(self, wanted: list[Pending]) -> list[BaseException | None]:
         return await delete_items(self, wanted)
+
+    async def _delete_holdings(self, wanted: list[Pending]) -> list[BaseException | None]:
+        return await delete_holdings(self, wanted)
 
     async def _save(
         self, path: str, key: str, bodies: Records, cid: str, upsert: bool

@@ -39,7 +39,7 @@ from catalog_sync.ils.folio.itemmap import holdings_id, ils_item, item_body
 from catalog_sync.ils.folio.records import check_id
 from catalog_sync.ils.folio.reference import HOLDINGS_SOURCES
 from catalog_sync.ils.folio.refids import ReferenceIds, load_reference_ids
-from catalog_sync.ils.folio.session import OkapiSession, folio_message
+from catalog_sync.ils.folio.session import OkapiSession
 from catalog_sync.ils.folio.writes import BACKOFF
 from catalog_sync.leases import current_lease
 
@@ -162,7 +162,7 @@ class FolioItems:
     async def delete_item(self, item_id: str, *, correlation_id: str) -> None:
         check_id(item_id)
         # Read under the holdings lease, and deleted only as read (id and `_version`), in one
-        # CQL delete with the other items of the batch (ils.folio.itemdelete): an item staff
+        # CQL delete with the other items of the batch (ils.folio.cqldelete): an item staff
         # or circulation changed in between is kept (ILSConflict), not deleted unseen.
         found = await self.item_batches.items_by_id.submit((item_id, correlation_id))
         if not found:
@@ -222,32 +222,8 @@ class FolioItems:
         if await self.item_batches.items_of_holdings.submit((holdings_id_, cid)):
             return
         try:
-            await self._delete_holdings(holdings_id_, cid)
+            await self.item_batches.gone_holdings.submit(Pending(holdings, current_lease(), cid))
         except ILSError as exc:  # e.g. staff put an item on it in between: FOLIO keeps it
             if not quiet:
                 raise
             log.warning("FOLIO: an empty holdings record of ours stays (%s)", exc)
-
-    async def _delete_holdings(self, holdings_id_: str, cid: str) -> None:
-        # Not `_delete`: FolioAdapter's own (instances) would shadow it, as it did on main,
-        # where holdings deletes went without the lease check and a 404 failed them.
-        path = f"{HOLDINGS}/{holdings_id_}"
-
-        async def send() -> None:
-            await _lease_check()
-            response = await self.session.request("DELETE", path, correlation_id=cid)
-            if response.status_code in (204, 404):
-                return  # 404: gone already (a resend after a lost answer)
-            message = f"FOLIO DELETE {path}: {folio_message(response)}"
-            if response.status_code < 500:
-                raise ILSConflict(message, status=response.status_code)
-            raise ILSError(message, status=response.status_code)
-
-        await self._call(f"DELETE {path}", send)
-
-
-async def _lease_check() -> None:
-    """Under a lease, check in Redis it is still ours (LeaseLost if not) before a write."""
-    lease = current_lease()
-    if lease is not None:
-        await lease.before_write()

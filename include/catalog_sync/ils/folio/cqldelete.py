@@ -1,14 +1,17 @@
-"""FOLIO item deletes in batches: one `DELETE /item-storage/items?query=<CQL>` per URL-sized
-share of a batch (item-storage.raml), where each item went in a request of its own before.
+"""FOLIO item and holdings deletes in batches: one `DELETE <collection>?query=<CQL>` per
+URL-sized share of a batch (item-storage.raml, holdings-storage.raml), where each record went
+in a request of its own before.
 
-Each item is selected by its id *and* the `_version` it was read with under the holdings
+Each record is selected by its id *and* the `_version` it was read with under the holdings
 lease: `(_version==/number 2 and id==(a or b)) or ...`. FOLIO's DELETE by id ignores
 `_version` (optimistic locking guards updates only), so the one-by-one delete this replaces
 removed an item whatever staff or circulation did to it between our read and the delete.
 Now an item changed since is left alone and its caller gets ILSConflict (the record goes to
 review, as a Koha item on loan does): only the copy we read is deleted, never a changed one.
 FOLIO answers a CQL delete 204 without saying what it removed, so one retrieve of the
-batch's ids afterwards tells which items survived.
+batch's ids afterwards tells which items survived. A holdings record (ours, found empty) is
+deleted the same way; one that an item got in the meantime fails the share as a whole (the
+foreign key), and its records are then deleted one per request, so only that one stays.
 
 A CQL delete is repeatable (a resend after a lost answer selects nothing more, and never
 anything we did not select), so a batch left unanswered is sent again as it was.
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ITEMS = "/item-storage/items"
+HOLDINGS = "/holdings-storage/holdings"
 # Bytes of URL-encoded CQL per delete: Okapi's HTTP server (Vert.x) refuses a request line
 # over 4,096 bytes, and method, path and protocol take under 100 of them. About 80 ids fit.
 QUERY_BYTES = 3500
@@ -88,7 +92,7 @@ async def delete_items(batches: ItemBatches, wanted: list[Pending]) -> list[Base
     cid = wanted[0].cid
     sent: list[int] = []
     for share in delete_shares([p.body for p in wanted]):
-        sent += await _send(batches, wanted, list(share), answers, cid)
+        sent += await _send(batches, ITEMS, wanted, list(share), answers, cid)
     if not sent:
         return answers
     ids = [wanted[n].id for n in sent]
@@ -108,8 +112,38 @@ async def delete_items(batches: ItemBatches, wanted: list[Pending]) -> list[Base
     return answers
 
 
+async def delete_holdings(
+    batches: ItemBatches, wanted: list[Pending]
+) -> list[BaseException | None]:
+    """Delete each holdings record as read (id, `_version`); each caller answered None, or
+    ILSConflict when FOLIO keeps it because an item now references it."""
+    answers: list[BaseException | None] = [None] * len(wanted)
+    cid = wanted[0].cid
+    for share in delete_shares([p.body for p in wanted]):
+        ids = list(share)
+        await _send(batches, HOLDINGS, wanted, ids, answers, cid)
+        refused = [n for n in ids if _referenced(answers[n])]
+        if refused and len(ids) > 1:
+            # One referenced record fails the share's single SQL DELETE: each alone, so
+            # only the ones still referenced stay.
+            for n in refused:
+                answers[n] = None
+            await asyncio.gather(
+                *(_send(batches, HOLDINGS, wanted, [n], answers, cid) for n in refused)
+            )
+        for n in ids:
+            if _referenced(answers[n]):
+                answers[n] = ILSConflict(str(answers[n]), status=400)
+    return answers
+
+
+def _referenced(answer: BaseException | None) -> bool:
+    return type(answer) is ILSError and answer.status == 400 and "referenced" in str(answer)
+
+
 async def _send(
     batches: ItemBatches,
+    path: str,
     wanted: list[Pending],
     share: list[int],
     answers: list[BaseException | None],
@@ -126,12 +160,12 @@ async def _send(
         try:
             async with batches.gate:
                 response = await batches.client.session.request(
-                    "DELETE", ITEMS, correlation_id=cid, params={"query": query}
+                    "DELETE", path, correlation_id=cid, params={"query": query}
                 )
             if response.status_code == 204:
                 return share
             raise ILSError(
-                f"FOLIO delete items: {response.status_code} {folio_message(response)}",
+                f"FOLIO DELETE {path}: {response.status_code} {folio_message(response)}",
                 status=response.status_code,
             )
         except ILSAuthError:
@@ -140,7 +174,7 @@ async def _send(
             if not transient(exc) or attempt == batches.max_attempts:
                 for n in share:
                     answers[n] = (
-                        ILSUnavailable(f"{batches.label}: delete items: {exc}")
+                        ILSUnavailable(f"{batches.label}: DELETE {path}: {exc}")
                         if transient(exc)
                         else exc
                     )
