@@ -138,7 +138,7 @@ async def delete_holdings(
 
 
 def _referenced(answer: BaseException | None) -> bool:
-    return type(answer) is ILSError and answer.status == 400 and "referenced" in str(answer)
+    return type(answer) is ILSError and answer.status == 400 and "still referenced" in str(answer)
 
 
 async def _send(
@@ -149,7 +149,8 @@ async def _send(
     answers: list[BaseException | None],
     cid: str,
 ) -> list[int]:
-    """One share's delete, resent while unanswered; the items it was sent for."""
+    """One share's delete, resent while unanswered; the records it was sent for (the others'
+    answers say why not: lease lost, FOLIO's refusal, no answer)."""
     delay = BACKOFF
     for attempt in range(1, batches.max_attempts + 1):
         # Leases checked in Redis just before each request: a lost one is not sent.
@@ -179,7 +180,7 @@ async def _send(
                         else exc
                     )
                 return []
-            log.warning("%s: batch item delete failed (%s), resending", batches.label, exc)
+            log.warning("%s: CQL delete at %s failed (%s), resending", batches.label, path, exc)
             await asyncio.sleep(delay)
             delay *= 2
     return []

@@ -147,16 +147,17 @@ class FolioItems:
                 # an item deleted in FOLIO since this read would be made again (as with
                 # instances, ils.folio.writes); the window is one batch's wait.
                 await batches.changed_items.submit(Pending(body, current_lease(), correlation_id))
-                if target != str(stored["holdingsRecordId"]):
-                    # Moved to another location: the holdings it left may now be ours and empty.
-                    await self._drop_if_empty(
-                        str(stored["holdingsRecordId"]), correlation_id, quiet=True
-                    )
-                return
             except ILSVersionConflict:
-                pass  # changed since our read (circulation, staff): read again, keep theirs
-            await asyncio.sleep(delay)
-            delay *= 2
+                # Changed since our read (circulation, staff): read again, keep theirs.
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            if target != str(stored["holdingsRecordId"]):
+                # Moved to another location: the holdings it left may now be ours and empty.
+                await self._drop_if_empty(
+                    str(stored["holdingsRecordId"]), correlation_id, quiet=True
+                )
+            return
         raise ILSUnavailable(f"FOLIO: update item {item_id}: still refused or unanswered")
 
     async def delete_item(self, item_id: str, *, correlation_id: str) -> None:
