@@ -454,3 +454,104 @@ def test_injected_faults_answer_as_folio_does_in_text_plain(
         control.clear_faults()
     assert is_text(response, status) and not response.text.lstrip().startswith("{")
     assert control.counters()["injected_errors"] == 1
+
+
+def test_cql_delete_of_items_removes_exactly_what_it_selects(
+    okapi: Okapi, folio: ServiceProcess
+) -> None:
+    """item-storage.raml `DELETE /item-storage/items?query=`: 204 for what the CQL selects
+    (none included); 400 text/plain for no query or CQL the emulator cannot run, deleting
+    nothing, so a client's delete never quietly removes more or less than it asked for."""
+    owner = instance("Weeded")
+    okapi.post("/instance-storage/instances", owner)
+    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
+    holdings = {
+        "id": str(uuid.uuid4()),
+        "instanceId": owner["id"],
+        "sourceId": HOLDINGS_SOURCES["MARC"],
+        "permanentLocationId": main["id"],
+    }
+    assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
+    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
+    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    items = [
+        {"id": i, "holdingsRecordId": holdings["id"], "barcode": f"W-{n}",
+         "status": {"name": "Available"}, "materialTypeId": book["id"],
+         "permanentLoanTypeId": circulates["id"]}
+        for n, i in enumerate(ids)
+    ]  # fmt: skip
+    assert okapi.post("/item-storage/batch/synchronous", {"items": items}).status_code == 201
+
+    def delete(query: str | None, headers: dict[str, str] | None = None) -> httpx.Response:
+        params = {} if query is None else {"query": query}
+        return okapi.client.delete(
+            "/item-storage/items", params=params, headers=headers or okapi.headers
+        )
+
+    def held() -> list[str]:
+        found = okapi.get("/item-storage/items", query="cql.allRecords=1", limit=100).json()
+        return sorted(i["id"] for i in found["items"])
+
+    assert "query parameter is empty" in is_text(delete(None), 400)
+    assert "query parameter is empty" in is_text(delete("  "), 400)
+    no_token = delete(f'id=="{ids[0]}"', headers={"X-Okapi-Tenant": TENANT})
+    assert "inventory-storage.items.collection.delete" in is_text(no_token, 403)
+    for unsupported in (
+        'barcode=="W-*"',  # truncation: RMB would match all four
+        f"id==({ids[0]} and {ids[1]})",  # a value list is joined by `or` only
+        'title=="Weeded"',  # no such item index here
+        f"_version==/number one and id=={ids[0]}",
+        f"id==({ids[0]} or {ids[1]}",
+    ):
+        assert "CQL" in is_text(delete(unsupported), 400), unsupported
+    assert held() == sorted(ids)
+    # A staff edit bumps ids[0] to _version 2: a delete of version 1 leaves it.
+    path = f"/item-storage/items/{ids[0]}"
+    assert okapi.put(path, {**okapi.get(path).json(), "copyNumber": "2"}).status_code == 204
+    chosen = f'_version==/number 1 and id==("{ids[0]}" or {ids[1]} or {ids[2]})'
+    assert delete(chosen).status_code == 204
+    assert held() == sorted([ids[0], ids[3]])
+    assert delete(chosen).status_code == 204  # again: selects nothing now, deletes nothing
+    assert held() == sorted([ids[0], ids[3]])
+    assert delete(f"(_version==/number 2 and id==({ids[0]})) or id=={ids[3]}").status_code == 204
+    assert held() == []
+    deleted = [w for w in EmulatorControl(folio.url).writes() if w["resource"] == "item"][-4:]
+    assert sorted(w["record_id"] for w in deleted) == sorted(ids)
+
+
+def test_cql_delete_of_holdings_is_refused_whole_while_an_item_references_one(
+    okapi: Okapi,
+) -> None:
+    owner = instance("Shelved")
+    okapi.post("/instance-storage/instances", owner)
+    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    for holdings_id in ids:
+        holdings = {
+            "id": holdings_id,
+            "instanceId": owner["id"],
+            "sourceId": HOLDINGS_SOURCES["MARC"],
+            "permanentLocationId": main["id"],
+        }
+        assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
+    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
+    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
+    item = {"holdingsRecordId": ids[1], "status": {"name": "Available"},
+            "materialTypeId": book["id"], "permanentLoanTypeId": circulates["id"]}  # fmt: skip
+    assert okapi.post("/item-storage/items", item).status_code == 201
+
+    def delete(query: str) -> httpx.Response:
+        return okapi.client.delete(
+            "/holdings-storage/holdings", params={"query": query}, headers=okapi.headers
+        )
+
+    def held() -> list[str]:
+        found = okapi.get("/holdings-storage/holdings", query=f'instanceId=="{owner["id"]}"')
+        return sorted(h["id"] for h in found.json()["holdingsRecords"])
+
+    both = f"_version==/number 1 and id==({ids[0]} or {ids[1]})"
+    assert "still referenced from table item" in is_text(delete(both), 400)
+    assert held() == sorted(ids)  # one SQL DELETE: nothing of it applied
+    assert delete(f"_version==/number 1 and id==({ids[0]})").status_code == 204
+    assert held() == [ids[1]]

@@ -1,9 +1,10 @@
 """The CQL an adapter sends to inventory storage, compiled to SQL (RMB's cql2pgjson, in small).
 
-Supported: `index==value`, `index=value`, `identifiers =/@value v`, `identifiers
-=/@identifierTypeId=<uuid> v`, `cql.allRecords=1`, joined by `and` / `or` / `not` (equal
-precedence, left to right, as CQL has it) with parentheses. Anything else is refused with a
-400, as RMB refuses what its index definitions cannot serve.
+Supported: `index==value`, `index=value`, `index==(v1 or v2 ...)` (a value list under one
+index, as FOLIO clients send ids), `_version==/number n`, `identifiers =/@value v`,
+`identifiers =/@identifierTypeId=<uuid> v`, `cql.allRecords=1`, joined by `and` / `or` /
+`not` (equal precedence, left to right, as CQL has it) with parentheses. Anything else is
+refused with a 400, as RMB refuses what its index definitions cannot serve.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r'\s*(\(|\)|"(?:[^"\\]|\\.)*"|==|=|/@[A-Za-z]+(?:=[^\s/()"]+)?|[^\s()"=/]+)')
+_TOKEN = re.compile(
+    r'\s*(\(|\)|"(?:[^"\\]|\\.)*"|==|=|/@[A-Za-z]+(?:=[^\s/()"]+)?|/number\b|[^\s()"=/]+)'
+)
 # Per kind: CQL index -> column of the emulator's entity table.
 INDEXES: dict[str, dict[str, str]] = {
     "instance": {"id": "id", "hrid": "hrid"},
@@ -102,9 +105,14 @@ class _Parser:
         relation = self._take()
         if relation not in ("=", "=="):
             raise CQLError(f"unsupported relation {relation!r} after {index!r}")
+        if self._peek() == "/number":
+            self.pos += 1
+            return self._number(index, relation)
         modifiers: list[str] = []
         while (self._peek() or "").startswith("/@"):
             modifiers.append(self._take()[2:])
+        if self._peek() == "(" and relation == "==" and not modifiers:
+            return self._value_list(index)
         value = _unquote(self._take())
         if index == "cql.allRecords" and value == "1" and not modifiers:
             return Compiled("1 = 1", ())
@@ -116,6 +124,37 @@ class _Parser:
         if column == "barcode":  # the item barcode index is case-insensitive (schema.json)
             value = value.lower()
         return Compiled(f"{column} = ?", (value,), equals=(column, value))
+
+    def _value_list(self, index: str) -> Compiled:
+        """`index==(v1 or v2 ...)`: plain values joined by `or` only, each `index==v`."""
+        self.pos += 1
+        column = INDEXES.get(self.kind, {}).get(index)
+        if column is None:
+            raise CQLError(f"no index {index!r}")
+        values: list[object] = []
+        while True:
+            token = self._take()
+            if token in ("(", ")", "=", "==") or token.startswith("/"):
+                raise CQLError(f"unexpected {token!r} in the value list of {index!r}")
+            value = _unquote(token)
+            values.append(value.lower() if column == "barcode" else value)
+            token = self._take()
+            if token == ")":
+                break
+            if token.lower() != "or":
+                raise CQLError(f"only `or` joins the value list of {index!r}, not {token!r}")
+        return Compiled(f"{column} IN ({', '.join('?' * len(values))})", tuple(values))
+
+    def _number(self, index: str, relation: str) -> Compiled:
+        """`_version==/number n`: RMB keeps `_version` a JSON number; only it is numeric here."""
+        if index != "_version" or relation != "==":
+            raise CQLError(f"unsupported /number match on {index!r}")
+        raw = _unquote(self._take())
+        try:
+            number = int(raw)
+        except ValueError as exc:
+            raise CQLError(f"{raw!r} is not a number") from exc
+        return Compiled("version = ?", (number,))
 
 
 def _join(parts: list[Compiled], op: str) -> Compiled:
@@ -180,6 +219,11 @@ def _identifiers(modifiers: list[str], value: str) -> Compiled:
 
 
 def _unquote(token: str) -> str:
+    # An unescaped `*`, `?` or `^` is CQL masking (truncation, anchoring), which RMB runs as
+    # a pattern: taken literally here it would match less than FOLIO does, and a CQL delete
+    # would then delete less without saying so. Refused instead.
+    if re.search(r"(?<!\\)(?:\\\\)*[*?^]", token):
+        raise CQLError(f"masking characters are not supported: {token}")
     if token.startswith('"'):
         return re.sub(r"\\(.)", r"\1", token[1:-1])
     return token

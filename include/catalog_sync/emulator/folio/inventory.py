@@ -195,6 +195,18 @@ def _fk_error(kind: Kind, prop: str, value: object, target: str | None = None) -
     )
 
 
+def _child_of(kind: Kind) -> Kind | None:
+    return next((k for k in KINDS if k.parent and k.parent[1] == kind.name), None)
+
+
+def _still_referenced(kind: Kind, record_id: str, child: Kind) -> FolioError:
+    return plain(
+        400,
+        f"Cannot delete {kind.name}.id = {record_id} because id is still referenced "
+        f"from table {child.name}.",
+    )
+
+
 def register_inventory(app: FastAPI, state: FolioState, okapi: Okapi) -> None:
     inventory = Inventory(state)
     for kind in KINDS:
@@ -267,15 +279,34 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
         okapi.authorize(request, f"{perm}.item.delete")
         if store.get(kind, record_id) is None:
             raise not_found()
-        child = next((k for k in KINDS if k.parent and k.parent[1] == kind.name), None)
+        child = _child_of(kind)
         if child is not None and store.children(child, record_id):
-            raise plain(
-                400,
-                f"Cannot delete {kind.name}.id = {record_id} because id is still referenced "
-                f"from table {child.name}.",
-            )
+            raise _still_referenced(kind, record_id, child)
         with store.transaction():
             store.delete(kind, record_id, write_context(request, None))
+        return Response(status_code=204)
+
+    async def delete_where(request: Request) -> Response:
+        """item-storage.raml / holdings-storage.raml `DELETE <collection>?query=<CQL>`: the
+        records the CQL selects, all or none; 204 even when it selects none. No query, or CQL
+        this emulator cannot run, is a 400 and deletes nothing (never a silent wider or
+        narrower delete); so is a selected holdings record an item still references (the
+        foreign key fails the one SQL DELETE FOLIO runs for the query)."""
+        okapi.authorize(request, f"{perm}.collection.delete")
+        query = request.query_params.get("query", "")
+        if not query.strip():
+            raise plain(400, "query parameter is empty")
+        try:
+            where = compile_cql(kind.name, query)
+        except CQLError as exc:
+            raise plain(400, f"CQL parse error: {exc} in query {query}") from exc
+        ctx = write_context(request, None)
+        child = _child_of(kind)
+        with store.transaction():
+            for record_id in store.matching_ids(kind, where):
+                if child is not None and store.children(child, record_id):
+                    raise _still_referenced(kind, record_id, child)
+                store.delete(kind, record_id, ctx)
         return Response(status_code=204)
 
     safe_permission, unsafe_permission = (
@@ -329,6 +360,8 @@ def _register_kind(app: FastAPI, kind: Kind, inventory: Inventory, okapi: Okapi)
 
     app.add_api_route(kind.collection, create, methods=["POST"])
     app.add_api_route(kind.collection, search, methods=["GET"])
+    if kind in (ITEM, HOLDINGS):  # the CQL deletes the adapter sends
+        app.add_api_route(kind.collection, delete_where, methods=["DELETE"])
     app.add_api_route(f"{kind.collection}/retrieve", retrieve, methods=["POST"])
     app.add_api_route(f"{kind.collection}/{{record_id}}", get_one, methods=["GET"])
     app.add_api_route(f"{kind.collection}/{{record_id}}", put_one, methods=["PUT"])

@@ -183,6 +183,14 @@ class FolioStore:
         )
         return total, [json.loads(row["body"]) for row in rows]
 
+    def matching_ids(self, kind: Kind, where: Compiled) -> list[str]:
+        """The ids of `kind` records a compiled CQL query selects (a CQL delete's)."""
+        rows = self._db.execute(
+            f"SELECT id FROM entities WHERE kind = ? AND {where.where} ORDER BY seq",
+            (kind.name, *where.args),
+        )
+        return [str(row["id"]) for row in rows]
+
     # -- source record storage ---------------------------------------------------------------
 
     def get_snapshot(self, snapshot_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,8 @@ once go out together, as instance writes do (ils.folio.writes):
 - a batch left unanswered (no answer, 5xx) is looked for before anything is sent again (items
   by barcode, holdings by the id we derive from instance and location): what FOLIO holds with
   the id we gave it was written, and only the rest is resent;
+- items to delete, and holdings of ours left empty, go in one CQL delete per URL-sized
+  share, each selected by id and the `_version` read (ils.folio.cqldelete);
 - each record's lease is checked in Redis just before the request that carries it (FOLIO has
   no fencing header); a record whose lease is gone is not sent and its caller gets LeaseLost.
 """
@@ -37,6 +39,7 @@ from catalog_sync.ils.errors import (
 )
 from catalog_sync.ils.folio.batcher import Coalescer
 from catalog_sync.ils.folio.client import HOLDINGS_BATCH, ITEM_BATCH, FolioClient, UpsertStatus
+from catalog_sync.ils.folio.cqldelete import delete_holdings, delete_items
 from catalog_sync.ils.folio.records import cql_escape
 from catalog_sync.ils.folio.writes import BACKOFF, coalescer, transient
 from catalog_sync.ils.koha_items import DUPLICATE_BARCODE
@@ -86,7 +89,7 @@ class ItemBatches:
     ) -> None:
         self.client = client
         self._call = call  # the adapter's: concurrency bound, transient failures retried
-        self._gate = gate
+        self.gate = gate
         self.label = label
         self.max_attempts = max_attempts
         self._size = batch_size
@@ -104,6 +107,10 @@ class ItemBatches:
             self._create_items, batch_size
         )
         self.changed_items: Coalescer[Pending, None] = coalescer(self._update_items, batch_size)
+        # Items to delete, as read (id, `_version`): a CQL delete per URL-sized share.
+        self.gone_items: Coalescer[Pending, None] = coalescer(self._delete_items, batch_size)
+        # Holdings of ours found empty, as read: likewise.
+        self.gone_holdings: Coalescer[Pending, None] = coalescer(self._delete_holdings, batch_size)
 
     # -- look-ups ----------------------------------------------------------------------------
 
@@ -194,7 +201,7 @@ class ItemBatches:
         remaining = list(range(len(wanted)))
         delay = BACKOFF
         for attempt in range(1, self.max_attempts + 1):
-            remaining = await self._leased(wanted, remaining, answers)
+            remaining = await self.leased(wanted, remaining, answers)
             if not remaining:
                 break
             # One body per id: two items of a record at one new location share one holdings.
@@ -239,7 +246,7 @@ class ItemBatches:
         item's (its caller reads it again); a resend after a lost answer meets its own first
         write as a 409 too, and the caller's re-read then finds it already so."""
         answers: list[BaseException | None] = [None] * len(wanted)
-        remaining = await self._leased(wanted, list(range(len(wanted))), answers)
+        remaining = await self.leased(wanted, list(range(len(wanted))), answers)
         delay = BACKOFF
         for attempt in range(1, self.max_attempts + 1):
             if not remaining:
@@ -267,12 +274,18 @@ class ItemBatches:
             break
         return answers
 
+    async def _delete_items(self, wanted: list[Pending]) -> list[BaseException | None]:
+        return await delete_items(self, wanted)
+
+    async def _delete_holdings(self, wanted: list[Pending]) -> list[BaseException | None]:
+        return await delete_holdings(self, wanted)
+
     async def _save(
         self, path: str, key: str, bodies: Records, cid: str, upsert: bool
     ) -> list[Any]:
         """One batch (split by FolioClient when refused); any other 4xx refuses it as sent."""
         try:
-            async with self._gate:
+            async with self.gate:
                 return await self.client.save_batch(
                     path, key, bodies, upsert=upsert, correlation_id=cid
                 )
@@ -281,7 +294,7 @@ class ItemBatches:
                 raise
             raise ILSRejected(str(exc), status=exc.status) from exc
 
-    async def _leased(
+    async def leased(
         self, wanted: list[Pending], remaining: list[int], answers: list[Any]
     ) -> list[int]:
         """The records whose lease (if any) Redis still confirms; the others get why not."""

@@ -19,6 +19,7 @@ in flight go out together, a CQL retrieve or batch synchronous POST per batch
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,10 +39,11 @@ from catalog_sync.ils.folio.itemmap import holdings_id, ils_item, item_body
 from catalog_sync.ils.folio.records import check_id
 from catalog_sync.ils.folio.reference import HOLDINGS_SOURCES
 from catalog_sync.ils.folio.refids import ReferenceIds, load_reference_ids
-from catalog_sync.ils.folio.session import OkapiSession, folio_message
+from catalog_sync.ils.folio.session import OkapiSession
 from catalog_sync.ils.folio.writes import BACKOFF
 from catalog_sync.leases import current_lease
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 HOLDINGS = "/holdings-storage/holdings"
 ITEMS = "/item-storage/items"
@@ -98,10 +100,19 @@ class FolioItems:
         refs = await self._refs(correlation_id)
         holdings = await self._holdings_at(biblio_id, properties, refs, correlation_id)
         body = item_body(properties, refs, str(holdings["id"]), None)
-        # A lost answer is looked up by the barcode before a resend (ItemBatches._create).
-        saved = await self.item_batches.new_items.submit(
-            Pending(body, current_lease(), correlation_id)
-        )
+        try:
+            # A lost answer is looked up by the barcode before a resend (ItemBatches._create).
+            saved = await self.item_batches.new_items.submit(
+                Pending(body, current_lease(), correlation_id)
+            )
+        except (ILSConflict, ILSRejected):
+            # Refused (a barcode taken since the plan was made, an item FOLIO will not take):
+            # FOLIO has no transaction over holdings and item, and an item needs its holdings
+            # first, so a holdings record of ours left with no item goes again. The test is
+            # "ours and empty", not "made just now", so a re-run after a kill between the two
+            # writes removes it too when its item is refused again.
+            await self._drop_if_empty(str(holdings["id"]), correlation_id, quiet=True)
+            raise
         return ils_item(saved, holdings, refs)
 
     async def update_item(
@@ -136,30 +147,31 @@ class FolioItems:
                 # an item deleted in FOLIO since this read would be made again (as with
                 # instances, ils.folio.writes); the window is one batch's wait.
                 await batches.changed_items.submit(Pending(body, current_lease(), correlation_id))
-                return
             except ILSVersionConflict:
-                pass  # changed since our read (circulation, staff): read again, keep theirs
-            await asyncio.sleep(delay)
-            delay *= 2
+                # Changed since our read (circulation, staff): read again, keep theirs.
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            if target != str(stored["holdingsRecordId"]):
+                # Moved to another location: the holdings it left may now be ours and empty.
+                await self._drop_if_empty(
+                    str(stored["holdingsRecordId"]), correlation_id, quiet=True
+                )
+            return
         raise ILSUnavailable(f"FOLIO: update item {item_id}: still refused or unanswered")
 
     async def delete_item(self, item_id: str, *, correlation_id: str) -> None:
         check_id(item_id)
-        stored = await self._get(f"{ITEMS}/{item_id}", correlation_id)
-        if stored is None:
+        # Read under the holdings lease, and deleted only as read (id and `_version`), in one
+        # CQL delete with the other items of the batch (ils.folio.cqldelete): an item staff
+        # or circulation changed in between is kept (ILSConflict), not deleted unseen.
+        found = await self.item_batches.items_by_id.submit((item_id, correlation_id))
+        if not found:
             raise ILSNotFound(f"FOLIO has no item {item_id}")
-        await self._delete(f"{ITEMS}/{item_id}", correlation_id)
-        holdings = await self._get(f"{HOLDINGS}/{stored['holdingsRecordId']}", correlation_id)
-        if holdings is None or holdings["id"] != holdings_id(
-            str(holdings["instanceId"]), str(holdings["permanentLocationId"])
-        ):
-            return  # not a holdings record we made: the library's, left alone
-        left = await self._retrieve(
-            ITEMS, "items", [f'holdingsRecordId=="{holdings["id"]}"'], correlation_id
-        )
-        if not left:
-            # Ours and empty: gone with its last item, so the instance can be deleted too.
-            await self._delete(f"{HOLDINGS}/{holdings['id']}", correlation_id)
+        stored = found[0]
+        await self.item_batches.gone_items.submit(Pending(stored, current_lease(), correlation_id))
+        # Ours and empty: gone with its last item, so the instance can be deleted too.
+        await self._drop_if_empty(str(stored["holdingsRecordId"]), correlation_id)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -199,47 +211,20 @@ class FolioItems:
         # Our id taken already (a resend whose first try was saved) answers the stored one.
         return await self.item_batches.new_holdings.submit(Pending(body, current_lease(), cid))
 
-    async def _retrieve(
-        self, path: str, key: str, clauses: list[str], cid: str
-    ) -> list[dict[str, Any]]:
-        return await self._call(
-            f"retrieve {key}",
-            lambda: self.client.retrieve_where(path, key, clauses, correlation_id=cid),
-        )
-
-    async def _get(self, path: str, cid: str) -> dict[str, Any] | None:
-        async def send() -> dict[str, Any] | None:
-            response = await self.session.request("GET", path, correlation_id=cid)
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:
-                raise ILSError(
-                    f"FOLIO GET {path}: {folio_message(response)}", status=response.status_code
-                )
-            try:
-                body: dict[str, Any] = response.json()
-            except ValueError as exc:
-                raise ILSBadAnswer(f"FOLIO GET {path} answered no JSON") from exc
-            return body
-
-        return await self._call(f"GET {path}", send)
-
-    async def _delete(self, path: str, cid: str) -> None:
-        async def send() -> None:
-            await _lease_check()
-            response = await self.session.request("DELETE", path, correlation_id=cid)
-            if response.status_code in (204, 404):
-                return  # 404: gone already (a resend after a lost answer)
-            message = f"FOLIO DELETE {path}: {folio_message(response)}"
-            if response.status_code < 500:
-                raise ILSConflict(message, status=response.status_code)
-            raise ILSError(message, status=response.status_code)
-
-        await self._call(f"DELETE {path}", send)
-
-
-async def _lease_check() -> None:
-    """Under a lease, check in Redis it is still ours (LeaseLost if not) before a write."""
-    lease = current_lease()
-    if lease is not None:
-        await lease.before_write()
+    async def _drop_if_empty(self, holdings_id_: str, cid: str, *, quiet: bool = False) -> None:
+        """Delete the holdings record if we made it (its id is the one we derive) and it holds
+        no item; the library's own holdings are left alone. With `quiet`, a failure to delete
+        is logged, not raised: the caller's own answer (a refusal, a move) matters more."""
+        holdings = await self._holdings_by_id(holdings_id_, cid)
+        if holdings is None or holdings["id"] != holdings_id(
+            str(holdings["instanceId"]), str(holdings["permanentLocationId"])
+        ):
+            return
+        if await self.item_batches.items_of_holdings.submit((holdings_id_, cid)):
+            return
+        try:
+            await self.item_batches.gone_holdings.submit(Pending(holdings, current_lease(), cid))
+        except ILSError as exc:  # e.g. staff put an item on it in between: FOLIO keeps it
+            if not quiet:
+                raise
+            log.warning("FOLIO: an empty holdings record of ours stays (%s)", exc)
