@@ -142,13 +142,12 @@ class ILSHook(BaseHook):
         return settings
 
 
-def lease_settings(
-    connections: Iterable[ILSSettings], max_held: int = LeaseSettings.max_held
-) -> LeaseSettings:
+def lease_settings(connections: Iterable[ILSSettings]) -> LeaseSettings:
     """Lease timings for a task writing to these ILS connections (their `lease_ttl` and
-    `lease_wait` extras): the longest of each, so no lease it takes outlives what it waits."""
+    `lease_wait` extras): the longest of each, so no lease it takes outlives what it waits.
+    How many leases it holds at once is the commit's to widen (pipeline.bounded)."""
     chosen = list(connections)
     if not chosen:
-        return LeaseSettings(max_held=max_held)
+        return LeaseSettings()
     ttl, wait = max(c.lease_ttl for c in chosen), max(c.lease_wait for c in chosen)
-    return LeaseSettings(ttl=ttl, wait=wait, max_held=max_held)
+    return LeaseSettings(ttl=ttl, wait=wait)
