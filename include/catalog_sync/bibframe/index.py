@@ -105,6 +105,50 @@ class NodeIndex:
         return sum(a.itemsize * len(a) for a in (self.kinds, self.starts, self.wanted, self.users))
 
 
+class PositionTable:
+    """Identifier hash -> position, open addressing in two arrays.
+
+    A dict of the same int keys costs ~100 bytes a node (the key and value objects, the
+    entry); these arrays cost 16 bytes a slot at most two-thirds full, and are only kept
+    while the index is built.
+    """
+
+    def __init__(self, slots: int = 1024) -> None:
+        self._keys = array("q", [0]) * slots
+        self._vals = array("q", [0]) * slots  # position + 1; 0 marks an empty slot
+        self._used = 0
+
+    def _slot(self, key: int) -> int:
+        mask = len(self._keys) - 1
+        i = key & mask
+        while self._vals[i] and self._keys[i] != key:
+            i = (i + 1) & mask
+        return i
+
+    def get(self, key: int) -> int:
+        """The position stored for `key`, -1 if none."""
+        return self._vals[self._slot(key)] - 1
+
+    def put(self, key: int, pos: int) -> None:
+        i = self._slot(key)
+        if not self._vals[i]:
+            self._used += 1
+            if self._used * 3 > len(self._keys) * 2:
+                self._grow()
+                i = self._slot(key)
+        self._keys[i] = key
+        self._vals[i] = pos + 1
+
+    def _grow(self) -> None:
+        keys, vals = self._keys, self._vals
+        self._keys = array("q", [0]) * (2 * len(keys))
+        self._vals = array("q", [0]) * (2 * len(keys))
+        for key, val in zip(keys, vals, strict=True):
+            if val:
+                j = self._slot(key)
+                self._keys[j], self._vals[j] = key, val
+
+
 def build_index(
     top_level: TopLevel, ident_hash: IdentHash | None = None, recent: int = RECENT_IDENTS
 ) -> NodeIndex:
@@ -117,7 +161,7 @@ def build_index(
     ident_hash = ident_hash or IDENT_HASH
     kinds = array("B")
     ref_from, ref_hash, ref_kind = array("q"), array("q"), array("B")
-    lookup: dict[int, int] = {}  # ident hash -> last position of a Work, Instance or Item
+    lookup = PositionTable()  # ident hash -> last position of a Work, Instance or Item
     latest: dict[int, str] = {}  # the last `recent` identifiers, by hash, in insertion order
     clashes: set[int] = set()  # hashes two top-level nodes share with (maybe) other idents
     for pos, el in top_level():
@@ -126,9 +170,9 @@ def build_index(
         ident = node_id(el) if kind != OTHER else None
         if ident:
             h = ident_hash(ident)
-            if h in lookup and h not in clashes and latest.get(h) != ident:
+            if lookup.get(h) >= 0 and h not in clashes and latest.get(h) != ident:
                 clashes.add(h)  # a collision, or a duplicate too far back to tell: re-read
-            lookup[h] = pos  # a later description of the same node wins
+            lookup.put(h, pos)  # a later description of the same node wins
             latest.pop(h, None)
             latest[h] = ident
             if len(latest) > recent:
@@ -146,7 +190,7 @@ def build_index(
         h = ref_hash[i]
         if h in clashes:
             return exact.get(exact_refs[i], -1)
-        return lookup.get(h, -1)
+        return lookup.get(h)
 
     pairs = _pairs(kinds, ref_from, ref_kind, (target_of(i) for i in range(len(ref_hash))))
     del lookup, exact, exact_refs, ref_hash
