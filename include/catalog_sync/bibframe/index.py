@@ -3,10 +3,11 @@
 The index is kept for the whole second pass, so it is the part of a conversion that grows
 with the file. It holds numbers only: a kind byte per top-level node, and per Instance the
 positions of the nodes it needs (offsets into one flat array). Identifiers are compared by a
-64-bit hash while the file is read; the strings themselves are never kept, except in the rare
-case that two top-level nodes share a hash (see `_clash_strings`). Measured on copies of the
-LoC regression record: ~1.1 KiB of Python heap per record as dataclasses and strings, ~0.1 KiB
-as arrays (bench/README.md, "BIBFRAME memory").
+64-bit hash while the file is read; the strings are not kept, except the last RECENT_IDENTS
+(to tell a node described twice from a collision) and, in the rare case that two top-level
+nodes share a hash with no way to tell, those of that hash (read again: `_clash_strings`).
+Measured on copies of the LoC regression record: ~1.25 KiB of Python heap a record as
+dataclasses and strings, ~0.12 KiB as arrays (bench/README.md, "BIBFRAME memory").
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from catalog_sync.bibframe.rdfxml import BF, Element, classes, local_name, namespace, node_id, nodes
 
@@ -92,12 +92,12 @@ def references(el: Element, kind: int) -> Iterator[tuple[int, str]]:
 class NodeIndex:
     """Per top-level node: its kind; per Instance: the sorted positions of what it needs."""
 
-    kinds: array  # type: ignore[type-arg]  # 'B' per position
-    starts: array  # type: ignore[type-arg]  # 'q', len = nodes + 1: needs of p = wanted[starts[p]:starts[p+1]]
-    wanted: array  # type: ignore[type-arg]  # 'q'
-    users: array  # type: ignore[type-arg]  # 'i': how many Instances need each position
+    kinds: array[int]  # 'B' per position
+    starts: array[int]  # 'q', len = nodes + 1: needs of p = wanted[starts[p]:starts[p+1]]
+    wanted: array[int]  # 'q'
+    users: array[int]  # 'i': how many Instances need each position
 
-    def needs(self, pos: int) -> array:  # type: ignore[type-arg]
+    def needs(self, pos: int) -> array[int]:
         return self.wanted[self.starts[pos] : self.starts[pos + 1]]
 
     def nbytes(self) -> int:
@@ -185,23 +185,21 @@ def build_index(
     exact, exact_refs = (
         _clash_strings(top_level, clashes, ref_hash, ident_hash) if clashes else ({}, {})
     )
-
-    def target_of(i: int) -> int:
-        h = ref_hash[i]
-        if h in clashes:
-            return exact.get(exact_refs[i], -1)
-        return lookup.get(h)
-
-    pairs = _pairs(kinds, ref_from, ref_kind, (target_of(i) for i in range(len(ref_hash))))
+    targets = array(
+        "q",
+        (exact.get(exact_refs[i], -1) if h in clashes else lookup.get(h)
+         for i, h in enumerate(ref_hash)),
+    )  # fmt: skip
+    # The hash table goes before the grouping arrays are made: it is the largest part.
     del lookup, exact, exact_refs, ref_hash
-    return _group(kinds, pairs)
+    return _group(kinds, _pairs(kinds, ref_from, ref_kind, targets))
 
 
 def _clash_strings(
     top_level: TopLevel,
     clashes: set[int],
-    ref_hash: array,
-    ident_hash: IdentHash,  # type: ignore[type-arg]
+    ref_hash: array[int],
+    ident_hash: IdentHash,
 ) -> tuple[dict[str, int], dict[int, str]]:
     """Second read for the clashing hashes only: their identifiers and references as strings.
 
@@ -224,11 +222,11 @@ def _clash_strings(
 
 
 def _pairs(
-    kinds: array,
-    ref_from: array,
-    ref_kind: array,
-    targets: Iterable[int],  # type: ignore[type-arg]
-) -> tuple[array, array]:  # type: ignore[type-arg]
+    kinds: array[int],
+    ref_from: array[int],
+    ref_kind: array[int],
+    targets: Iterable[int],
+) -> tuple[array[int], array[int]]:
     """(Instance, needed node) for each reference that lands on a node of the right kind.
 
     Only a Work (or an Item) can satisfy a need, so a stray link can never stall the queue.
@@ -238,10 +236,9 @@ def _pairs(
         if target < 0:
             continue
         src, rkind = ref_from[i], ref_kind[i]
-        if rkind == INSTANCE_OF and kinds[target] == WORK:
-            owners.append(src)
-            needed.append(target)
-        elif rkind == HAS_ITEM and kinds[target] == ITEM:
+        if (rkind == INSTANCE_OF and kinds[target] == WORK) or (
+            rkind == HAS_ITEM and kinds[target] == ITEM
+        ):
             owners.append(src)
             needed.append(target)
         elif rkind == ITEM_OF and kinds[target] == INSTANCE:
@@ -250,7 +247,7 @@ def _pairs(
     return owners, needed
 
 
-def _group(kinds: array, pairs: tuple[array, array]) -> NodeIndex:  # type: ignore[type-arg]
+def _group(kinds: array[int], pairs: tuple[array[int], array[int]]) -> NodeIndex:
     """Sort the pairs by Instance (a counting sort, no list of tuples) and drop repeats."""
     owners, needed = pairs
     count = len(kinds)
@@ -264,7 +261,7 @@ def _group(kinds: array, pairs: tuple[array, array]) -> NodeIndex:  # type: igno
     for owner, node in zip(owners, needed, strict=True):
         flat[fill[owner]] = node
         fill[owner] += 1
-    del fill, owners, needed
+    del fill, owners, needed, pairs
     # An Item linked both ways (hasItem and itemOf) is needed once: sort and drop repeats.
     wanted, users = array("q"), array("i", [0]) * count
     compact = array("q", [0]) * (count + 1)

@@ -134,8 +134,8 @@ def iter_instance_descriptions(
 def _describe(
     pos: int,
     held: HeldNodes,
-    wanted: array,  # type: ignore[type-arg]
-    kinds: array,  # type: ignore[type-arg]
+    wanted: array[int],
+    kinds: array[int],
 ) -> InstanceDescription:
     instance = held[pos]
     uri = node_id(instance)
