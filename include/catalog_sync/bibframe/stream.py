@@ -141,7 +141,8 @@ def _describe(
     uri = node_id(instance)
     links = nodes(instance, "instanceOf")
     work_uri = links[0].uri if links else None
-    item_uris = {n.uri for n in nodes(instance, "hasItem") if n.uri}
+    has_item = nodes(instance, "hasItem")
+    item_uris = {n.uri for n in has_item if n.uri}
     work: Element | None = None
     items: list[Element] = []
     # The index matched identifiers by 64-bit hash; a node is used only when its own
@@ -160,7 +161,7 @@ def _describe(
         inline = [n.element for n in links if n.element is not None]
         work = inline[0] if inline else None
     seen = {node_id(i) for i in items}
-    for n in nodes(instance, "hasItem"):
+    for n in has_item:
         if n.element is not None and node_id(n.element) not in seen:
             items.append(n.element)
     return InstanceDescription(
