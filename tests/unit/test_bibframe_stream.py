@@ -9,6 +9,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from catalog_sync.bibframe import instance_to_marc, iter_instance_descriptions
@@ -22,6 +23,7 @@ RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _MEASURE = """
 import json, sys
 from pathlib import Path
+import pytest
 from lxml import etree
 from catalog_sync.bibframe import iter_instance_descriptions
 
@@ -188,3 +190,22 @@ def test_held_nodes_spill_into_the_folder_given_and_leave_nothing_behind(tmp_pat
         del held[7]
         assert 7 not in held
     assert list(tmp_path.iterdir()) == []
+
+
+def test_held_nodes_on_disk_cost_rows_only_while_held(tmp_path: Path) -> None:
+    src = etree.parse(str(FIXTURES / "regression-bibframe.xml")).getroot()
+    work = next(c for c in src if isinstance(c.tag, str))
+    expected = etree.tostring(work, method="c14n")
+    with HeldNodes(keep=0, folder=tmp_path) as held:
+        for pos in range(0, 3000, 3):
+            held[pos] = work
+        for pos in range(0, 3000, 3):
+            if pos % 30:
+                del held[pos]
+        assert held.spilled == 100
+        # Removed rows are dropped once they are half, so the bookkeeping follows what is held.
+        assert len(held._pos) < 2 * 100
+        assert all(etree.tostring(held[p], method="c14n") == expected for p in range(0, 3000, 30))
+        assert 33 not in held and 30 in held
+        with pytest.raises(ValueError, match="must increase"):
+            held[6] = work
