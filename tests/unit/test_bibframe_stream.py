@@ -146,7 +146,7 @@ def test_memory_stays_flat_when_every_instance_comes_before_every_work(
     # KEEP_IN_MEMORY nodes, ~7 MiB) stays put as the file doubles. A twentieth of a load
     # leaves room for noise. Measured against the interleaved file, not zero: with bytecode
     # cached the interpreter's start leaves no slack in the high-water mark, and the
-    # interleaved stream itself grows ~1.3 KiB per record (bench/results/2026-12-01-startup).
+    # interleaved stream itself grows with the index (~1.3 KiB a record before its arrays).
     assert extra[5000] - extra[2500] < loaded["kib"] / 20
 
 
