@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,30 +10,9 @@ from pathlib import Path
 from lxml import etree  # type: ignore[import-untyped]
 
 from catalog_sync.bibframe.errors import BibframeFileError
-from catalog_sync.bibframe.rdfxml import (
-    BF,
-    RDF,
-    Element,
-    classes,
-    local_name,
-    namespace,
-    node_id,
-    nodes,
-)
+from catalog_sync.bibframe.index import INSTANCE, ITEM, WORK, build_index
+from catalog_sync.bibframe.rdfxml import RDF, Element, local_name, namespace, node_id, nodes
 from catalog_sync.bibframe.spill import KEEP_IN_MEMORY, HeldNodes
-
-# BIBFRAME 2 subclasses, so a node typed `bf:Print` or `bf:Text` is still found.
-INSTANCE_CLASSES = frozenset(
-    {"Instance", "Print", "Manuscript", "Archival", "Tactile", "Electronic"}
-)
-WORK_CLASSES = frozenset(
-    {
-        "Work", "Text", "Cartography", "Audio", "MusicAudio", "NonMusicAudio",
-        "NotatedMusic", "NotatedMovement", "Dataset", "StillImage", "MovingImage",
-        "Object", "Multimedia", "MixedMaterial",
-    }
-)  # fmt: skip
-ITEM_CLASSES = frozenset({"Item"})
 
 
 @dataclass(frozen=True)
@@ -50,36 +29,6 @@ class InstanceDescription:
     work: Element | None
     work_uri: str | None
     items: tuple[Element, ...] = field(default=())
-
-
-def _kind(el: Element) -> str:
-    """Work, Instance or Item: the element's own name decides, then its rdf:type.
-
-    LoC types some Works `bf:Manuscript` too, so an explicit class wins over a subclass,
-    and a content class (Text, NotatedMusic...) marks a Work before an Instance subclass.
-    """
-    own = local_name(el.tag) if namespace(el.tag) == BF else ""
-    names = classes(el)
-    for explicit, kind in (("Instance", "instance"), ("Work", "work"), ("Item", "item")):
-        if own == explicit:
-            return kind
-    for explicit, kind in (("Instance", "instance"), ("Work", "work"), ("Item", "item")):
-        if explicit in names:
-            return kind
-    if names & WORK_CLASSES:
-        return "work"
-    if names & INSTANCE_CLASSES:
-        return "instance"
-    return "other"
-
-
-@dataclass
-class _Entry:
-    kind: str
-    ident: str | None
-    work_ref: str | None = None  # Instance -> Work (by reference, or an inline copy's URI)
-    item_refs: tuple[str, ...] = ()  # Instance -> Items by reference
-    of_instance: str | None = None  # Item -> Instance (itemOf), by reference or inline
 
 
 def _top_level(path: Path) -> Iterator[tuple[int, Element]]:
@@ -130,25 +79,6 @@ def check_rdfxml(path: Path) -> None:
         pass
 
 
-def _index_entry(el: Element) -> _Entry:
-    kind = _kind(el)
-    entry = _Entry(kind=kind, ident=node_id(el))
-    if kind == "instance":
-        # Inline copies count too: a top-level description of the same URI replaces them.
-        refs = [n.uri for n in nodes(el, "instanceOf")]
-        entry.work_ref = refs[0] if refs else None
-        entry.item_refs = tuple(n.uri for n in nodes(el, "hasItem") if n.uri)
-    elif kind == "item":
-        targets = [n.uri for n in nodes(el, "itemOf")]
-        entry.of_instance = targets[0] if targets else None
-    return entry
-
-
-def _index(path: Path) -> list[_Entry]:
-    """First pass: who references whom, as identifiers only (no element content is kept)."""
-    return [_index_entry(el) for _, el in _top_level(path)]
-
-
 def iter_instance_descriptions(
     path: Path, keep_in_memory: int = KEEP_IN_MEMORY, spill_dir: Path | None = None
 ) -> Iterator[InstanceDescription]:
@@ -158,7 +88,8 @@ def iter_instance_descriptions(
 
     1. An index pass reads each top-level node (Work, Instance, Item), notes its
        rdf:about and the rdf:resource references between them (instanceOf, hasItem,
-       itemOf) and discards the node at once: memory holds a few strings per node.
+       itemOf) and discards the node at once: memory holds a few numbers per node,
+       identifiers compared by hash (catalog_sync.bibframe.index).
     2. A second pass yields Instances in document order. A Work or Item that some
        Instance needs is kept (detached) only from the moment it is read until the
        last Instance that needs it has been yielded; an Instance whose Work or Items
@@ -174,77 +105,78 @@ def iter_instance_descriptions(
     when the document has no top-level description of that resource; a top-level
     description wins because LoC's inline copies are abbreviated.
     """
-    index = _index(path)
-    top_ids = {e.ident: i for i, e in enumerate(index) if e.ident and e.kind != "other"}
-
-    needs: dict[int, set[int]] = {}  # instance position -> positions of Work/Items it needs
-    for pos, entry in enumerate(index):
-        if entry.kind != "instance":
-            continue
-        wanted: set[int] = set()
-        # Only a Work (or an Item) can satisfy a need, so a stray link can never stall the queue.
-        work_pos = top_ids.get(entry.work_ref or "")
-        if work_pos is not None and index[work_pos].kind == "work":
-            wanted.add(work_pos)
-        for ref in entry.item_refs:
-            item_pos = top_ids.get(ref)
-            if item_pos is not None and index[item_pos].kind == "item":
-                wanted.add(item_pos)
-        needs[pos] = wanted
-    for pos, entry in enumerate(index):
-        owner = top_ids.get(entry.of_instance or "")
-        if entry.kind == "item" and owner is not None and owner in needs:
-            needs[owner].add(pos)
-    users: dict[int, int] = {}
-    for wanted in needs.values():
-        for pos in wanted:
-            users[pos] = users.get(pos, 0) + 1
-
-    waiting: deque[int] = deque()
+    index = build_index(lambda: _top_level(path))
+    kinds, users = index.kinds, index.users
+    # The Instances read and not yet yielded are those from `head` to the current position,
+    # in document order: a position, not a queue, so waiting costs nothing per Instance.
+    head = 0
     with HeldNodes(keep_in_memory, spill_dir) as held:
         for pos, el in _top_level(path):
-            if pos in users or pos in needs:
+            if users[pos] > 0 or kinds[pos] == INSTANCE:
                 held[pos] = el
-            if pos in needs:
-                waiting.append(pos)
-            while waiting and all(p in held for p in needs[waiting[0]]):
-                inst_pos = waiting.popleft()
-                yield _describe(inst_pos, held, needs[inst_pos], index)
-                del held[inst_pos]
-                for p in needs[inst_pos]:
+            while True:
+                while head <= pos and kinds[head] != INSTANCE:
+                    head += 1
+                if head > pos:
+                    break
+                wanted = index.needs(head)
+                if not all(p in held for p in wanted):
+                    break
+                yield _describe(head, held, wanted, kinds)
+                del held[head]
+                for p in wanted:
                     users[p] -= 1
                     if users[p] == 0:
                         del held[p]
+                head += 1
 
 
 def _describe(
-    pos: int, held: HeldNodes, wanted: set[int], index: list[_Entry]
+    pos: int,
+    held: HeldNodes,
+    wanted: array[int],
+    kinds: array[int],
 ) -> InstanceDescription:
     instance = held[pos]
+    uri = node_id(instance)
+    links = nodes(instance, "instanceOf")
+    work_uri = links[0].uri if links else None
+    has_item = nodes(instance, "hasItem")
+    item_uris = {n.uri for n in has_item if n.uri}
     work: Element | None = None
-    work_uri: str | None = None
-    for n in nodes(instance, "instanceOf"):
-        work_uri = n.uri
-        break
-    for p in sorted(wanted):
-        if index[p].kind == "work":
-            work = held[p]
+    items: list[Element] = []
+    # The index matched identifiers by 64-bit hash; a node is used only when its own
+    # identifier is the one linked, so a hash shared with a node that is not top-level
+    # cannot bring in a stranger.
+    for p in wanted:
+        node = held[p]
+        ident = node_id(node)
+        if kinds[p] == WORK and ident == work_uri:
+            work = node
+        elif kinds[p] == ITEM and (
+            ident in item_uris or (uri is not None and _item_of(node) == uri)
+        ):
+            items.append(node)
     if work is None:
-        inline = [n.element for n in nodes(instance, "instanceOf") if n.element is not None]
+        inline = [n.element for n in links if n.element is not None]
         work = inline[0] if inline else None
-    items = [held[p] for p in sorted(wanted) if index[p].kind == "item"]
     seen = {node_id(i) for i in items}
-    for n in nodes(instance, "hasItem"):
+    for n in has_item:
         if n.element is not None and node_id(n.element) not in seen:
             items.append(n.element)
     return InstanceDescription(
         position=pos,
-        uri=node_id(instance),
+        uri=uri,
         instance=instance,
         work=work,
         work_uri=work_uri,
         items=tuple(items),
     )
+
+
+def _item_of(item: Element) -> str | None:
+    owners = nodes(item, "itemOf")
+    return owners[0].uri if owners else None
 
 
 __all__ = ["InstanceDescription", "check_rdfxml", "iter_instance_descriptions"]
