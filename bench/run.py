@@ -52,6 +52,7 @@ GC_STAGES = "pymarc,process_chunk"
 CHANGE_EVERY = 20  # 5% of records changed in the end-to-end run
 # The daily-file benchmark runs at the client rate `make demo` provisions (req/s).
 DAILY_RATE = "200"
+DAILY_TIMEOUT = 4 * 3600  # seconds for one DAG run of the daily file (the seed is the longest)
 
 
 @dataclass(frozen=True)
@@ -504,8 +505,10 @@ def section_daily(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None
         "--seed-cache", str(seed), "--records-per-chunk", str(chunk),
         "--rates", os.environ.get("CATALOG_SYNC_BENCH_DAILY_RATE", DAILY_RATE),
         "--modes", "embedded", "--change-every", str(CHANGE_EVERY), "--out", str(result_file),
+        # Each DAG run's own limit: production.py's 30-minute default killed a 250k seed.
+        "--timeout", str(DAILY_TIMEOUT),
     ]  # fmt: skip
-    r.run(argv, 6 * 3600)
+    r.run(argv, 2 * DAILY_TIMEOUT + 600)
     rows = json.loads(result_file.read_text())["rows"]
     out["daily"] = daily_figures(rows[0], records, records // CHANGE_EVERY, pymarc["seconds"])
     seed_file = seed / "seed.json"
