@@ -223,3 +223,21 @@ def test_retention_purges_expired_run_files_from_sftp_storage_and_keeps_the_rest
     assert sftp_store.stored("staging") == ["staging/demo/run-2/c1.jsonl"]
     assert not (sftp_store.root / "staging" / "demo" / "run-1").exists()  # emptied folder gone
     assert sftp_store.stored("rejects") == ["rejects/demo/run-1/c1.rej"]
+
+
+def test_an_unsafe_name_in_the_shared_inbox_is_refused_without_being_copied_to_the_worker(
+    tmp_path: Path, sftp_store: SftpStore
+) -> None:
+    records = sample_records(3)
+    deliver(sftp_store, records)
+    # A leading dash: `rm *` in an operator's shell would read it as options.
+    deliver(sftp_store, records, name="-rf.mrc")
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    home = tmp_path / "worker"
+
+    fetched = fetch_to_storage(demo_vendor(), layout(home), sftp_store.worker(home), state)
+
+    assert [f.name for f in fetched.files] == ["delivery.mrc"]
+    assert fetched.refused == {"-rf.mrc": "unsafe name: starts with a dash"}
+    assert fetched.refused_codes == {"-rf.mrc": "unsafe_name"}
+    assert not [p for p in home.rglob("*") if p.name.startswith("-")]

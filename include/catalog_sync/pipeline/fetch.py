@@ -206,24 +206,35 @@ def _shown(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def sync_inbox(vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStorage) -> None:
+def sync_inbox(
+    vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStorage
+) -> dict[str, str]:
     """Shared storage: mirror the vendor's inbox (a relative one) from the storage to this worker.
 
     Workers share no disk, so a local-source vendor's deliveries are laid in the run storage
-    (inbox/<vendor>); an absolute inbox stays a folder on the worker that runs fetch.
+    (inbox/<vendor>); an absolute inbox stays a folder on the worker that runs fetch. A name
+    the inbox rule refuses (delivery.safety.name_problem) is not copied onto this worker at
+    all: it is returned (shown name -> why) for the fetch to report, as a local inbox does.
     """
     if not storage.shared or vendor.source.kind != "local":
-        return
+        return {}
     local = vendor.inbox_path(layout.root)
     if Path(vendor.source.inbox).is_absolute():
-        return
+        return {}
     prefix = storage.key(local)
-    stored = {
+    listed = {
         PurePosixPath(f.key).name: f
         for f in storage.files(prefix)
         if PurePosixPath(f.key).parent.as_posix() == prefix  # the inbox itself, not sub-folders
     }
-    if not stored and not storage.exists(prefix):
+    refused = {
+        _shown(name): problem
+        for name in listed
+        if any(fnmatch.fnmatch(name, pat) for pat in vendor.source.patterns)
+        and (problem := name_problem(name))
+    }
+    stored = {name: f for name, f in listed.items() if name_problem(name) is None}
+    if not listed and not storage.exists(prefix):
         raise InboxMissingError(
             f"vendor {vendor.name!r}: inbox {storage.location(prefix)} does not exist in the run "
             f"storage. Create it and put the delivery there, or correct source.inbox for "
@@ -243,6 +254,9 @@ def sync_inbox(vendor: VendorConfig, layout: RuntimeLayout, storage: SharedStora
     for mine in local.iterdir():
         if mine.is_file() and mine.name not in stored:
             mine.unlink()  # withdrawn from the shared inbox: not this worker's to load
+    for name, problem in refused.items():
+        log.warning("refused inbox file %r in the run storage: %s", name, problem)
+    return refused
 
 
 def publish_landed(
@@ -278,6 +292,14 @@ def fetch_to_storage(
     remote: RemoteFetch | None = None,
 ) -> FetchResult:
     """fetch_deliveries through the run storage: inbox from it, landed files into it."""
-    sync_inbox(vendor, layout, storage)
+    refused = sync_inbox(vendor, layout, storage)
     result = fetch_deliveries(vendor, layout, state, force=force, remote=remote)
+    if refused:
+        code = DeliveryUnsafeNameError.reason
+        result = result.model_copy(
+            update={
+                "refused": {**result.refused, **refused},
+                "refused_codes": {**result.refused_codes, **dict.fromkeys(refused, code)},
+            }
+        )
     return publish_landed(result, vendor, layout, storage)
