@@ -34,6 +34,7 @@ from catalog_sync.devstack import (
 )
 from catalog_sync.devstack import provision as provision_airflow
 from catalog_sync.embedded import COMPONENTS, AirflowStack, admin_login
+from catalog_sync.ownservices import started_from
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.services import ServiceError, session_pids, signal_session
 
@@ -268,9 +269,19 @@ def _pid_files(layout: RuntimeLayout) -> dict[str, Path]:
     return found
 
 
+def _ours(layout: RuntimeLayout, path: Path) -> int | None:
+    """The live process a pid file names, if this home started it: a pid the kernel has given
+    to another process since (the cluster died with the machine) is neither stopped nor
+    reported as a running component."""
+    pid = read_pid(path)
+    return pid if pid is not None and started_from(pid, layout.root) else None
+
+
 def cluster_down(layout: RuntimeLayout, timeout: float = 30.0) -> list[str]:
     """SIGTERM each component's and worker's process group, SIGKILL what is left after timeout."""
-    running = {name: pid for name, path in _pid_files(layout).items() if (pid := read_pid(path))}
+    running = {
+        name: pid for name, path in _pid_files(layout).items() if (pid := _ours(layout, path))
+    }
     for pid in running.values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -320,7 +331,7 @@ def celery_workers(broker_url: str, timeout: float = 2.0) -> list[str]:
 
 
 def cluster_status(layout: RuntimeLayout) -> ClusterStatus:
-    processes = {name: read_pid(path) is not None for name, path in _pid_files(layout).items()}
+    processes = {name: _ours(layout, path) is not None for name, path in _pid_files(layout).items()}
     try:
         saved = json.loads((layout.run_dir / SETTINGS_FILE).read_text())
     except (OSError, ValueError):

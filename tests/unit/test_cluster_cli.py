@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from catalog_sync import deploy
 from catalog_sync.cli import main
-from catalog_sync.cluster import ClusterError, cluster_status, cluster_up, resolve_postgres
+from catalog_sync.cluster import (
+    ClusterError,
+    cluster_down,
+    cluster_status,
+    cluster_up,
+    resolve_postgres,
+)
 from catalog_sync.paths import layout
 from catalog_sync.services import free_port
 
@@ -128,3 +135,23 @@ def test_cluster_up_refuses_to_start_over_a_running_one(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match=r"already running .*make cluster-down"):
         cluster_up(home, s)
     assert (home.run_dir / "airflow-scheduler.pid").exists()
+
+
+def test_a_pid_file_naming_another_process_is_neither_stopped_nor_reported_running(
+    tmp_path: Path,
+) -> None:
+    # The machine restarted and the kernel gave the scheduler's old pid to someone else's
+    # process: `cluster down` must not signal it, nor `cluster status` count it as ours.
+    home = layout(tmp_path)
+    home.run_dir.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "CATALOG_SYNC_HOME"}
+    stranger = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    try:
+        (home.run_dir / "airflow-scheduler.pid").write_text(f"{stranger.pid} 127.0.0.1\n")
+
+        assert cluster_status(home).processes == {"scheduler": False}
+        assert cluster_down(home, timeout=1) == []
+        assert stranger.poll() is None  # still running: not ours to stop
+    finally:
+        stranger.kill()
+        stranger.wait()
