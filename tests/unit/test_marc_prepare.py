@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pymarc
 import pytest
@@ -219,6 +220,23 @@ def test_control_characters_inside_data_are_removed_and_flagged() -> None:
     assert isinstance(result, PreparedRecord)
     assert "control_character_removed" in result.warnings
     assert not any(ch < " " for v in values(result.record) for ch in v if ch not in "\t\n\r")
+
+
+def test_a_subfield_delimiter_ending_a_control_field_is_dropped_so_marcxml_can_carry_it() -> None:
+    # Two of the 8 LoC BooksAll records (of 250,000) whose 001 ends in \x1f: their MARCXML was
+    # not well-formed, and the FOLIO adapter's parse of it failed the whole commit task.
+    results = outcomes("loc-booksall-001-subfield-delimiter.mrc")
+    assert [type(r).__name__ for r in results] == ["PreparedRecord", "PreparedRecord"]
+    for result in results:
+        assert isinstance(result, PreparedRecord)
+        assert "control_character_removed" in result.warnings
+        control = result.record["001"].data
+        assert "\x1f" not in control and control.strip().isdigit()
+        ElementTree.fromstring(pymarc.record_to_xml(result.record, namespace=True))
+    assert [r.control_number for r in results if isinstance(r, PreparedRecord)] == [
+        "00038361",
+        "00315568",
+    ]
 
 
 def test_a_not_well_formed_marcxml_record_is_rejected_and_its_neighbours_kept() -> None:

@@ -155,7 +155,7 @@ def _from_iso2709(
     by_field = charset is not Charset.MARC8
     errors = "replace" if charset is Charset.UTF8_REPAIRED else "strict"
     fields: list[Field] = []
-    normalized = False
+    normalized = delimiter_dropped = False
     # Bytes that decode to the values unchanged and lie as a writer lays them out.
     exact = layout.contiguous and (charset is Charset.UTF8 or charset is Charset.ASCII)
     for tag, raw_field in layout.fields:
@@ -163,6 +163,12 @@ def _from_iso2709(
             value = raw_field.decode("utf-8", errors) if by_field else value_decode(raw_field)
             if not value.isascii() and not unicodedata.is_normalized("NFC", value):
                 value, normalized = unicodedata.normalize("NFC", value), True
+            if "\x1f" in value:
+                # A subfield delimiter in a control field, which has no subfields (LoC's
+                # BooksAll has 8 in 250,000, ending the 001): XML cannot carry it, so every
+                # MARCXML payload of the record would be refused. Dropped, as a stray C0
+                # control is, before the 001 becomes the record key.
+                value, delimiter_dropped = value.replace("\x1f", ""), True
             warnings.extend(check_control_field(kind, tag, value))
             fields.append(Field(tag=tag, data=value))
             continue
@@ -213,6 +219,7 @@ def _from_iso2709(
     controls = _CONTROL_BYTES if charset is Charset.MARC8 else _CONTROL_BYTES_OR_ESC
     if controls.search(data):
         _drop_control_characters(fields)
+    if delimiter_dropped or controls.search(data):
         warnings.append(RecordWarning.CONTROL_CHARACTER_REMOVED)
         exact = False
     return _record(leader, fields, warnings), warnings, exact
