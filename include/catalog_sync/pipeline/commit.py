@@ -53,6 +53,7 @@ from catalog_sync.pipeline.outcomes import (
     IlsRecordUnreadable,
     Note,
     Outcome,
+    PayloadNotXml,
     Result,
     StagedRecordChanged,
     tally,
@@ -289,9 +290,10 @@ async def _apply_change(change: StagedChange, job: CommitJob, prefetched: bytes 
         # after the biblio's own write leaves that write unacknowledged for the next run).
         await close("failed", str(exc))
         return Outcome.failed(exc.reason)
-    except StagedRecordChanged as exc:
-        # Not the record that was staged and approved: never written. Its state row stays as
-        # it was, so the next delivery of the record is decided afresh; nothing is lost.
+    except (StagedRecordChanged, PayloadNotXml) as exc:
+        # Not the record that was staged and approved, or not one any ILS can read: never
+        # written. Its state row stays as it was, so the next delivery of the record is
+        # decided afresh; nothing is lost.
         log.error("record %s not written: %s", change.correlation_id, exc)
         await close("failed", str(exc))
         return Outcome.failed(exc.reason)

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 import pymarc
 from pymarc import Record, record_to_xml
@@ -26,7 +27,7 @@ from catalog_sync.ils.client import Candidate, ILSClient
 from catalog_sync.marc.prepare import Rejection, prepare_record
 from catalog_sync.marc.reader import RawRecord, read_record_at
 from catalog_sync.models import ChunkRef, StagedChange
-from catalog_sync.pipeline.outcomes import IlsRecordUnreadable, StagedRecordChanged
+from catalog_sync.pipeline.outcomes import IlsRecordUnreadable, PayloadNotXml, StagedRecordChanged
 from catalog_sync.privacy import Masker
 
 
@@ -56,7 +57,19 @@ def incoming_record(ref: ChunkRef, change: StagedChange, vendor: VendorConfig) -
 
 
 def marcxml(record: Record) -> bytes:
+    """The MARCXML an ILS is sent, checked well-formed first (~20 us with expat).
+
+    Validation drops what XML cannot carry, but a payload is the last point before the ILS:
+    Koha answers an unparseable one 500, which reads as an outage and is retried until the
+    whole chunk fails, and FOLIO's adapter parses it too. Refused here, it fails alone.
+    """
     xml: bytes = record_to_xml(record, namespace=True)
+    try:
+        expat.ParserCreate().Parse(xml, True)
+    except expat.ExpatError as exc:
+        raise PayloadNotXml(
+            f"its MARCXML is not well-formed ({exc}), so no ILS can read it"
+        ) from exc
     return xml
 
 

@@ -35,6 +35,7 @@ NO_CHANGE_ACK = "unchanged in the ILS"
 # A per-record outcome for the next run to see, never a reason to fail the chunk.
 STAGED_RECORD_CHANGED = "staged_record_changed"
 ILS_RECORD_UNREADABLE = "ils_record_unreadable"
+PAYLOAD_NOT_XML = "payload_not_xml"
 
 
 class Result(StrEnum):
@@ -100,6 +101,12 @@ class StagedRecordChanged(RecordProblem):
     """The landing file no longer holds the record that was staged (it must be immutable)."""
 
     reason = STAGED_RECORD_CHANGED
+
+
+class PayloadNotXml(RecordProblem):
+    """The record's MARCXML is not well-formed: it holds a character XML cannot carry."""
+
+    reason = PAYLOAD_NOT_XML
 
 
 class IlsRecordUnreadable(RecordProblem):
