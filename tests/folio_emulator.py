@@ -145,3 +145,22 @@ def edit_in_folio(okapi: Okapi, instance_id: str) -> None:
     stored.pop("metadata", None)
     edited = {**stored, "discoverySuppress": True}
     assert okapi.put(f"/instance-storage/instances/{instance_id}", edited).status_code == 204
+
+
+def staff_edit_before(
+    okapi: Okapi, route: tuple[str, str], item_id: str, changes: dict[str, Any]
+) -> Callable[[httpx.Request], Awaitable[None]]:
+    """An httpx request hook: just before the client's first request to `route` (method,
+    path) leaves, a librarian saves `changes` to item `item_id` in FOLIO (the emulator bumps
+    its _version), so the client's copy of it is stale."""
+    fired = False
+
+    async def hook(request: httpx.Request) -> None:
+        nonlocal fired
+        if (request.method, request.url.path) == route and not fired:
+            fired = True
+            path = f"/item-storage/items/{item_id}"
+            current = okapi.get(path).json()
+            assert okapi.put(path, {**current, **changes}).status_code == 204
+
+    return hook

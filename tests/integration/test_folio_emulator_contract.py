@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -456,6 +457,26 @@ def test_injected_faults_answer_as_folio_does_in_text_plain(
     assert control.counters()["injected_errors"] == 1
 
 
+def shelve(
+    okapi: Okapi, owner: dict[str, Any], holdings_ids: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`owner` stored with a holdings record of each id at the main location; the material
+    type and loan type its items take (a book that circulates)."""
+    okapi.post("/instance-storage/instances", owner)
+    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
+    for holdings_id in holdings_ids:
+        holdings = {
+            "id": holdings_id,
+            "instanceId": owner["id"],
+            "sourceId": HOLDINGS_SOURCES["MARC"],
+            "permanentLocationId": main["id"],
+        }
+        assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
+    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
+    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
+    return book, circulates
+
+
 def test_cql_delete_of_items_removes_exactly_what_it_selects(
     okapi: Okapi, folio: ServiceProcess
 ) -> None:
@@ -463,17 +484,8 @@ def test_cql_delete_of_items_removes_exactly_what_it_selects(
     (none included); 400 text/plain for no query or CQL the emulator cannot run, deleting
     nothing, so a client's delete never quietly removes more or less than it asked for."""
     owner = instance("Weeded")
-    okapi.post("/instance-storage/instances", owner)
-    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
-    holdings = {
-        "id": str(uuid.uuid4()),
-        "instanceId": owner["id"],
-        "sourceId": HOLDINGS_SOURCES["MARC"],
-        "permanentLocationId": main["id"],
-    }
-    assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
-    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
-    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
+    holdings = {"id": str(uuid.uuid4())}
+    book, circulates = shelve(okapi, owner, [holdings["id"]])
     ids = [str(uuid.uuid4()) for _ in range(4)]
     items = [
         {"id": i, "holdingsRecordId": holdings["id"], "barcode": f"W-{n}",
@@ -524,19 +536,8 @@ def test_cql_delete_of_holdings_is_refused_whole_while_an_item_references_one(
     okapi: Okapi,
 ) -> None:
     owner = instance("Shelved")
-    okapi.post("/instance-storage/instances", owner)
-    [main] = okapi.get("/locations", query='code=="KU/CC/DI/M"').json()["locations"]
     ids = [str(uuid.uuid4()) for _ in range(2)]
-    for holdings_id in ids:
-        holdings = {
-            "id": holdings_id,
-            "instanceId": owner["id"],
-            "sourceId": HOLDINGS_SOURCES["MARC"],
-            "permanentLocationId": main["id"],
-        }
-        assert okapi.post("/holdings-storage/holdings", holdings).status_code == 201
-    [book] = okapi.get("/material-types", query='name=="book"').json()["mtypes"]
-    [circulates] = okapi.get("/loan-types", query='name=="Can circulate"').json()["loantypes"]
+    book, circulates = shelve(okapi, owner, ids)
     item = {"holdingsRecordId": ids[1], "status": {"name": "Available"},
             "materialTypeId": book["id"], "permanentLoanTypeId": circulates["id"]}  # fmt: skip
     assert okapi.post("/item-storage/items", item).status_code == 201

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pymarc
 import pytest
-from tests.folio_emulator import Okapi
+from tests.folio_emulator import Okapi, staff_edit_before
 from tests.integration.test_folio_batching import Sent, run
 from tests.integration.test_folio_items import item, new_instance, stored
 
@@ -128,19 +128,9 @@ def test_item_updates_go_in_one_upsert_and_a_staff_change_in_between_is_kept(
 
     async def body(ils: FolioAdapter, sent: Sent) -> int:
         made = await add_all(ils, owners, barcodes)
-        staff_edited = made[3].item_id
-        edited = False
-
-        async def staff_edit(request: httpx.Request) -> None:
-            # A librarian changes one item in FOLIO between our read and our batch write.
-            nonlocal edited
-            if (request.method, request.url.path) == ITEM_BATCH and not edited:
-                edited = True
-                path = f"/item-storage/items/{staff_edited}"
-                current = okapi.get(path).json()
-                assert okapi.put(path, {**current, "volume": "v.2"}).status_code == 204
-
-        ils.session._http.event_hooks["request"].append(staff_edit)
+        # A librarian changes one item in FOLIO between our read and our batch write.
+        edit = staff_edit_before(okapi, ITEM_BATCH, made[3].item_id, {"volume": "v.2"})
+        ils.session._http.event_hooks["request"].append(edit)
         sent.clear()
         await asyncio.gather(
             *(

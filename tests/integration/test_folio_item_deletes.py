@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pymarc
 import pytest
-from tests.folio_emulator import Okapi
+from tests.folio_emulator import Okapi, staff_edit_before
 from tests.integration.test_folio_batching import Sent, run
 from tests.integration.test_folio_item_batches import ITEM_BATCH, add_all, instances
 from tests.integration.test_folio_items import ANNEX, MAIN, item, stored
@@ -84,18 +84,9 @@ def test_a_staff_change_between_read_and_delete_keeps_that_item(
 
     async def body(ils: FolioAdapter, _: Sent) -> list[Any]:
         made = await add_all(ils, owners, barcodes)
-        edited = False
-
-        async def staff_edit(request: httpx.Request) -> None:
-            # A librarian edits item 2 in FOLIO after we read it, before our delete lands.
-            nonlocal edited
-            if (request.method, request.url.path) == CQL_DELETE and not edited:
-                edited = True
-                path = f"/item-storage/items/{made[2].item_id}"
-                current = okapi.get(path).json()
-                assert okapi.put(path, {**current, "volume": "v.9"}).status_code == 204
-
-        ils.session._http.event_hooks["request"].append(staff_edit)
+        # A librarian edits item 2 in FOLIO after we read it, before our delete lands.
+        edit = staff_edit_before(okapi, CQL_DELETE, made[2].item_id, {"volume": "v.9"})
+        ils.session._http.event_hooks["request"].append(edit)
         return list(
             await asyncio.gather(
                 *(ils.delete_item(m.item_id, correlation_id=f"r{n}") for n, m in enumerate(made)),
