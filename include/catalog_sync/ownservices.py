@@ -52,6 +52,17 @@ def process_started(pid: int) -> int | None:
     return None if fields[0] == "Z" else int(fields[19])
 
 
+def process_started_at(pid: int) -> float | None:
+    """When process `pid` started, in seconds since the epoch (its start in clock ticks after
+    boot, plus the boot time /proc/stat gives); None when it is gone."""
+    ticks = process_started(pid)
+    if ticks is None:
+        return None
+    with open("/proc/stat", encoding="ascii") as stat:
+        boot = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def record_path(run_dir: Path, name: str) -> Path:
     return run_dir / f"{name}.json"
 

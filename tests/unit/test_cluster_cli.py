@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -144,14 +145,19 @@ def test_a_pid_file_naming_another_process_is_neither_stopped_nor_reported_runni
     # process: `cluster down` must not signal it, nor `cluster status` count it as ours.
     home = layout(tmp_path)
     home.run_dir.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if k != "CATALOG_SYNC_HOME"}
-    stranger = subprocess.Popen(["sleep", "60"], env=env, start_new_session=True)
+    scheduler = home.run_dir / "airflow-scheduler.pid"
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
-        (home.run_dir / "airflow-scheduler.pid").write_text(f"{stranger.pid} 127.0.0.1\n")
+        scheduler.write_text(f"{stranger.pid} 127.0.0.1\n")
+        os.utime(scheduler, (time.time() - 3600, time.time() - 3600))  # before the reboot
 
         assert cluster_status(home).processes == {"scheduler": False}
         assert cluster_down(home, timeout=1) == []
         assert stranger.poll() is None  # still running: not ours to stop
+
+        # Written just after its process started, as `cluster up` writes it: ours.
+        scheduler.write_text(f"{stranger.pid} 127.0.0.1\n")
+        assert cluster_status(home).processes == {"scheduler": True}
     finally:
         stranger.kill()
         stranger.wait()
