@@ -120,15 +120,9 @@ IDENTIFIER_SOURCES = (
 
 def record_identifiers(record: Record) -> dict[str, list[str]]:
     """Every normalised standard number of a record, by index name, in field order."""
-    out: dict[str, list[str]] = {"oclc_number": [], "isbn": [], "issn": [], "lccn": []}
-    for tag, code, index in IDENTIFIER_SOURCES:
-        normalise = _NORMALISE[index]
-        for field in record.get_fields(tag):
-            for value in field.get_subfields(code):
-                norm = normalise(str(value))
-                if norm and norm not in out[index]:
-                    out[index].append(norm)
-    return out
+    numbers = searchable_numbers(record)
+    del numbers["hrid"]
+    return numbers
 
 
 _CODE_OF_TAG = {tag: code for tag, code, _ in IDENTIFIER_SOURCES}
