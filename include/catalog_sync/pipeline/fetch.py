@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 OUTSIDE_INBOX = "outside_inbox"
 
 
+def _delivery_name(vendor: VendorConfig, name: str) -> bool:
+    """Whether an inbox file of this name is the vendor's to load (source.patterns)."""
+    return any(fnmatch.fnmatch(name, pat) for pat in vendor.source.patterns)
+
+
 def list_inbox(vendor: VendorConfig, layout: RuntimeLayout) -> list[Path]:
     inbox = vendor.inbox_path(layout.root)
     if not inbox.is_dir():
@@ -40,12 +45,7 @@ def list_inbox(vendor: VendorConfig, layout: RuntimeLayout) -> list[Path]:
             f"vendor {vendor.name!r}: inbox folder {inbox} does not exist. Create it and put the "
             f"delivery there, or correct source.inbox for {vendor.name!r} in vendors.yaml."
         )
-    names = sorted(
-        p
-        for p in inbox.iterdir()
-        if p.is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in vendor.source.patterns)
-    )
-    return names
+    return sorted(p for p in inbox.iterdir() if p.is_file() and _delivery_name(vendor, p.name))
 
 
 def land(path: Path, sha256: str, landing_dir: Path) -> Path:
@@ -227,13 +227,9 @@ def sync_inbox(
         for f in storage.files(prefix)
         if PurePosixPath(f.key).parent.as_posix() == prefix  # the inbox itself, not sub-folders
     }
-    refused = {
-        _shown(name): problem
-        for name in listed
-        if any(fnmatch.fnmatch(name, pat) for pat in vendor.source.patterns)
-        and (problem := name_problem(name))
-    }
-    stored = {name: f for name, f in listed.items() if name_problem(name) is None}
+    unsafe = {name: problem for name in listed if (problem := name_problem(name))}
+    refused = {_shown(n): why for n, why in unsafe.items() if _delivery_name(vendor, n)}
+    stored = {name: f for name, f in listed.items() if name not in unsafe}
     if not listed and not storage.exists(prefix):
         raise InboxMissingError(
             f"vendor {vendor.name!r}: inbox {storage.location(prefix)} does not exist in the run "
