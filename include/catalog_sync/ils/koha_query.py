@@ -33,7 +33,7 @@ def _like_patterns(index: str, value: str) -> list[str]:
     searched as a substring and every hit is verified by normalising what Koha returns.
     """
     if index == "isbn":  # raw values may be hyphenated: "978-0-520-07843-7 (pbk.)"
-        forms: list[str | None] = list(isbn_forms(value))
+        forms = isbn_forms(value)
     elif index == "issn":
         forms = [value, value.replace("-", "")]
     else:  # an LCCN's serial number survives every spacing and hyphenation of the prefix
