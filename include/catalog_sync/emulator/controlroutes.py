@@ -29,6 +29,7 @@ class _Config(Protocol):
 
 class _WriteLog(Protocol):
     def writes(self, since: int = 0) -> list[dict[str, Any]]: ...
+    def write_total(self) -> int: ...
     def write_counts(self) -> dict[str, int]: ...
 
 
@@ -55,7 +56,7 @@ def register_control(
 
     def counters() -> dict[str, int]:
         result = dict(state.counters)
-        result["writes"] = sum(store.write_counts().values())
+        result["writes"] = store.write_total()
         return result
 
     def fault_status() -> dict[str, Any]:

@@ -20,7 +20,13 @@ from catalog_sync.emulator.records import (
     read_record,
     rebuild,
 )
-from catalog_sync.emulator.store_items import ItemStore, Transaction, WriteContext, now_text
+from catalog_sync.emulator.store_items import (
+    ItemStore,
+    Transaction,
+    WriteContext,
+    now_text,
+    write_total,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS biblios (
@@ -340,6 +346,9 @@ class CatalogStore(ItemStore):
             (since,),
         )
         return [dict(row) for row in rows]
+
+    def write_total(self) -> int:
+        return write_total(self._db)
 
     def write_counts(self) -> dict[str, int]:
         rows = self._db.execute(

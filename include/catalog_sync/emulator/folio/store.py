@@ -10,7 +10,7 @@ from typing import Any
 
 from catalog_sync.emulator.folio.cql import Compiled, identifier_tokens
 from catalog_sync.emulator.folio.kinds import INSTANCE, ITEM, Kind
-from catalog_sync.emulator.store_items import Transaction
+from catalog_sync.emulator.store_items import Transaction, write_total
 from catalog_sync.emulator.store_items import now_text as _now
 
 _SCHEMA = """
@@ -286,6 +286,9 @@ class FolioStore:
     def writes(self, since: int = 0) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM writes WHERE seq > ? ORDER BY seq", (since,))
         return [dict(row) for row in rows]
+
+    def write_total(self) -> int:
+        return write_total(self._db)
 
     def write_counts(self) -> dict[str, int]:
         rows = self._db.execute(
