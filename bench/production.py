@@ -43,7 +43,9 @@ for path in (BENCH, REPO_ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+import pyspy  # noqa: E402
 from corpus import CHANGE_NOTE, with_changes  # noqa: E402
+from cpusplit import CpuSplit  # noqa: E402
 from e2e import (  # noqa: E402
     _environ,
     _restore_seed,
@@ -159,7 +161,9 @@ def ensure_seed(b: Bench) -> None:
     """
     if (b.seed_cache / "complete").is_file():
         return
-    root = b.cache / "production" / "seed"
+    # One home per seed: two seeds built at once (a quick one beside the 250k) must not
+    # share a home, as the second's fresh_home would wipe the first's mid-run.
+    root = b.cache / "production" / f"seed-{b.seed_cache.name}"
     fresh_home(root)
     layout = RuntimeLayout(root.resolve())
     config = bench_config(layout.root, b.records_per_chunk)
@@ -229,11 +233,16 @@ def measured(home: Home, rate: float, run: Runner, slots: int) -> dict[str, Any]
     client_rate(home, rate, MAX_CONCURRENCY)
     load_before = load_now()
     timeline = CounterTimeline(home.emulator.url).start()
+    split = CpuSplit().start()
+    spy_dir = home.layout.root / "pyspy" / f"rate{rate:g}"
+    spies = pyspy.start(spy_dir, {"emulator": home.emulator.process.pid, **pyspy.our_children()})
     detail: dict[str, Any] = {}
     try:
         wall, commits, state = run(detail)
     finally:
         timeline.stop()
+        split.stop()
+        pyspy.stop(spies)
     row: dict[str, Any] = {
         "rate_limit": rate,
         "state": state,
@@ -242,7 +251,11 @@ def measured(home: Home, rate: float, run: Runner, slots: int) -> dict[str, Any]
         "status_429": timeline.rate_limited(),
         "load_before": load_before,
         "load_after": load_now(),
+        # Where the CPU went (scheduler, tasks, emulator, ...) and each task's peak memory.
+        "cpu_split": split.summary(),
     }
+    if spies:
+        row["pyspy"] = pyspy.summarise(spy_dir)
     row.update(window_metrics(commits, timeline, rate, slots))
     row.update(detail)
     if commits and "commit_window_s" in row:
