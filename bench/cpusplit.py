@@ -8,7 +8,10 @@ sample taken after the peak still sees it). A process's last fraction of a sampl
 before it exits is not seen; at 0.25 s against tasks that run for seconds, that is small.
 
 Airflow 3 names its processes: a task's code runs in `airflow worker -- <ti id>`, the child
-of `airflow supervisor: <dag>/<task>/<run>/<map index>`, so a runner is named by its parent.
+of its supervisor, which LocalExecutor's worker process is (`airflow worker -- LocalExecutor:
+<task instance id>`; Celery's is `airflow supervisor: <id>`). A runner takes the id in its
+parent's title when it is first seen (the executor's worker takes the next task after), and
+the caller names the ids from Airflow's task instances.
 Processes this benchmark did not start (another engineer's tests on a shared machine) are
 counted under "other" so the split can be read against the whole machine's load.
 """
@@ -29,8 +32,8 @@ PROC = Path("/proc")
 
 # (kind, pattern on the command line), first match wins.
 KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("task supervisor", re.compile(r"^airflow (worker -- \w+Executor[^:]*|supervisor): ")),
     ("task", re.compile(r"^airflow worker -- ")),
-    ("task supervisor", re.compile(r"^airflow supervisor: ")),
     ("executor", re.compile(r"Executor")),
     ("scheduler", re.compile(r"airflow scheduler")),
     ("api server", re.compile(r"api[_-]server|gunicorn|uvicorn")),
@@ -49,8 +52,9 @@ class Seen:
     title: str
     ppid: int
     cpu_s: float = 0.0
-    cpu_at_start: float | None = None
+    cpu_at_start: float = 0.0
     hwm_kib: int = 0
+    task: str = ""
 
 
 def _read(pid: int) -> tuple[str, int, float, int] | None:
@@ -94,11 +98,15 @@ class CpuSplit:
                 continue  # gone, or a kernel thread
             title, ppid, cpu, hwm = got
             known = self.seen.get(pid)
-            if known is None or known.title != title:
+            if known is None:
                 # A process already running when sampling began counts from its CPU then.
                 start = cpu if self._thread is None else 0.0
                 known = self.seen[pid] = Seen(kind_of(title), title, ppid, cpu_at_start=start)
-            known.cpu_s = cpu - (known.cpu_at_start or 0.0)
+            elif known.title != title:  # retitled (setproctitle after a fork): same process
+                known.kind, known.title = kind_of(title), title
+            if known.kind == "task" and not known.task:
+                known.task = self._task_of(known.ppid)
+            known.cpu_s = cpu - known.cpu_at_start
             known.hwm_kib = max(known.hwm_kib, hwm)
 
     def _loop(self) -> None:
@@ -117,15 +125,16 @@ class CpuSplit:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def task_name(self, s: Seen) -> str:
-        """A task runner's task, from its supervisor parent's title (dag/task/run/map)."""
-        parent = self.seen.get(s.ppid)
+    def _task_of(self, ppid: int) -> str:
+        """The task instance id a runner runs, from its supervisor parent's title."""
+        parent = self.seen.get(ppid)
         if parent is None or parent.kind != "task supervisor":
             return "?"
-        parts = parent.title.split(": ", 1)[-1].split("/")
-        return parts[1] if len(parts) > 1 else parts[0]
+        return parent.title.split(": ", 1)[-1].strip()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, names: dict[str, str] | None = None) -> dict[str, Any]:
+        """CPU by kind; per task (task instance ids named by `names`), runs, CPU, peak RSS."""
+        names = names or {}
         by_kind: dict[str, float] = defaultdict(float)
         by_task: dict[str, dict[str, float]] = defaultdict(
             lambda: {"count": 0, "cpu_s": 0.0, "peak_rss_mib": 0.0}
@@ -133,17 +142,22 @@ class CpuSplit:
         for s in self.seen.values():
             by_kind[s.kind] += s.cpu_s
             if s.kind == "task":
-                t = by_task[self.task_name(s)]
+                t = by_task[names.get(s.task, "?")]
                 t["count"] += 1
                 t["cpu_s"] += s.cpu_s
                 t["peak_rss_mib"] = max(t["peak_rss_mib"], s.hwm_kib / 1024)
         total = sum(by_kind.values())
+        others = sorted(
+            (s for s in self.seen.values() if s.kind == "other"), key=lambda s: -s.cpu_s
+        )
         return {
             "sample_every_s": SAMPLE_EVERY,
             "cpu_s_total": round(total, 1),
             "cpu_s_by_kind": {
                 k: round(v, 1) for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]) if v
             },
+            # What "other" was: on a shared machine, someone else's work.
+            "top_other": [(s.title[:80], round(s.cpu_s, 1)) for s in others[:5] if s.cpu_s >= 1],
             "tasks": {
                 name: {k: round(v, 1) for k, v in t.items()} for name, t in sorted(by_task.items())
             },

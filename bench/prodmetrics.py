@@ -356,6 +356,7 @@ def task_spans(tis: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "task": t["task_id"],
+            "id": t.get("id"),
             "map_index": t["map_index"],
             "start": round((_epoch(t["start_date"]) or t0) - t0, 2),
             "end": round((_epoch(t["end_date"]) or t0) - t0, 2),

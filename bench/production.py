@@ -252,7 +252,7 @@ def measured(home: Home, rate: float, run: Runner, slots: int) -> dict[str, Any]
         "load_before": load_before,
         "load_after": load_now(),
         # Where the CPU went (scheduler, tasks, emulator, ...) and each task's peak memory.
-        "cpu_split": split.summary(),
+        "cpu_split": split.summary({t["id"]: t["task"] for t in detail.get("task_spans", [])}),
     }
     if spies:
         row["pyspy"] = pyspy.summarise(spy_dir)

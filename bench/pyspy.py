@@ -21,7 +21,7 @@ from typing import Any
 
 from cpusplit import kind_of
 
-RATE = 47  # samples/s per process: off the 50 Hz grid of other periodic work
+RATE = 11  # samples/s per process: py-spy's own CPU grows with it (47/s took a third of a core)
 
 
 def py_spy() -> str | None:
@@ -37,8 +37,9 @@ def start(out_dir: Path, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     procs = []
     for name, pid in pids.items():
+        out = str(out_dir / f"{name}.txt")
         argv = [exe, "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-                "--rate", str(RATE), "--nonblocking", "-o", str(out_dir / f"{name}.txt")]  # fmt: skip
+                "--rate", str(RATE), "--nonblocking", "-o", out]  # fmt: skip
         log = (out_dir / f"{name}.log").open("wb")
         procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
     return procs
