@@ -30,19 +30,16 @@ from catalog_sync.devstack import (
     airflow_bin,
     ensure_services,
     prepare_airflow,
-    read_pid,
 )
 from catalog_sync.devstack import provision as provision_airflow
 from catalog_sync.embedded import COMPONENTS, AirflowStack, admin_login
-from catalog_sync.ownservices import process_started_at
+from catalog_sync.ownservices import pid_file_process, read_pid
 from catalog_sync.paths import RuntimeLayout
 from catalog_sync.services import ServiceError, session_pids, signal_session
 
 DEFAULT_POSTGRES = ("127.0.0.1", 5432)
 AIRFLOW_DATABASE = "airflow"
 SETTINGS_FILE = "cluster.json"
-# Seconds a pid file may predate its process by: boot time is whole seconds in /proc/stat.
-PID_FILE_SLACK = 2.0
 
 
 class ClusterError(ServiceError):
@@ -271,26 +268,10 @@ def _pid_files(layout: RuntimeLayout) -> dict[str, Path]:
     return found
 
 
-def _ours(path: Path) -> int | None:
-    """The live process a pid file names, if it is the one the file was written for: a pid
-    the kernel has given to another process since (the cluster died with the machine) is
-    neither stopped nor reported as a running component. That process started after the
-    file was written; ours started just before. (Not CATALOG_SYNC_HOME in its environment, as
-    devstack checks: the api-server's setproctitle overwrites /proc/<pid>/environ.)"""
-    pid = read_pid(path)
-    if pid is None:
-        return None
-    started = process_started_at(pid)
-    try:
-        written = path.stat().st_mtime
-    except OSError:
-        return None
-    return pid if started is not None and started <= written + PID_FILE_SLACK else None
-
-
 def cluster_down(layout: RuntimeLayout, timeout: float = 30.0) -> list[str]:
     """SIGTERM each component's and worker's process group, SIGKILL what is left after timeout."""
-    running = {name: pid for name, path in _pid_files(layout).items() if (pid := _ours(path))}
+    pid_files = _pid_files(layout).items()
+    running = {name: pid for name, path in pid_files if (pid := pid_file_process(path))}
     for pid in running.values():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
@@ -340,7 +321,8 @@ def celery_workers(broker_url: str, timeout: float = 2.0) -> list[str]:
 
 
 def cluster_status(layout: RuntimeLayout) -> ClusterStatus:
-    processes = {name: _ours(path) is not None for name, path in _pid_files(layout).items()}
+    pid_files = _pid_files(layout).items()
+    processes = {name: pid_file_process(path) is not None for name, path in pid_files}
     try:
         saved = json.loads((layout.run_dir / SETTINGS_FILE).read_text())
     except (OSError, ValueError):

@@ -26,7 +26,9 @@ from catalog_sync.config import load_ils_connections, pool_specs
 from catalog_sync.ownservices import (
     ServiceRecord,
     emulator_answers,
+    pid_file_process,
     port_for,
+    read_pid,
     record_service,
     redis_answers,
     reusable,
@@ -34,7 +36,7 @@ from catalog_sync.ownservices import (
     stop_service,
 )
 from catalog_sync.paths import REPO_ROOT, RuntimeLayout
-from catalog_sync.services import ServiceError, pid_alive, start_emulator, start_redis
+from catalog_sync.services import ServiceError, start_emulator, start_redis
 
 SAMPLE_FILE = REPO_ROOT / "samples" / "loc-books-2016-part01-first1000.mrc"
 DEMO_VENDOR = "demo"
@@ -103,15 +105,6 @@ def airflow(
     return result
 
 
-def read_pid(path: Path) -> int | None:
-    """The live process a pid file ("<pid> <url>") names; None when gone or unreadable."""
-    try:
-        pid = int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if pid_alive(pid) else None
-
-
 def ensure_services(
     layout: RuntimeLayout, redis_url: str | None = None, folio: bool = False
 ) -> LocalServices:
@@ -168,8 +161,8 @@ def stop_services(layout: RuntimeLayout) -> list[str]:
     """
     stopped = []
     for info in sorted(layout.run_dir.glob("airflow-*.pid")):
-        pid = read_pid(info)
-        if pid is not None and started_from(pid, layout.root):
+        pid = pid_file_process(info)
+        if pid is not None:
             # Each component leads its own process group (its workers and task processes too).
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGTERM)

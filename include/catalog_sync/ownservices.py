@@ -22,9 +22,13 @@ from catalog_sync.services import (
     ServiceProcess,
     emulator_identity,
     free_port,
+    pid_alive,
     redis_server_info,
     smtp_banner_has,
 )
+
+# Seconds a pid file may predate its process by: boot time is whole seconds in /proc/stat.
+PID_FILE_SLACK = 2.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,35 @@ def process_started_at(pid: int) -> float | None:
     with open("/proc/stat", encoding="ascii") as stat:
         boot = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
     return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def read_pid(path: Path) -> int | None:
+    """The live process a pid file ("<pid> <url>") names; None when gone or unreadable."""
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_file_process(path: Path) -> int | None:
+    """The live process an Airflow component's pid file names, if it is the one the file was
+    written for: the file is written as soon as the component is started, so a process that
+    started after it holds a pid the kernel has given out again since (the machine rebooted,
+    the component died long ago) and is someone else's.
+
+    Not CATALOG_SYNC_HOME in the process's environment (`started_from`): the api-server's
+    setproctitle writes its title over /proc/<pid>/environ, so `make clean` left it running.
+    """
+    pid = read_pid(path)
+    if pid is None:
+        return None
+    started = process_started_at(pid)
+    try:
+        written = path.stat().st_mtime
+    except OSError:
+        return None
+    return pid if started is not None and started <= written + PID_FILE_SLACK else None
 
 
 def record_path(run_dir: Path, name: str) -> Path:

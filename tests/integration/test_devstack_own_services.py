@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -164,10 +166,14 @@ def test_make_clean_leaves_a_process_group_whose_leader_took_a_recorded_airflow_
 ) -> None:
     home = checkouts[0]
     home.run_dir.mkdir(parents=True)
-    # A process group of someone else's, led by the pid an Airflow component once had.
+    # A pid file left by a scheduler long gone (the machine rebooted since), whose pid now
+    # leads a process group of someone else's that started after the file was written.
+    pid_file = home.run_dir / "airflow-scheduler.pid"
     other = subprocess.Popen(["sleep", "600"], start_new_session=True)
     try:
-        (home.run_dir / "airflow-scheduler.pid").write_text(f"{other.pid} 127.0.0.1\n")
+        pid_file.write_text(f"{other.pid} 127.0.0.1\n")
+        long_ago = time.time() - 3600
+        os.utime(pid_file, (long_ago, long_ago))
 
         stopped = stop_services(home)
 
@@ -184,15 +190,36 @@ def test_make_clean_stops_an_airflow_component_this_checkout_started(
 ) -> None:
     home = checkouts[0]
     home.run_dir.mkdir(parents=True)
-    ours = subprocess.Popen(
-        ["sleep", "600"],
-        start_new_session=True,
-        env={**os.environ, "CATALOG_SYNC_HOME": str(home.root)},
-    )
+    ours = subprocess.Popen(["sleep", "600"], start_new_session=True)
     (home.run_dir / "airflow-triggerer.pid").write_text(f"{ours.pid} 127.0.0.1\n")
 
     assert stop_services(home) == ["airflow-triggerer"]
     assert ours.wait() == -signal.SIGTERM
+
+
+def test_make_clean_stops_an_api_server_whose_title_overwrote_its_environment(
+    checkouts: list[RuntimeLayout],
+) -> None:
+    """The api-server sets its process title as below; setproctitle writes over the memory
+    /proc/<pid>/environ reads, so CATALOG_SYNC_HOME is no longer seen there (the check
+    `make clean` used to make, which left a killed `make airflow`'s api-server running)."""
+    home = checkouts[0]
+    home.run_dir.mkdir(parents=True)
+    title = "import setproctitle, time; setproctitle.setproctitle({!r}); time.sleep(600)"
+    ours = subprocess.Popen(
+        [sys.executable, "-c", title.format("airflow api_server -- host:127.0.0.1 port:1")],
+        start_new_session=True,
+        env={**os.environ, "CATALOG_SYNC_HOME": str(home.root)},
+    )
+    (home.run_dir / "airflow-api-server.pid").write_text(f"{ours.pid} 127.0.0.1\n")
+    environ = Path(f"/proc/{ours.pid}/environ")
+    deadline = time.monotonic() + 20
+    while f"CATALOG_SYNC_HOME={home.root}".encode() in environ.read_bytes().split(b"\0"):
+        assert time.monotonic() < deadline, "the title never replaced the environment"
+        time.sleep(0.05)
+
+    assert stop_services(home) == ["airflow-api-server"]
+    assert ours.wait(timeout=10) == -signal.SIGTERM
 
 
 def test_make_clean_stops_a_service_an_older_checkout_recorded_in_a_pid_file(
