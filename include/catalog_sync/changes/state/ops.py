@@ -26,6 +26,10 @@ from catalog_sync.changes.state.schema import (
 from catalog_sync.changes.state.statements import (
     APPLIED_CHANGE,
     APPLIED_LEDGER,
+    APPLIED_RECORDS,
+    FIRST_CREATE_INTENT,
+    LEDGER_ENTRY,
+    PENDING_CREATES,
     PREVIOUS_STATE,
     first_intent,
     upsert,
@@ -84,14 +88,12 @@ def forget_run_files(run_id: str, vendor: str) -> Op[int]:
 def applied(ils: str, record_keys: Iterable[str]) -> Op[dict[str, AppliedRecord]]:
     """What we last applied to each of `record_keys` (absent: never applied)."""
     keys = list(record_keys)
-    c = catalog_records.c
-    columns = (c.record_key, c.ils_id, c.fingerprint, c.deleted, c.ils_fingerprint)
 
     def run(conn: Connection) -> dict[str, AppliedRecord]:
         out: dict[str, AppliedRecord] = {}
         for i in range(0, len(keys), _IN_BATCH):
-            query = select(*columns).where(c.ils == ils, c.record_key.in_(keys[i : i + _IN_BATCH]))
-            for key, ils_id, fp, deleted, ils_fp in conn.execute(query):
+            params = {"b_ils": ils, "b_keys": keys[i : i + _IN_BATCH]}
+            for key, ils_id, fp, deleted, ils_fp in conn.execute(APPLIED_RECORDS, params):
                 out[key] = AppliedRecord(ils_id, fp, deleted == "y", ils_fp)
         return out
 
@@ -124,11 +126,8 @@ def live_records(vendor: str) -> Op[int]:
 
 # -- ledger -----------------------------------------------------------------------------------
 def ledger_entry(key: str) -> Op[LedgerEntry | None]:
-    c = commit_ledger.c
-    q = select(c.status, c.ils_id, c.ack).where(c.idempotency_key == key)
-
     def run(conn: Connection) -> LedgerEntry | None:
-        row = conn.execute(q).first()
+        row = conn.execute(LEDGER_ENTRY, {"b_key": key}).first()
         return LedgerEntry(row[0], row[1], row[2]) if row else None
 
     return Op(run, writes=False)
@@ -145,27 +144,13 @@ class LostCreates:
 
 def lost_creates(ils: str, record_key: str) -> Op[LostCreates | None]:
     """The record's pending creates (ledger) and the first intent to create it (run changes)."""
-    c, r = commit_ledger.c, run_changes.c
+    params = {"b_ils": ils, "b_record_key": record_key}
 
     def run(conn: Connection) -> LostCreates | None:
-        rows = conn.execute(
-            select(c.idempotency_key, c.updated_at).where(
-                c.ils == ils,
-                c.record_key == record_key,
-                c.action == "create",
-                c.status == "pending",
-            )
-        ).all()
+        rows = conn.execute(PENDING_CREATES, params).all()
         if not rows:
             return None
-        first_intent = conn.execute(
-            select(func.min(r.created_at)).where(
-                r.ils == ils,
-                r.record_key == record_key,
-                r.action == "create",
-                r.status == "pending",
-            )
-        ).scalar_one()
+        first_intent = conn.execute(FIRST_CREATE_INTENT, params).scalar_one()
         times = [_aware(t) for t in [first_intent, *(row[1] for row in rows)]]
         since = min(t for t in times if t is not None)
         return LostCreates(tuple(sorted(str(row[0]) for row in rows)), since)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -67,4 +67,32 @@ PREVIOUS_STATE = select(
 ).where(
     catalog_records.c.ils == bindparam("b_ils"),
     catalog_records.c.record_key == bindparam("b_record_key"),
+)
+
+# What we last applied to some records (ops.applied): one IN list, expanded at execution.
+APPLIED_RECORDS = select(
+    catalog_records.c.record_key,
+    catalog_records.c.ils_id,
+    catalog_records.c.fingerprint,
+    catalog_records.c.deleted,
+    catalog_records.c.ils_fingerprint,
+).where(
+    catalog_records.c.ils == bindparam("b_ils"),
+    catalog_records.c.record_key.in_(bindparam("b_keys", expanding=True)),
+)
+LEDGER_ENTRY = select(commit_ledger.c.status, commit_ledger.c.ils_id, commit_ledger.c.ack).where(
+    commit_ledger.c.idempotency_key == bindparam("b_key")
+)
+# ops.lost_creates: a record's pending creates, and the first intent of one.
+PENDING_CREATES = select(commit_ledger.c.idempotency_key, commit_ledger.c.updated_at).where(
+    commit_ledger.c.ils == bindparam("b_ils"),
+    commit_ledger.c.record_key == bindparam("b_record_key"),
+    commit_ledger.c.action == "create",
+    commit_ledger.c.status == "pending",
+)
+FIRST_CREATE_INTENT = select(func.min(run_changes.c.created_at)).where(
+    run_changes.c.ils == bindparam("b_ils"),
+    run_changes.c.record_key == bindparam("b_record_key"),
+    run_changes.c.action == "create",
+    run_changes.c.status == "pending",
 )
