@@ -506,7 +506,8 @@ def section_daily(r: Runner, plan: Plan, src: Path, out: dict[str, Any]) -> None
         return
     base = slice_of(src, min(plan.daily_records, record_count(src)))
     records = record_count(base)
-    chunk = plan.daily_records_per_chunk
+    # Chunk size is the daily file's main lever on Airflow's per-task cost: 10,000 tried too.
+    chunk = int(os.environ.get("CATALOG_SYNC_BENCH_DAILY_CHUNK", plan.daily_records_per_chunk))
     seed = CACHE / "seeds" / f"{seed_key(r.src)}-{base.stem}-{chunk}"
     pymarc = r.stages(base, "pymarc", 1, timeout=3600)["stages"]["pymarc"]
     result_file = CACHE / f"daily-{plan.mode}.json"
