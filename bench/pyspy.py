@@ -105,7 +105,8 @@ def summarise(out_dir: Path, top: int = 15) -> dict[str, Any]:
 
 
 def our_children() -> dict[str, int]:
-    """This process's children that py-spy should follow: the Airflow scheduler."""
+    """This process's children that py-spy should follow: the Airflow scheduler (its executor
+    runs every task) and the API server (every task's execution API calls)."""
     found = {}
     me = str(os.getpid())
     for entry in Path("/proc").iterdir():
@@ -116,6 +117,7 @@ def our_children() -> dict[str, int]:
             title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if stat[stat.rindex(")") + 2 :].split()[1] == me and kind_of(title) == "scheduler":
-            found["scheduler"] = int(entry.name)
+        kind = kind_of(title)
+        if stat[stat.rindex(")") + 2 :].split()[1] == me and kind in ("scheduler", "api server"):
+            found[kind.replace(" ", "-")] = int(entry.name)
     return found
