@@ -144,3 +144,35 @@ def test_a_file_without_the_mrc_suffix_is_named_so_for_the_inbox(tmp_path: Path)
         run.CACHE = old_cache
     assert named.name == "BooksAll.2016.part01.utf8.mrc"
     assert named.stat().st_ino == source.stat().st_ino  # a link, not a copy
+
+
+# A task process as LocalExecutor makes one: its worker, retitled with the task instance id,
+# forks the task runner, retitled "airflow worker -- <id>", which does the work.
+_TASK_TREE = """
+import os, setproctitle, time
+setproctitle.setproctitle("airflow worker -- LocalExecutor: ti-0001")
+if os.fork() == 0:
+    setproctitle.setproctitle("airflow worker -- ti-0001")
+    blob = bytearray(64 << 20)  # a peak the runner's VmHWM keeps after it is freed
+    del blob
+    end = time.process_time() + 0.8
+    while time.process_time() < end:
+        pass
+    os._exit(0)
+os.wait()
+"""
+
+
+def test_cpu_split_names_a_task_runner_by_its_supervisor_and_keeps_its_peak() -> None:
+    from cpusplit import CpuSplit
+
+    split = CpuSplit().start()
+    subprocess.run([sys.executable, "-c", _TASK_TREE], check=True, timeout=60)
+    split.stop()
+    summary = split.summary({"ti-0001": "commit_chunk"})
+
+    task = summary["tasks"]["commit_chunk"]
+    assert task["count"] == 1
+    assert task["cpu_s"] >= 0.5  # sampled every 0.25 s: the last interval may be missed
+    assert task["peak_rss_mib"] >= 64
+    assert summary["cpu_s_by_kind"]["task"] == task["cpu_s"]
