@@ -107,6 +107,21 @@ def test_an_unreadable_policy_file_is_a_policy_error(tmp_path: Path) -> None:
         load_policy(tmp_path / "missing.yaml")
 
 
+def test_a_policy_file_edited_since_it_was_read_is_read_again(tmp_path: Path) -> None:
+    """load_policy parses a file once per version: an edit must still take effect, a broken
+    edit must still be refused, and fixing it must be seen."""
+    path = policy_file(tmp_path, redaction_marker="[one]")
+    assert load_policy(path).redaction_marker == "[one]"
+    assert load_policy(path) is load_policy(path)
+    policy_file(tmp_path, redaction_marker="[two, longer]")
+    assert load_policy(path).redaction_marker == "[two, longer]"
+    path.write_text("fields: [unclosed", encoding="utf-8")
+    with pytest.raises(PolicyInvalidError):
+        load_policy(path)
+    policy_file(tmp_path, redaction_marker="[three]")
+    assert load_policy(path).redaction_marker == "[three]"
+
+
 @pytest.mark.parametrize(
     ("tag", "scanned"),
     [("500", True), ("590", True), ("852", True), ("880", True), ("245", False), ("650", False)],
