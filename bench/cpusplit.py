@@ -9,9 +9,8 @@ before it exits is not seen; at 0.25 s against tasks that run for seconds, that 
 
 Airflow 3 names its processes: a task's code runs in `airflow worker -- <ti id>`, the child
 of its supervisor, which LocalExecutor's worker process is (`airflow worker -- LocalExecutor:
-<task instance id>`; Celery's is `airflow supervisor: <id>`). A runner takes the id in its
-parent's title when it is first seen (the executor's worker takes the next task after), and
-the caller names the ids from Airflow's task instances.
+<task instance id>`; Celery's is `airflow supervisor: <id>`). The runner's own title carries
+the task instance id; the caller names the ids from Airflow's task instances.
 Processes this benchmark did not start (another engineer's tests on a shared machine) are
 counted under "other" so the split can be read against the whole machine's load.
 """
@@ -105,7 +104,8 @@ class CpuSplit:
             elif known.title != title:  # retitled (setproctitle after a fork): same process
                 known.kind, known.title = kind_of(title), title
             if known.kind == "task" and not known.task:
-                known.task = self._task_of(known.ppid)
+                # The runner's own title carries its task instance id ("airflow worker -- id").
+                known.task = title.partition(" -- ")[2].strip()
             known.cpu_s = cpu - known.cpu_at_start
             known.hwm_kib = max(known.hwm_kib, hwm)
 
@@ -124,13 +124,6 @@ class CpuSplit:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-    def _task_of(self, ppid: int) -> str:
-        """The task instance id a runner runs, from its supervisor parent's title."""
-        parent = self.seen.get(ppid)
-        if parent is None or parent.kind != "task supervisor":
-            return "?"
-        return parent.title.split(": ", 1)[-1].strip()
 
     def summary(self, names: dict[str, str] | None = None) -> dict[str, Any]:
         """CPU by kind; per task (task instance ids named by `names`), runs, CPU, peak RSS."""

@@ -80,10 +80,19 @@ class AirflowApi:
         return "\n".join(str(line) for line in body.get("content", []))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        body = self._call(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
-        )
-        return list(body["task_instances"])
+        """Every task instance of the run, page by page: the API caps a page at 100 (its
+        maximum_page_limit), which a 250,000-record file's 256 task instances exceed."""
+        found: list[dict[str, Any]] = []
+        while True:
+            body = self._call(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                params={"limit": 100, "offset": len(found)},
+            )
+            page = list(body["task_instances"])
+            found += page
+            if not page or len(found) >= int(body.get("total_entries", 0)):
+                return found
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ os.wait()
 """
 
 
-def test_cpu_split_names_a_task_runner_by_its_supervisor_and_keeps_its_peak() -> None:
+def test_cpu_split_names_a_task_runner_by_its_task_instance_id_and_keeps_its_peak() -> None:
     from cpusplit import CpuSplit
 
     split = CpuSplit().start()
