@@ -417,7 +417,7 @@ SEED_INPUTS = (
     "include/catalog_sync/changes/fingerprint.py",
     "include/catalog_sync/marc/fastprint.py",
     "include/catalog_sync/marc/prepare.py",
-    "include/catalog_sync/state",
+    "include/catalog_sync/changes/state",  # the state schema and its statements
     "include/catalog_sync/emulator/store.py",
     "include/catalog_sync/emulator/records.py",
     "include/catalog_sync/pipeline/commit.py",
