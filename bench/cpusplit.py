@@ -49,14 +49,13 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 class Seen:
     kind: str
     title: str
-    ppid: int
     cpu_s: float = 0.0
     cpu_at_start: float = 0.0
     hwm_kib: int = 0
     task: str = ""
 
 
-def _read(pid: int) -> tuple[str, int, float, int] | None:
+def read_process(pid: int) -> tuple[str, int, float, int] | None:
     """(command line, parent pid, CPU seconds, VmHWM KiB) of one process, None if gone."""
     base = PROC / str(pid)
     try:
@@ -92,15 +91,15 @@ class CpuSplit:
             if not entry.name.isdigit():
                 continue
             pid = int(entry.name)
-            got = _read(pid)
+            got = read_process(pid)
             if got is None or not got[0]:
                 continue  # gone, or a kernel thread
-            title, ppid, cpu, hwm = got
+            title, _, cpu, hwm = got
             known = self.seen.get(pid)
             if known is None:
                 # A process already running when sampling began counts from its CPU then.
                 start = cpu if self._thread is None else 0.0
-                known = self.seen[pid] = Seen(kind_of(title), title, ppid, cpu_at_start=start)
+                known = self.seen[pid] = Seen(kind_of(title), title, cpu_at_start=start)
             elif known.title != title:  # retitled (setproctitle after a fork): same process
                 known.kind, known.title = kind_of(title), title
             if known.kind == "task" and not known.task:

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from cpusplit import kind_of
+from cpusplit import kind_of, read_process
 
 RATE = 11  # samples/s per process: py-spy's own CPU grows with it (47/s took a third of a core)
 
@@ -108,16 +108,11 @@ def our_children() -> dict[str, int]:
     """This process's children that py-spy should follow: the Airflow scheduler (its executor
     runs every task) and the API server (every task's execution API calls)."""
     found = {}
-    me = str(os.getpid())
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        got = read_process(int(entry.name)) if entry.name.isdigit() else None
+        if got is None or got[1] != os.getpid():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        kind = kind_of(title)
-        if stat[stat.rindex(")") + 2 :].split()[1] == me and kind in ("scheduler", "api server"):
+        kind = kind_of(got[0])
+        if kind in ("scheduler", "api server"):
             found[kind.replace(" ", "-")] = int(entry.name)
     return found
